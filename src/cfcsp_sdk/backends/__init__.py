@@ -1,0 +1,16 @@
+"""Inference backends: plugins that turn a model repository's network files into callables.
+
+Built in: ``onnx`` (ONNX Runtime, the default; no torch needed) and ``torch``. Third-party packages
+add backends through the ``cfcsp_sdk.backends`` entry-point group (see docs/backends.md).
+"""
+
+from cfcsp_sdk.backends.base import (
+    ENTRY_POINT_GROUP,
+    Backend,
+    Network,
+    available_backends,
+    get_backend,
+    register_backend,
+)
+
+__all__ = ["ENTRY_POINT_GROUP", "Backend", "Network", "available_backends", "get_backend", "register_backend"]

@@ -1,0 +1,102 @@
+"""The backend protocol and the registry that finds backends, built-in or from entry points."""
+
+from __future__ import annotations
+
+import importlib
+from abc import ABC, abstractmethod
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any, Callable, Protocol
+
+import numpy as np
+
+from cfcsp_sdk.config import NetworkSpec
+from cfcsp_sdk.errors import BackendError
+
+ENTRY_POINT_GROUP = "cfcsp_sdk.backends"
+
+
+class Network(Protocol):
+    """A loaded network: float32 NCHW batch in, float32 [N, num_classes] logits out."""
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray: ...
+
+
+class Backend(ABC):
+    """Loads the networks of a model repository for one runtime.
+
+    Subclasses set :attr:`name` and :attr:`weights_suffix` (the file each network is read from,
+    ``<network name><suffix>`` inside the repository) and implement :meth:`load_network`.
+    Constructor keyword arguments are the backend's options (device, threads, providers, ...).
+    """
+
+    name: str = ""
+    weights_suffix: str = ""
+
+    @abstractmethod
+    def load_network(self, folder: Path, name: str, spec: NetworkSpec) -> Network:
+        """Load network ``name`` described by ``spec`` from the repository ``folder``."""
+
+    def describe(self) -> dict[str, Any]:
+        """What this backend runs on, for ``cfcsp info`` and logs."""
+        return {"name": self.name}
+
+    def weights_path(self, folder: Path, name: str) -> Path:
+        path = Path(folder) / f"{name}{self.weights_suffix}"
+        if not path.is_file():
+            raise BackendError(
+                f"backend {self.name!r} needs {path.name} in {folder}, which is missing"
+            )
+        return path
+
+
+BackendFactory = Callable[..., Backend]
+
+_BUILTIN: dict[str, str] = {
+    "onnx": "cfcsp_sdk.backends.onnx_backend:OnnxBackend",
+    "torch": "cfcsp_sdk.backends.torch_backend:TorchBackend",
+}
+_REGISTERED: dict[str, BackendFactory] = {}
+
+
+def register_backend(name: str, factory: BackendFactory) -> None:
+    """Register a backend factory (usually a :class:`Backend` subclass) under ``name`` at run time."""
+    _REGISTERED[name] = factory
+
+
+def _entry_point_backends() -> dict[str, Any]:
+    return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
+
+
+def available_backends() -> list[str]:
+    """Names of every backend: built-in, registered at run time and from installed entry points."""
+    return sorted(set(_BUILTIN) | set(_REGISTERED) | set(_entry_point_backends()))
+
+
+def get_backend(name: str | Backend = "onnx", **options: Any) -> Backend:
+    """Make the backend called ``name`` with ``options`` (or pass a ready :class:`Backend` through).
+
+    Run-time registrations win over built-ins, which win over entry points of the same name.
+    """
+    if isinstance(name, Backend):
+        if options:
+            raise BackendError("backend options go to the backend's constructor, not with an instance")
+        return name
+    factory: Any
+    if name in _REGISTERED:
+        factory = _REGISTERED[name]
+    elif name in _BUILTIN:
+        module_name, attr = _BUILTIN[name].split(":")
+        factory = getattr(importlib.import_module(module_name), attr)
+    else:
+        eps = _entry_point_backends()
+        if name not in eps:
+            raise BackendError(f"unknown backend {name!r}; available: {', '.join(available_backends())}")
+        try:
+            factory = eps[name].load()
+        except Exception as exc:  # a broken plug-in must not look like our bug
+            raise BackendError(f"backend {name!r} from entry point {eps[name].value!r} failed to load: {exc}") from exc
+    backend = factory(**options)
+    if not isinstance(backend, Backend):
+        raise BackendError(f"backend {name!r} factory returned {type(backend).__name__}, not a Backend")
+    return backend

@@ -1,0 +1,146 @@
+"""CFC, the coarse-to-fine cascade: a coarse network over direct labels and groups, and one fine
+network per group that splits it into final labels.
+
+For the paper's Aff-Wild2 model the coarse labels are Neutral, Happiness, Surprise, Other and
+Negative, and the Negative group is refined into Anger, Disgust, Fear and Sadness. Nothing here is
+specific to that grouping: any number of groups, each refined by its own network, is allowed.
+
+Decision rules (``rule``):
+
+* ``"hard"`` (default): take the coarse argmax; if it is a group, the answer is that group's fine argmax.
+* ``"soft"``: the argmax of the 8-way (final-label) distribution below.
+
+The final-label distribution is ``p(k) = p_coarse(c)`` for a label ``k`` the coarse network decides
+directly, and ``p(k) = p_coarse(g) * p_fine_g(k)`` for a label inside group ``g``; it sums to 1.
+Fine networks run, by default (``fine_policy="when_needed"``), only on faces whose coarse argmax is
+their group. Both rules then give the same label as running every network on every face (a grouped
+label can only win where its group is the coarse argmax). Where a fine network did not run, its
+group's probability is split evenly over the group's labels and ``fine_scores`` is ``None``; use
+``fine_policy="always"`` to get every number from a network.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping
+
+import numpy as np
+
+from cfcsp_sdk.backends.base import Network
+from cfcsp_sdk.config import FINE_POLICIES, RULES, CascadeSpec, FinePolicy, Rule
+from cfcsp_sdk.errors import InvalidInputError, ModelConfigError
+from cfcsp_sdk.smoother import softmax
+
+
+@dataclass
+class CascadeOutput:
+    """Cascade results for a batch of N faces (arrays, in final-label order where final)."""
+
+    coarse_logits: np.ndarray  # [N, Kc]
+    fine_logits: dict[int, np.ndarray]  # group position -> [N, Kg], NaN rows where it did not run
+    probabilities: np.ndarray  # [N, F], rows sum to 1
+    labels: np.ndarray  # [N] final-label indices
+
+
+class Cascade:
+    """Runs and combines the coarse and fine networks.
+
+    Args:
+        spec: the cascade section of a model config.
+        networks: loaded networks by name (must include the coarse and every group's network).
+        rule: ``"hard"`` or ``"soft"`` (default: the spec's).
+        fine_policy: ``"when_needed"`` or ``"always"`` (default: the spec's).
+    """
+
+    def __init__(
+        self,
+        spec: CascadeSpec,
+        networks: Mapping[str, Network],
+        rule: Rule | None = None,
+        fine_policy: FinePolicy | None = None,
+    ) -> None:
+        rule = rule or spec.rule
+        fine_policy = fine_policy or spec.fine_policy
+        if rule not in RULES:
+            raise InvalidInputError(f"rule must be one of {RULES}, got {rule!r}")
+        if fine_policy not in FINE_POLICIES:
+            raise InvalidInputError(f"fine_policy must be one of {FINE_POLICIES}, got {fine_policy!r}")
+        needed = [spec.coarse_network] + [g.network for g in spec.groups]
+        missing = [n for n in needed if n not in networks]
+        if missing:
+            raise ModelConfigError(f"cascade needs networks {missing}, which were not loaded", field="networks")
+        self.spec = spec
+        self.networks = dict(networks)
+        self.rule: Rule = rule
+        self.fine_policy: FinePolicy = fine_policy
+        self.num_final = 1 + max(
+            [v for v in spec.coarse_to_final if v is not None] + [v for g in spec.groups for v in g.to_final]
+        )
+
+    def __repr__(self) -> str:
+        groups = ", ".join(f"{self.spec.coarse_labels[g.coarse_index]}->{g.network}" for g in self.spec.groups)
+        return f"Cascade(coarse={self.spec.coarse_network!r}, groups=[{groups}], rule={self.rule!r}, fine_policy={self.fine_policy!r})"
+
+    # ---- running networks ----------------------------------------------------------------
+    def run_coarse(self, batch: np.ndarray) -> np.ndarray:
+        """Coarse logits ``[N, Kc]`` for a preprocessed batch."""
+        return self.networks[self.spec.coarse_network](batch)
+
+    def fine_needed(self, coarse_probs: np.ndarray) -> dict[int, np.ndarray]:
+        """Per group position, a boolean mask of the faces its fine network must run on."""
+        n = len(coarse_probs)
+        if self.fine_policy == "always":
+            return {i: np.ones(n, bool) for i in range(len(self.spec.groups))}
+        top = np.argmax(coarse_probs, axis=1) if n else np.zeros(0, int)
+        return {i: top == g.coarse_index for i, g in enumerate(self.spec.groups)}
+
+    def run_fine(self, batch: np.ndarray, needed: Mapping[int, np.ndarray]) -> dict[int, np.ndarray]:
+        """Fine logits per group, NaN rows where the mask says the network need not run."""
+        out = {}
+        for i, g in enumerate(self.spec.groups):
+            mask = needed[i]
+            logits = np.full((len(batch), len(g.labels)), np.nan, np.float32)
+            if mask.any():
+                logits[mask] = self.networks[g.network](np.ascontiguousarray(batch[mask]))
+            out[i] = logits
+        return out
+
+    # ---- combining scores ----------------------------------------------------------------
+    def combine(self, coarse_probs: np.ndarray, fine_probs: Mapping[int, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """Final-label probabilities ``[N, F]`` and labels ``[N]`` from coarse and fine probabilities.
+
+        Fine rows of NaN (network not run) split the group's probability evenly.
+        """
+        cp = np.asarray(coarse_probs, dtype=np.float64)
+        n = len(cp)
+        probs = np.zeros((n, self.num_final), np.float64)
+        for c, k in enumerate(self.spec.coarse_to_final):
+            if k is not None:
+                probs[:, k] = cp[:, c]
+        for i, g in enumerate(self.spec.groups):
+            fp = np.asarray(fine_probs[i], dtype=np.float64)
+            missing = np.isnan(fp).any(axis=1)
+            fp = np.where(missing[:, None], 1.0 / len(g.labels), fp)
+            probs[:, list(g.to_final)] = cp[:, [g.coarse_index]] * fp
+        if self.rule == "soft":
+            labels = np.argmax(probs, axis=1)
+        else:
+            labels = np.empty(n, np.int64)
+            top = np.argmax(cp, axis=1) if n else np.zeros(0, int)
+            group_at = {g.coarse_index: i for i, g in enumerate(self.spec.groups)}
+            for r in range(n):
+                c = int(top[r])
+                if c in group_at:
+                    g = self.spec.groups[group_at[c]]
+                    labels[r] = g.to_final[int(np.argmax(probs[r, list(g.to_final)]))]
+                else:
+                    labels[r] = self.spec.coarse_to_final[c]
+        return probs.astype(np.float32), labels
+
+    def __call__(self, batch: np.ndarray) -> CascadeOutput:
+        """Run the cascade on a preprocessed float32 NCHW batch (no smoothing)."""
+        coarse_logits = self.run_coarse(batch)
+        coarse_probs = softmax(coarse_logits)
+        fine_logits = self.run_fine(batch, self.fine_needed(coarse_probs))
+        probs, labels = self.combine(coarse_probs, {i: softmax(v) for i, v in fine_logits.items()})
+        return CascadeOutput(coarse_logits, fine_logits, probs, labels)

@@ -1,0 +1,50 @@
+"""The SDK's exception hierarchy: every error we raise on purpose derives from :class:`CfcspError`."""
+
+from __future__ import annotations
+
+
+class CfcspError(Exception):
+    """Base class of every error raised by cfcsp-sdk."""
+
+
+class InvalidInputError(CfcspError, ValueError):
+    """An argument has the wrong type, dtype, shape or value (e.g. a float image, a 2-D batch)."""
+
+
+class MediaError(CfcspError):
+    """A file or stream could not be read as an image or a video (missing, empty, corrupt, not media)."""
+
+    def __init__(self, message: str, path: object = None) -> None:
+        super().__init__(message)
+        self.path = path
+
+
+class ModelConfigError(CfcspError, ValueError):
+    """A model repository's config.json (or a config object) is invalid; ``field`` names the culprit."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(f"{field}: {message}" if field and not message.startswith(field) else message)
+        self.field = field
+
+
+class ModelNotFoundError(CfcspError, FileNotFoundError):
+    """A model repository or one of its files could not be found (locally, in the cache or on the Hub)."""
+
+
+class BackendError(CfcspError):
+    """An inference backend is unknown, not installed, or failed to load or run a network."""
+
+
+class UnsafePickleError(CfcspError):
+    """A pickle held something other than plain arrays and containers, so it was refused unread."""
+
+
+__all__ = [
+    "BackendError",
+    "CfcspError",
+    "InvalidInputError",
+    "MediaError",
+    "ModelConfigError",
+    "ModelNotFoundError",
+    "UnsafePickleError",
+]

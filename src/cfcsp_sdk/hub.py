@@ -1,0 +1,138 @@
+"""Finding model repositories: a local folder, the package's own default model, or the Hugging Face Hub.
+
+Hub downloads go through ``huggingface_hub.snapshot_download`` and so use its cache (``HF_HOME``,
+``HF_HUB_CACHE`` or ``cache_dir``), its endpoint (``HF_ENDPOINT``) and revision pinning. Offline
+mode (``HF_HUB_OFFLINE=1``, read at call time, or ``local_files_only=True``) serves from the cache only.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from importlib import resources
+from pathlib import Path
+from typing import Iterable
+
+from cfcsp_sdk.config import CONFIG_NAME
+from cfcsp_sdk.errors import ModelNotFoundError
+
+DEFAULT_MODEL_PACKAGE_DIR = "pretrained/ferplus-cfc"
+"""Where the default model's repository lies inside the installed package."""
+
+CARD_NAME = "README.md"
+_REPO_ID = re.compile(r"[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?")
+
+
+def default_model_folder() -> Path:
+    """The model repository shipped inside the package (used when no model is named)."""
+    folder = Path(str(resources.files("cfcsp_sdk"))) / DEFAULT_MODEL_PACKAGE_DIR
+    if not (folder / CONFIG_NAME).is_file():
+        raise ModelNotFoundError(
+            f"the default model is missing from this installation ({folder}); name a model folder or Hub repo"
+        )
+    return folder
+
+
+def _offline_env() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def resolve_model_folder(
+    model: str | os.PathLike[str] | None,
+    *,
+    weights_suffixes: Iterable[str],
+    revision: str | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
+    local_files_only: bool = False,
+    token: str | bool | None = None,
+) -> Path:
+    """A local folder holding the model repository ``model`` (downloading it from the Hub if needed).
+
+    Args:
+        model: a folder path, a Hub repo id (``"owner/name"``), or ``None`` for the default model.
+        weights_suffixes: weight-file suffixes to fetch from the Hub (e.g. ``[".onnx"]``).
+        revision: a Hub branch, tag or commit hash (pinning a commit makes runs reproducible).
+        cache_dir: Hub cache folder (default: huggingface_hub's, from ``HF_HOME`` / ``HF_HUB_CACHE``).
+        local_files_only: never touch the network; use the cache only.
+        token: Hub token for private repos (default: huggingface_hub's).
+    """
+    if model is None:
+        return default_model_folder()
+    as_path = Path(model).expanduser()
+    if as_path.is_dir():
+        if not (as_path / CONFIG_NAME).is_file():
+            raise ModelNotFoundError(f"{as_path} is a folder but holds no {CONFIG_NAME}; it is not a model repository")
+        return as_path
+    model = str(model)
+    if as_path.exists() or not _REPO_ID.fullmatch(model):
+        raise ModelNotFoundError(f"no model repository folder at {model!r} (and it is not a Hub repo id)")
+
+    import huggingface_hub
+    from huggingface_hub import errors as hf_errors
+
+    offline = local_files_only or _offline_env()
+    patterns = [CONFIG_NAME, CARD_NAME] + [f"*{s}" for s in weights_suffixes]
+    try:
+        folder = huggingface_hub.snapshot_download(
+            repo_id=model,
+            revision=revision,
+            cache_dir=cache_dir,
+            local_files_only=offline,
+            token=token,
+            allow_patterns=patterns,
+            library_name="cfcsp-sdk",
+        )
+    except hf_errors.LocalEntryNotFoundError as exc:
+        why = "offline mode (HF_HUB_OFFLINE=1 or local_files_only=True)" if offline else "the Hub could not be reached"
+        raise ModelNotFoundError(
+            f"model {model!r} (revision {revision or 'main'}) is not in the Hugging Face cache and {why}; "
+            f"download it once online, or point cache_dir/HF_HOME at a cache holding it. ({exc})"
+        ) from exc
+    except hf_errors.RevisionNotFoundError as exc:
+        raise ModelNotFoundError(f"revision {revision!r} does not exist in Hub repo {model!r}") from exc
+    except hf_errors.RepositoryNotFoundError as exc:
+        raise ModelNotFoundError(f"no Hub repo {model!r} (or it is private and no valid token was given)") from exc
+    except hf_errors.HfHubHTTPError as exc:
+        raise ModelNotFoundError(f"downloading {model!r} from the Hub failed: {exc}") from exc
+    path = Path(folder)
+    if not (path / CONFIG_NAME).is_file():
+        raise ModelNotFoundError(f"Hub repo {model!r} (revision {revision or 'main'}) has no {CONFIG_NAME}")
+    return path
+
+
+def copy_repository_files(src: Path, dst: Path, names: Iterable[str]) -> list[Path]:
+    """Copy the named files that exist in ``src`` to ``dst`` (resolving cache symlinks); returns the copies."""
+    dst.mkdir(parents=True, exist_ok=True)
+    copied = []
+    for name in names:
+        source = src / name
+        if source.is_file() and source.resolve() != (dst / name).resolve():
+            shutil.copyfile(source.resolve(), dst / name)
+            copied.append(dst / name)
+        elif (dst / name).is_file():
+            copied.append(dst / name)
+    return copied
+
+
+def upload_folder(
+    folder: Path,
+    repo_id: str,
+    *,
+    revision: str | None = None,
+    token: str | None = None,
+    private: bool | None = None,
+    commit_message: str = "Upload cfcsp-sdk model repository",
+    endpoint: str | None = None,
+) -> str:
+    """Create ``repo_id`` if needed (and the branch ``revision``), upload ``folder``; returns the commit URL."""
+    from huggingface_hub import HfApi
+
+    api = HfApi(endpoint=endpoint, token=token)
+    api.create_repo(repo_id, private=private, exist_ok=True)
+    if revision:
+        api.create_branch(repo_id, branch=revision, exist_ok=True)
+    info = api.upload_folder(
+        folder_path=str(folder), repo_id=repo_id, revision=revision, commit_message=commit_message
+    )
+    return str(getattr(info, "commit_url", info))

@@ -1,0 +1,98 @@
+"""Shared fixtures: tiny but real model repositories written by our own export code."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+AFFWILD_LABELS = ["Neutral", "Anger", "Disgust", "Fear", "Happiness", "Sadness", "Surprise", "Other"]
+
+
+def affwild_config_dict(color: str = "rgb", size: int = 32, widths=(4, 8, 8, 8)) -> dict:
+    """The paper's 8-label cascade (coarse 5 incl. Negative, negative 4) on tiny compact CNNs."""
+    channels = 1 if color == "gray" else 3
+    net_args = {"in_channels": channels, "widths": list(widths), "dropout": 0.0}
+    return {
+        "format_version": 1,
+        "name": "tiny-affwild-test",
+        "labels": list(AFFWILD_LABELS),
+        "cascade": {
+            "coarse": {
+                "network": "coarse",
+                "labels": ["Neutral", "Happiness", "Surprise", "Other", "Negative"],
+                "to_final": [0, 4, 6, 7, None],
+            },
+            "groups": [
+                {"coarse_index": 4, "network": "negative", "labels": ["Anger", "Disgust", "Fear", "Sadness"],
+                 "to_final": [1, 2, 3, 5]}
+            ],
+            "rule": "hard",
+            "fine_policy": "when_needed",
+        },
+        "preprocessing": {
+            "input_size": [size, size],
+            "color": color,
+            "interpolation": "cubic",
+            "scale": 1 / 255,
+            "mean": [0.485, 0.456, 0.406][:channels] if channels == 3 else [0.5],
+            "std": [0.229, 0.224, 0.225][:channels] if channels == 3 else [0.25],
+            "face_template": {
+                "size": [size, size],
+                "points": [[0.34 * size, 0.46 * size], [0.66 * size, 0.46 * size], [0.5 * size, 0.64 * size],
+                           [0.37 * size, 0.82 * size], [0.63 * size, 0.82 * size]],
+            },
+        },
+        "smoothing": {"window": 5, "mode": "centered"},
+        "networks": {
+            "coarse": {"architecture": "cfcsp-compact-cnn", "num_classes": 5, "args": net_args},
+            "negative": {"architecture": "cfcsp-compact-cnn", "num_classes": 4, "args": copy.deepcopy(net_args)},
+        },
+    }
+
+
+def build_repo(folder: Path, config: dict, seed: int = 0) -> Path:
+    import torch
+
+    from cfcsp_sdk.config import ModelConfig
+    from cfcsp_sdk.export import write_model_repository
+    from cfcsp_sdk.models import build_network
+
+    cfg = ModelConfig.from_dict(config)
+    torch.manual_seed(seed)
+    c = cfg.preprocessing.channels
+    h, w = cfg.preprocessing.input_size
+    # smooth random images: BatchNorm statistics measured on them make the random networks' outputs
+    # depend on the input instead of being almost constant
+    calib = torch.nn.functional.interpolate(torch.randn(64, c, 4, 4), size=(h, w), mode="bicubic")
+    modules = {}
+    for name, spec in cfg.networks.items():
+        m = build_network(spec.architecture, spec.num_classes, spec.args)
+        for mod in m.modules():
+            if isinstance(mod, torch.nn.BatchNorm2d):
+                mod.momentum = None  # cumulative average over the calibration batches
+        m.train()
+        with torch.no_grad():
+            for i in range(0, 64, 16):
+                m(calib[i : i + 16])
+            m.head.weight.mul_(4)
+        modules[name] = m.eval()
+    return write_model_repository(folder, cfg, modules, card="# tiny test model\n")
+
+
+@pytest.fixture(scope="session")
+def tiny_repo(tmp_path_factory) -> Path:
+    """A complete 8-label model repository (RGB, 32x32) with both weight formats."""
+    return build_repo(tmp_path_factory.mktemp("tiny_repo"), affwild_config_dict())
+
+
+@pytest.fixture(scope="session")
+def face_crops() -> np.ndarray:
+    """A batch of 12 varied uint8 BGR crops (smooth random fields, not constant images)."""
+    rng = np.random.default_rng(1)
+    low = rng.integers(0, 256, size=(12, 6, 6, 3)).astype(np.uint8)
+    import cv2
+
+    return np.stack([cv2.resize(x, (40, 40), interpolation=cv2.INTER_CUBIC) for x in low])

@@ -1,0 +1,126 @@
+import numpy as np
+import pytest
+
+from cfcsp_sdk import Cascade, InvalidInputError, ModelConfig
+from cfcsp_sdk.backends import get_backend
+from cfcsp_sdk.smoother import softmax
+
+from conftest import affwild_config_dict
+
+
+class CountingNetwork:
+    """Wraps a real network and records how many faces it was run on."""
+
+    def __init__(self, net):
+        self.net, self.seen = net, 0
+
+    def __call__(self, batch):
+        self.seen += len(batch)
+        return self.net(batch)
+
+
+@pytest.fixture()
+def affwild(tiny_repo):
+    cfg = ModelConfig.from_file(tiny_repo / "config.json")
+    backend = get_backend("onnx")
+    nets = {n: CountingNetwork(backend.load_network(tiny_repo, n, s)) for n, s in cfg.networks.items()}
+    return cfg, nets
+
+
+def test_hard_rule_hand_computed(affwild):
+    cfg, nets = affwild
+    cascade = Cascade(cfg.cascade, nets, rule="hard")
+    coarse = np.array([
+        [0.1, 0.6, 0.1, 0.1, 0.1],   # Happiness wins directly
+        [0.1, 0.1, 0.1, 0.2, 0.5],   # Negative wins -> fine argmax (Sadness)
+        [0.3, 0.0, 0.0, 0.0, 0.7],   # Negative wins -> fine argmax (Anger)
+    ])
+    fine = {0: np.array([[0.25, 0.25, 0.25, 0.25], [0.1, 0.2, 0.3, 0.4], [0.4, 0.3, 0.2, 0.1]])}
+    probs, labels = cascade.combine(coarse, fine)
+    assert [cfg.labels[k] for k in labels] == ["Happiness", "Sadness", "Anger"]
+    # final order: Neutral, Anger, Disgust, Fear, Happiness, Sadness, Surprise, Other
+    np.testing.assert_allclose(probs[1], [0.1, 0.05, 0.1, 0.15, 0.1, 0.2, 0.1, 0.2], atol=1e-6)
+    np.testing.assert_allclose(probs.sum(1), 1, atol=1e-6)
+
+
+def test_soft_rule_can_differ_from_hard(affwild):
+    cfg, nets = affwild
+    coarse = np.array([[0.0, 0.3, 0.0, 0.0, 0.7]])  # Negative is the coarse argmax ...
+    fine = {0: np.array([[0.25, 0.25, 0.25, 0.25]])}  # ... but spread thin: 0.175 each < Happiness 0.3
+    _, hard = Cascade(cfg.cascade, nets, rule="hard").combine(coarse, fine)
+    probs, soft = Cascade(cfg.cascade, nets, rule="soft").combine(coarse, fine)
+    assert cfg.labels[hard[0]] == "Anger"  # first of the tied fine classes
+    assert cfg.labels[soft[0]] == "Happiness"
+    np.testing.assert_allclose(probs[0][[1, 2, 3, 5]], 0.175, atol=1e-6)
+
+
+def test_missing_fine_scores_split_the_group_evenly(affwild):
+    cfg, nets = affwild
+    cascade = Cascade(cfg.cascade, nets)
+    probs, labels = cascade.combine(np.array([[0.6, 0.0, 0.0, 0.0, 0.4]]), {0: np.full((1, 4), np.nan)})
+    assert cfg.labels[labels[0]] == "Neutral"
+    np.testing.assert_allclose(probs[0][[1, 2, 3, 5]], 0.1, atol=1e-6)
+
+
+def test_fine_network_runs_only_where_needed(affwild, tiny_repo, face_crops):
+    from cfcsp_sdk.preprocess import crops_to_batch
+
+    cfg, nets = affwild
+    batch = crops_to_batch(list(face_crops), cfg.preprocessing, "bgr")
+    out = Cascade(cfg.cascade, nets)(batch)
+    needed = out.coarse_logits.argmax(1) == 4
+    assert nets["coarse"].seen == len(batch)
+    assert nets["negative"].seen == needed.sum()
+    assert np.isnan(out.fine_logits[0][~needed]).all() and not np.isnan(out.fine_logits[0][needed]).any()
+
+    always = Cascade(cfg.cascade, nets, fine_policy="always")(batch)
+    assert not np.isnan(always.fine_logits[0]).any()
+    # running the fine network everywhere never changes a label (a group label needs its group on top)
+    np.testing.assert_array_equal(always.labels, out.labels)
+    ref = always.probabilities
+    np.testing.assert_allclose(out.probabilities[needed], ref[needed], atol=1e-6)
+    np.testing.assert_allclose(out.probabilities.sum(1), 1, atol=1e-5)
+
+
+def test_generic_grouping_with_two_groups(tmp_path):
+    """Coarse: Neutral, Positive(group), Negative(group); nothing is specific to the paper's 5+4."""
+    from conftest import build_repo
+
+    d = affwild_config_dict(color="gray", size=16)
+    d["labels"] = ["Neutral", "Happy", "Surprised", "Angry", "Sad"]
+    d["cascade"] = {
+        "coarse": {"network": "coarse", "labels": ["Neutral", "Positive", "Negative"], "to_final": [0, None, None]},
+        "groups": [
+            {"coarse_index": 1, "network": "pos", "labels": ["Happy", "Surprised"], "to_final": [1, 2]},
+            {"coarse_index": 2, "network": "neg", "labels": ["Angry", "Sad"], "to_final": [3, 4]},
+        ],
+    }
+    args = d["networks"]["coarse"]["args"]
+    d["networks"] = {
+        "coarse": {"architecture": "cfcsp-compact-cnn", "num_classes": 3, "args": args},
+        "pos": {"architecture": "cfcsp-compact-cnn", "num_classes": 2, "args": args},
+        "neg": {"architecture": "cfcsp-compact-cnn", "num_classes": 2, "args": args},
+    }
+    repo = build_repo(tmp_path, d)
+    cfg = ModelConfig.from_file(repo / "config.json")
+    nets = {n: get_backend("onnx").load_network(repo, n, s) for n, s in cfg.networks.items()}
+    cascade = Cascade(cfg.cascade, nets)
+    coarse = np.array([[0.2, 0.5, 0.3], [0.1, 0.2, 0.7], [0.8, 0.1, 0.1]])
+    fine = {0: np.array([[0.9, 0.1], [0.5, 0.5], [0.5, 0.5]]), 1: np.array([[0.5, 0.5], [0.3, 0.7], [0.5, 0.5]])}
+    probs, labels = cascade.combine(coarse, fine)
+    assert [cfg.labels[k] for k in labels] == ["Happy", "Sad", "Neutral"]
+    np.testing.assert_allclose(probs[0], [0.2, 0.45, 0.05, 0.15, 0.15], atol=1e-6)
+    x = np.random.default_rng(0).normal(size=(5, 1, 16, 16)).astype(np.float32)
+    out = cascade(x)
+    np.testing.assert_allclose(out.probabilities.sum(1), 1, atol=1e-5)
+    top = softmax(out.coarse_logits).argmax(1)
+    assert (np.isnan(out.fine_logits[0]).any(1) == (top != 1)).all()
+    assert (np.isnan(out.fine_logits[1]).any(1) == (top != 2)).all()
+
+
+def test_bad_rule_and_policy(affwild):
+    cfg, nets = affwild
+    with pytest.raises(InvalidInputError):
+        Cascade(cfg.cascade, nets, rule="max")
+    with pytest.raises(InvalidInputError):
+        Cascade(cfg.cascade, nets, fine_policy="never")

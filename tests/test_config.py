@@ -1,0 +1,81 @@
+import copy
+import json
+
+import pytest
+
+from cfcsp_sdk import ModelConfig, ModelConfigError, ModelNotFoundError
+
+from conftest import affwild_config_dict
+
+
+def test_round_trip_is_lossless():
+    d = affwild_config_dict()
+    cfg = ModelConfig.from_dict(d)
+    assert ModelConfig.from_dict(json.loads(cfg.to_json())) == cfg
+    assert cfg.cascade.coarse_to_final == (0, 4, 6, 7, None)
+    assert cfg.cascade.groups[0].to_final == (1, 2, 3, 5)
+    assert cfg.preprocessing.channels == 3
+
+
+def _broken(path, value):
+    d = affwild_config_dict()
+    node = d
+    keys = path.split(".")
+    for k in keys[:-1]:
+        node = node[int(k)] if isinstance(node, list) else node[k]
+    if value is KeyError:
+        del node[keys[-1]]
+    else:
+        node[keys[-1]] = value
+    return d
+
+
+@pytest.mark.parametrize(
+    "path,value,field",
+    [
+        ("format_version", 99, "format_version"),
+        ("labels", KeyError, "labels"),
+        ("labels", ["A", "A"], "labels"),
+        ("cascade.coarse.network", "nope", "cascade.coarse.network"),
+        ("cascade.coarse.labels", ["a", "b"], "cascade.coarse.labels"),
+        ("cascade.coarse.to_final", [0, 4, 6, 4, None], "cascade.coarse.to_final"),
+        ("cascade.coarse.to_final", [0, 4, 6, 7, 1], "cascade.groups[0].coarse_index"),
+        ("preprocessing.face_template.points", [[1, 2]] * 4 + [[1, "x"]], "preprocessing.face_template.points[4]"),
+        ("cascade.coarse.to_final", [0, 4, 6, 9, None], "cascade.coarse.to_final"),
+        ("cascade.groups.0.to_final", [1, 2, 3], "cascade.groups[0].to_final"),
+        ("cascade.groups.0.coarse_index", 0, "cascade.groups[0].coarse_index"),
+        ("cascade.rule", "vote", "cascade.rule"),
+        ("preprocessing.input_size", [224], "preprocessing.input_size"),
+        ("preprocessing.color", "cmyk", "preprocessing.color"),
+        ("preprocessing.mean", [0.5], "preprocessing.mean"),
+        ("preprocessing.std", [1, 0, 1], "preprocessing.std"),
+        ("preprocessing.face_template.points", [[1, 2]], "preprocessing.face_template.points"),
+        ("smoothing.window", 0, "smoothing.window"),
+        ("networks.coarse.num_classes", 6, "cascade.coarse.labels"),
+        ("networks.negative.architecture", "", "networks.negative.architecture"),
+        ("networks.coarse.args", {"in_channels": 1}, "networks.coarse.args.in_channels"),
+    ],
+)
+def test_errors_name_the_field(path, value, field):
+    with pytest.raises(ModelConfigError) as err:
+        ModelConfig.from_dict(_broken(path, value))
+    assert err.value.field == field
+    assert field in str(err.value)
+
+
+def test_not_an_object_and_bad_files(tmp_path):
+    with pytest.raises(ModelConfigError):
+        ModelConfig.from_dict([1, 2])
+    with pytest.raises(ModelNotFoundError):
+        ModelConfig.from_file(tmp_path / "config.json")
+    (tmp_path / "config.json").write_text("{not json")
+    with pytest.raises(ModelConfigError, match="not valid JSON"):
+        ModelConfig.from_file(tmp_path / "config.json")
+
+
+def test_defaults_for_optional_sections():
+    d = copy.deepcopy(affwild_config_dict())
+    del d["smoothing"], d["cascade"]["rule"], d["cascade"]["fine_policy"]
+    cfg = ModelConfig.from_dict(d)
+    assert (cfg.smoothing.window, cfg.smoothing.mode) == (5, "centered")
+    assert (cfg.cascade.rule, cfg.cascade.fine_policy) == ("hard", "when_needed")

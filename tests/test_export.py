@@ -1,0 +1,34 @@
+"""Export and parity: the torch and ONNX Runtime backends agree through Cascade and Smoother."""
+
+import numpy as np
+import onnx
+
+from cfcsp_sdk import Recognizer, Smoother
+from cfcsp_sdk.smoother import softmax
+
+
+def test_repository_has_both_formats_and_dynamic_batch(tiny_repo):
+    for net in ("coarse", "negative"):
+        assert (tiny_repo / f"{net}.safetensors").is_file()
+        model = onnx.load(str(tiny_repo / f"{net}.onnx"))
+        onnx.checker.check_model(model)
+        dim0 = model.graph.input[0].type.tensor_type.shape.dim[0]
+        assert dim0.dim_param == "batch"
+
+
+def test_backends_agree_through_cascade_and_smoother(tiny_repo, face_crops):
+    onnx_rec = Recognizer(tiny_repo, backend="onnx", fine_policy="always")
+    torch_rec = Recognizer(tiny_repo, backend="torch", fine_policy="always")
+    batch = onnx_rec.preprocess(face_crops)
+    a, b = onnx_rec.run_cascade(batch), torch_rec.run_cascade(batch)
+    np.testing.assert_allclose(a.coarse_logits, b.coarse_logits, atol=1e-4)
+    np.testing.assert_allclose(a.fine_logits[0], b.fine_logits[0], atol=1e-4)
+    np.testing.assert_allclose(a.probabilities, b.probabilities, atol=1e-4)
+    np.testing.assert_array_equal(a.labels, b.labels)
+    # the crops as a 12-frame sequence of one face: smoothed scores agree too
+    for mode, window in (("centered", 5), ("causal", 3)):
+        s = Smoother(window=window, mode=mode)
+        np.testing.assert_allclose(s.smooth(a.coarse_logits), s.smooth(b.coarse_logits), atol=1e-4)
+        np.testing.assert_allclose(s.smooth(a.fine_logits[0]), s.smooth(b.fine_logits[0]), atol=1e-4)
+    # and the predictions are real network outputs, not a constant
+    assert np.ptp(softmax(a.coarse_logits), axis=0).max() > 0.05

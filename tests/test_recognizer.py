@@ -1,0 +1,95 @@
+import json
+
+import numpy as np
+import pytest
+
+from cfcsp_sdk import FaceBatchResult, FacePrediction, InvalidInputError, ModelNotFoundError, Recognizer
+
+
+@pytest.fixture(scope="module")
+def rec(tiny_repo):
+    return Recognizer.from_pretrained(tiny_repo)
+
+
+def test_single_and_batch_predictions(rec, face_crops):
+    one = rec.predict_faces(face_crops[0])
+    assert isinstance(one, FacePrediction)
+    batch = rec.predict_faces(face_crops)
+    assert isinstance(batch, FaceBatchResult) and len(batch) == len(face_crops)
+    assert batch[0].to_dict() == one.to_dict()
+    for p in batch:
+        assert set(p.probabilities) == set(rec.labels)
+        assert abs(sum(p.probabilities.values()) - 1) < 1e-5
+        assert p.label == rec.labels[p.label_index]
+        assert set(p.coarse_scores) == {"Neutral", "Happiness", "Surprise", "Other", "Negative"}
+        neg = p.fine_scores["Negative"]
+        assert (neg is not None) == (max(p.coarse_scores, key=p.coarse_scores.get) == "Negative")
+    as_list = rec.predict_faces(list(face_crops))
+    assert [p.label for p in as_list] == [p.label for p in batch]
+
+
+def test_rgb_and_bgr_are_honoured(rec, face_crops):
+    bgr = rec.predict_faces(face_crops)
+    rgb = rec.predict_faces(face_crops[..., ::-1].copy(), color="rgb")
+    for a, b in zip(bgr, rgb):
+        np.testing.assert_allclose(list(a.probabilities.values()), list(b.probabilities.values()), atol=1e-6)
+    swapped = rec.predict_faces(face_crops, color="rgb")
+    diffs = [abs(a.probabilities["Neutral"] - b.probabilities["Neutral"]) for a, b in zip(bgr, swapped)]
+    assert max(diffs) > 1e-4
+
+
+def test_crops_of_any_size_and_grey_crops(rec, face_crops):
+    import cv2
+
+    big = cv2.resize(face_crops[0], (120, 120), interpolation=cv2.INTER_CUBIC)
+    assert rec.predict_faces(big).label in rec.labels
+    grey = cv2.cvtColor(face_crops[0], cv2.COLOR_BGR2GRAY)
+    assert rec.predict_faces(grey).label in rec.labels
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        np.zeros((32, 32, 3), np.float32),
+        np.zeros((32, 32, 3), bool),
+        np.zeros((3, 32, 32, 2), np.uint8),
+        np.zeros((2, 2, 32, 32, 3), np.uint8),
+        np.zeros((0, 32, 3), np.uint8),
+        "face.png",
+        [np.zeros((32, 32, 3), np.uint8), "x"],
+    ],
+)
+def test_bad_crops_raise_typed_errors(rec, bad):
+    with pytest.raises(InvalidInputError):
+        rec.predict_faces(bad)
+
+
+def test_results_export(rec, face_crops, tmp_path):
+    res = rec.predict_faces(face_crops[:3])
+    d = json.loads(res.to_json())
+    assert d["labels"] == list(rec.labels) and len(d["predictions"]) == 3
+    text = res.to_csv(tmp_path / "faces.csv")
+    lines = text.strip().splitlines()
+    assert lines[0].split(",") == ["face", "label", "label_index"] + [f"p_{k}" for k in rec.labels]
+    assert len(lines) == 4 and (tmp_path / "faces.csv").read_text() == text
+
+
+def test_save_pretrained_round_trip(rec, face_crops, tmp_path):
+    out = rec.save_pretrained(tmp_path / "copy")
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["README.md", "coarse.onnx", "coarse.safetensors", "config.json", "negative.onnx",
+                     "negative.safetensors"]
+    again = Recognizer(out, backend="torch")
+    a, b = rec.predict_faces(face_crops), again.predict_faces(face_crops)
+    assert [p.label for p in a] == [p.label for p in b]
+
+
+def test_overrides_and_bad_model_paths(tiny_repo, tmp_path):
+    r = Recognizer(tiny_repo, rule="soft", fine_policy="always", smoothing_window=3, smoothing_mode="causal")
+    assert (r.cascade.rule, r.cascade.fine_policy, r.smoother.window, r.smoother.mode) == ("soft", "always", 3, "causal")
+    with pytest.raises(ModelNotFoundError):
+        Recognizer(tmp_path / "nothing-here")
+    with pytest.raises(ModelNotFoundError, match="holds no config.json"):
+        Recognizer(tmp_path)
+    with pytest.raises(InvalidInputError):
+        Recognizer(tiny_repo, batch_size=0)

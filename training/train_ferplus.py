@@ -1,0 +1,167 @@
+"""Train the default model's networks on FER+ (CPU, seeded).
+
+    python training/train_ferplus.py --data ../shared/data/ferplus --out training/output
+
+writes <out>/{coarse,negative,flat}.safetensors and <out>/train_log.jsonl. See training/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from safetensors.torch import save_file
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from ferplus_data import load_split, targets  # noqa: E402
+
+from cfcsp_sdk.models import build_network  # noqa: E402
+
+ARCH = "cfcsp-compact-cnn"
+ARCH_ARGS = {"in_channels": 1, "widths": [24, 48, 96, 160], "dropout": 0.3}
+MEAN, STD = 0.5, 0.25  # grey level in [0, 1]; written into config.json preprocessing
+
+
+def augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """In-the-wild augmentations on a [B,1,H,W] batch in [0,1]: alignment jitter (rotation, scale,
+    shift), horizontal flip, brightness/contrast, blur and a random occluding rectangle."""
+    b = x.shape[0]
+
+    def u(lo: float, hi: float, n: int = b) -> torch.Tensor:
+        return torch.rand(n, generator=gen) * (hi - lo) + lo
+
+    angle = u(-15, 15) * math.pi / 180
+    scale = u(0.87, 1.15)
+    flip = torch.where(torch.rand(b, generator=gen) < 0.5, -1.0, 1.0)
+    tx, ty = u(-0.08, 0.08), u(-0.08, 0.08)
+    cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
+    theta = torch.stack(
+        [torch.stack([cos * flip, -sin, tx], 1), torch.stack([sin * flip, cos, ty], 1)], 1
+    )
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    x = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+
+    contrast = u(0.6, 1.4).view(b, 1, 1, 1)
+    brightness = u(-0.15, 0.15).view(b, 1, 1, 1)
+    m = x.mean(dim=(2, 3), keepdim=True)
+    x = ((x - m) * contrast + m + brightness).clamp(0, 1)
+
+    blur = torch.rand(b, generator=gen) < 0.25
+    if blur.any():
+        sigma = float(u(0.6, 1.4, 1))
+        k = torch.arange(-3, 4, dtype=torch.float32)
+        g = torch.exp(-(k**2) / (2 * sigma**2))
+        g = g / g.sum()
+        xb = x[blur]
+        xb = F.conv2d(F.pad(xb, (3, 3, 0, 0), mode="replicate"), g.view(1, 1, 1, 7))
+        xb = F.conv2d(F.pad(xb, (0, 0, 3, 3), mode="replicate"), g.view(1, 1, 7, 1))
+        x[blur] = xb
+
+    occl = torch.rand(b, generator=gen) < 0.35
+    h, w = x.shape[2:]
+    for i in torch.nonzero(occl).flatten().tolist():
+        rh, rw = int(u(0.2, 0.5, 1) * h), int(u(0.2, 0.5, 1) * w)
+        y0 = int(torch.randint(0, h - rh + 1, (1,), generator=gen))
+        x0 = int(torch.randint(0, w - rw + 1, (1,), generator=gen))
+        x[i, :, y0 : y0 + rh, x0 : x0 + rw] = float(torch.rand(1, generator=gen))
+    return x
+
+
+def to_tensor(images: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(images).float().div_(255).unsqueeze(1)
+
+
+def evaluate(model: torch.nn.Module, images: np.ndarray, labels: np.ndarray) -> float:
+    model.eval()
+    correct = 0
+    with torch.no_grad():
+        for i in range(0, len(images), 256):
+            x = (to_tensor(images[i : i + 256]) - MEAN) / STD
+            pred = model(x.contiguous(memory_format=torch.channels_last)).argmax(1).numpy()
+            correct += int((pred == labels[i : i + 256]).sum())
+    return correct / len(images)
+
+
+def train_task(task: str, epochs: int, args: argparse.Namespace, log) -> dict:
+    torch.manual_seed(args.seed)
+    gen = torch.Generator().manual_seed(args.seed)
+    rng = np.random.default_rng(args.seed)
+    train, valid = load_split(args.data, "train"), load_split(args.data, "valid")
+    rows, soft, _ = targets(train, task)
+    vrows, _, vmaj = targets(valid, task)
+    x_all, t_all = to_tensor(train.images[rows]), torch.from_numpy(soft)
+    k = soft.shape[1]
+    model = build_network(ARCH, num_classes=k, args=ARCH_ARGS).to(memory_format=torch.channels_last)
+    steps_per_epoch = math.ceil(len(rows) / args.batch)
+    opt = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=0.9, nesterov=True, weight_decay=5e-4)
+    sched = torch.optim.lr_scheduler.OneCycleLR(
+        opt, max_lr=args.lr, total_steps=epochs * steps_per_epoch, pct_start=0.2
+    )
+    best = {"val_acc": -1.0}
+    for epoch in range(epochs):
+        model.train()
+        t0, total = time.time(), 0.0
+        order = torch.from_numpy(rng.permutation(len(rows)))
+        for s in range(steps_per_epoch):
+            idx = order[s * args.batch : (s + 1) * args.batch]
+            x = (augment(x_all[idx].clone(), gen) - MEAN) / STD
+            logits = model(x.contiguous(memory_format=torch.channels_last))
+            loss = -(t_all[idx] * F.log_softmax(logits, 1)).sum(1).mean()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            total += loss.item() * len(idx)
+        val_acc = evaluate(model, valid.images[vrows], vmaj)
+        rec = {"task": task, "epoch": epoch + 1, "loss": total / len(rows), "val_acc": val_acc,
+               "seconds": round(time.time() - t0, 1)}
+        log(rec)
+        if val_acc > best["val_acc"]:
+            best = {"val_acc": val_acc, "epoch": epoch + 1}
+            state = {n: t.detach().contiguous().clone() for n, t in model.state_dict().items()
+                     if t.dtype.is_floating_point}
+            save_file(state, str(Path(args.out) / f"{task}.safetensors"),
+                      metadata={"architecture": ARCH, "args": json.dumps(ARCH_ARGS), "num_classes": str(k)})
+    return {"task": task, "num_classes": k, "train_faces": len(rows), "epochs": epochs, **best}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", default="../shared/data/ferplus")
+    p.add_argument("--out", default="training/output")
+    p.add_argument("--tasks", default="coarse,negative,flat")
+    p.add_argument("--epochs", default="coarse=14,negative=24,flat=14")
+    p.add_argument("--batch", type=int, default=64)
+    p.add_argument("--lr", type=float, default=0.05)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=2)
+    args = p.parse_args()
+    torch.set_num_threads(args.threads)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    epochs = dict(item.split("=") for item in args.epochs.split(","))
+    log_file = open(out / "train_log.jsonl", "a")
+
+    def log(rec: dict) -> None:
+        line = json.dumps(rec)
+        print(line, flush=True)
+        log_file.write(line + "\n")
+        log_file.flush()
+
+    log({"event": "start", "args": vars(args), "arch": ARCH, "arch_args": ARCH_ARGS, "torch": torch.__version__})
+    summary = {}
+    for task in args.tasks.split(","):
+        summary[task] = train_task(task, int(epochs[task]), args, log)
+        log({"event": "done", **summary[task]})
+    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+
+
+if __name__ == "__main__":
+    main()
