@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Literal, Optional, overload
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Optional, overload
 
 import numpy as np
 
@@ -15,8 +15,12 @@ from cfcsp_sdk.config import CONFIG_NAME, FinePolicy, ModelConfig, Rule, Smoothi
 from cfcsp_sdk.errors import InvalidInputError, ModelNotFoundError
 from cfcsp_sdk.hub import CARD_NAME, copy_repository_files, resolve_model_folder, upload_folder
 from cfcsp_sdk.preprocess import CropColor, Crops, crops_to_batch, split_crops
-from cfcsp_sdk.results import FaceBatchResult, FacePrediction
+from cfcsp_sdk.results import DetectedFace, FaceBatchResult, FacePrediction, FaceRow, ImageResult, VideoResult
 from cfcsp_sdk.smoother import Smoother, softmax
+
+if TYPE_CHECKING:
+    from cfcsp_sdk.faces.detection import Detector
+    from cfcsp_sdk.io.video import Frame
 
 WEIGHT_SUFFIXES = (".safetensors", ".onnx")
 
@@ -41,6 +45,9 @@ class Recognizer:
         smoothing_window: SP window in frames (default: the model's); 1 disables temporal context.
         smoothing_mode: ``"centered"`` or ``"causal"`` (default: the model's).
         batch_size: faces per network call.
+        detector: face detector for images and video: ``"yunet"`` (default), ``"mtcnn"``, ``"aligned"``
+            (inputs already are aligned crops) or any object with ``detect(image) -> list[Detection]``.
+        detector_options: keyword arguments for a named detector (e.g. ``model`` for YuNet's file).
     """
 
     def __init__(
@@ -58,7 +65,12 @@ class Recognizer:
         smoothing_window: int | None = None,
         smoothing_mode: SmoothingMode | None = None,
         batch_size: int = 64,
+        detector: "str | Detector | None" = None,
+        detector_options: dict[str, Any] | None = None,
     ) -> None:
+        self._detector_spec = detector
+        self._detector_options = dict(detector_options or {})
+        self._detector: Detector | None = None
         self.backend = get_backend(backend, **(backend_options or {}))
         self.folder = resolve_model_folder(
             model,
@@ -185,3 +197,134 @@ class Recognizer:
         batch = crops_to_batch(faces, self.config.preprocessing, color)
         preds = self.to_predictions(self.run_cascade(batch))
         return preds[0] if single else FaceBatchResult(preds, self.labels)
+
+    # ---- images and video ------------------------------------------------------------------
+    @property
+    def detector(self) -> "Detector":
+        """The face detector (created on first use)."""
+        if self._detector is None:
+            from cfcsp_sdk.faces.detection import get_detector
+
+            self._detector = get_detector(self._detector_spec, **self._detector_options)
+        return self._detector
+
+    def predict_image(self, image: "str | os.PathLike[str] | np.ndarray", color: CropColor = "bgr") -> ImageResult:
+        """Detect, align and recognise every face in one image (a path or an array; no smoothing).
+
+        Args:
+            image: a file path, or a uint8/uint16 array (grey, BGR/RGB, or with alpha).
+            color: channel order of a colour array, ``"bgr"`` (default) or ``"rgb"``.
+
+        Returns:
+            An :class:`ImageResult` (empty if no face was found).
+        """
+        from cfcsp_sdk.io.images import load_image
+        from cfcsp_sdk.pipeline import aligned_crops
+
+        img = load_image(image, "rgb" if color == "rgb" else "bgr")
+        dets = self.detector.detect(img)
+        faces = []
+        if dets:
+            preds = self.predict_faces(aligned_crops(img, dets, self.config), color="bgr")
+            assert isinstance(preds, FaceBatchResult)
+            faces = [DetectedFace(d.box, d.score, d.landmarks, p) for d, p in zip(dets, preds)]
+        return ImageResult(faces=faces, labels=self.labels, width=img.shape[1], height=img.shape[0])
+
+    def _pipeline(self, smoother: Smoother) -> Any:
+        from cfcsp_sdk.pipeline import VideoPipeline
+
+        return VideoPipeline(self.config, self.cascade, smoother, self.detector, batch_size=self.batch_size)
+
+    def predict_video(
+        self,
+        source: "str | os.PathLike[str]",
+        *,
+        fps: float | None = None,
+        stride: int = 1,
+        max_frames: int | None = None,
+        chunk_frames: int = 16,
+        progress: "bool | Callable[[int, int], None]" = False,
+    ) -> VideoResult:
+        """Recognise expressions in every sampled frame of a video, per face track, with SP smoothing.
+
+        Frames are decoded one at a time and processed in chunks of ``chunk_frames`` (faces of a chunk
+        share network calls), so memory does not grow with the video's length.
+
+        Args:
+            source: a video file.
+            fps: sample frames at about this rate by their timestamps (e.g. ``fps=5``).
+            stride: or keep every ``stride``-th frame.
+            max_frames: stop after this many sampled frames.
+            chunk_frames: frames per processing chunk.
+            progress: ``True`` for a progress bar on stderr, or a callable ``(frames_done, frames_total)``.
+
+        Returns:
+            A :class:`VideoResult`; if decoding stopped early, its ``error`` says why and the rows up to
+            that point are kept.
+        """
+        from cfcsp_sdk.io.video import VideoReader
+
+        reader = VideoReader(source, stride=stride, fps=fps, max_frames=max_frames)
+        pipeline = self._pipeline(self.smoother)
+        bar, callback = _progress(progress, reader.info.frame_count)
+        chunk: list[Frame] = []
+        try:
+            for frame in reader:
+                chunk.append(frame)
+                if len(chunk) >= chunk_frames:
+                    pipeline.process(chunk)
+                    callback(chunk[-1].index + 1)
+                    chunk = []
+            pipeline.process(chunk)
+            if chunk:
+                callback(chunk[-1].index + 1)
+        finally:
+            if bar is not None:
+                bar.close()
+        rows = pipeline.finish()
+        if not rows:
+            from cfcsp_sdk.errors import MediaError
+
+            raise MediaError(f"no frame could be decoded from {source}" + (f" ({reader.error})" if reader.error else ""), source)
+        return VideoResult(
+            source=str(source), labels=self.labels, rows=rows, fps=reader.info.fps,
+            frame_count=reader.info.frame_count, width=reader.info.width, height=reader.info.height,
+            error=reader.error, smoothing={"window": self.smoother.window, "mode": self.smoother.mode},
+        )
+
+    def stream(
+        self,
+        source: "str | os.PathLike[str] | int",
+        *,
+        fps: float | None = None,
+        stride: int = 1,
+        max_frames: int | None = None,
+        chunk_frames: int = 1,
+    ) -> Iterator[tuple["Frame", list[FaceRow]]]:
+        """Yield ``(frame, rows)`` as each frame is done, with causal SP (past frames only).
+
+        ``source`` is a video file, a camera index (``0``) or a stream URL (``rtsp://...``). Nothing is
+        kept beyond the smoothing window, so it runs on endless streams. ``chunk_frames`` > 1 batches
+        faces of several frames per network call at the cost of that much latency.
+        """
+        from cfcsp_sdk.io.video import VideoReader
+
+        smoother = Smoother(window=self.smoother.window, mode="causal")
+        pipeline = self._pipeline(smoother)
+        reader = VideoReader(source, stride=stride, fps=fps, max_frames=max_frames)
+        yield from pipeline.stream(reader, chunk=chunk_frames)
+
+
+def _progress(progress: "bool | Callable[[int, int], None]", total: int) -> tuple[Any, Callable[[int], None]]:
+    if callable(progress):
+        return None, lambda done: progress(done, total)  # type: ignore[operator,misc]
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=total or None, unit="frame", desc="cfcsp")
+
+        def update(done: int) -> None:
+            bar.update(done - bar.n)
+
+        return bar, update
+    return None, lambda done: None

@@ -111,3 +111,313 @@ class FaceBatchResult:
 
     def to_dataframe(self) -> Any:
         return rows_to_dataframe(predictions_to_rows(self.predictions), self.columns)
+
+
+AFFWILD2_LABELS = ("Neutral", "Anger", "Disgust", "Fear", "Happiness", "Sadness", "Surprise", "Other")
+"""Aff-Wild2 / ABAW expression label order (index 0..7), used by :meth:`VideoResult.to_abaw`."""
+
+
+@dataclass
+class DetectedFace:
+    """A face found in an image, with its prediction.
+
+    Attributes:
+        box: ``(x1, y1, x2, y2)`` in pixels.
+        detection_score: the detector's confidence.
+        landmarks: ``5 x 2`` landmarks (image order) or ``None``.
+        prediction: the cascade's answer for the aligned face.
+    """
+
+    box: tuple[float, float, float, float]
+    detection_score: float
+    landmarks: Optional[Any]
+    prediction: FacePrediction
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "box": [float(v) for v in self.box],
+            "detection_score": float(self.detection_score),
+            "landmarks": None if self.landmarks is None else [[float(x), float(y)] for x, y in self.landmarks],
+            **self.prediction.to_dict(),
+        }
+
+
+@dataclass
+class ImageResult:
+    """Every face found in one image (possibly none)."""
+
+    faces: list[DetectedFace]
+    labels: tuple[str, ...]
+    width: int
+    height: int
+
+    def __len__(self) -> int:
+        return len(self.faces)
+
+    def __iter__(self):
+        return iter(self.faces)
+
+    def __getitem__(self, i: int) -> DetectedFace:
+        return self.faces[i]
+
+    @property
+    def columns(self) -> list[str]:
+        return ["face", "x1", "y1", "x2", "y2", "detection_score", "label"] + [f"p_{k}" for k in self.labels]
+
+    def rows(self) -> list[dict[str, Any]]:
+        out = []
+        for i, f in enumerate(self.faces):
+            row: dict[str, Any] = {"face": i, "detection_score": f.detection_score, "label": f.prediction.label}
+            row.update(dict(zip(("x1", "y1", "x2", "y2"), f.box)))
+            row.update({f"p_{k}": v for k, v in f.prediction.probabilities.items()})
+            out.append(row)
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"width": self.width, "height": self.height, "labels": list(self.labels),
+                "faces": [f.to_dict() for f in self.faces]}
+
+    def to_json(self, path: Any = None, **kwargs: Any) -> str:
+        return _write_text(json.dumps(self.to_dict(), **kwargs), path)
+
+    def to_csv(self, path: Any = None) -> str:
+        return rows_to_csv(self.rows(), self.columns, path)
+
+    def to_dataframe(self) -> Any:
+        return rows_to_dataframe(self.rows(), self.columns)
+
+
+def _write_text(text: str, path: Any) -> str:
+    if path is not None:
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(text)
+    return text
+
+
+@dataclass
+class FaceRow:
+    """One face in one frame of a video, or (``track == -1``) a frame where no face was found.
+
+    Attributes:
+        frame: frame index in the video.
+        time: presentation time in seconds (from the container).
+        track: track id of the face (stable across frames), or -1 for a frame without a face.
+        box, landmarks, detection_score: where the face is (``None`` without a face).
+        label: the final label after smoothing (``None`` without a face).
+        probabilities: smoothed probability per label; ``raw_probabilities``: before smoothing.
+    """
+
+    frame: int
+    time: float
+    track: int = -1
+    box: Optional[tuple[float, float, float, float]] = None
+    landmarks: Optional[Any] = None
+    detection_score: Optional[float] = None
+    label: Optional[str] = None
+    probabilities: Optional[dict[str, float]] = None
+    raw_label: Optional[str] = None
+    raw_probabilities: Optional[dict[str, float]] = None
+
+    @property
+    def has_face(self) -> bool:
+        return self.track >= 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "frame": self.frame,
+            "time": self.time,
+            "track": self.track,
+            "face": self.has_face,
+            "box": None if self.box is None else [float(v) for v in self.box],
+            "landmarks": None if self.landmarks is None else [[float(x), float(y)] for x, y in self.landmarks],
+            "detection_score": self.detection_score,
+            "label": self.label,
+            "probabilities": self.probabilities,
+            "raw_label": self.raw_label,
+            "raw_probabilities": self.raw_probabilities,
+        }
+
+
+@dataclass
+class Segment:
+    """A run of consecutive observations of one track with the same label."""
+
+    label: str
+    start_frame: int
+    end_frame: int
+    start_time: float
+    end_time: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class TrackSummary:
+    """Video-level view of one track (or of all faces, for the overall summary)."""
+
+    track: int
+    frames: int
+    start_time: float
+    end_time: float
+    mean_probabilities: dict[str, float]
+    dominant_label: str
+    label_counts: dict[str, int]
+    segments: list[Segment]
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dict(self.__dict__)
+        d["segments"] = [s.to_dict() for s in self.segments]
+        return d
+
+
+def summarize(rows: Sequence[FaceRow], labels: Sequence[str], track: int) -> TrackSummary:
+    """Mean smoothed probabilities, dominant label (highest mean), counts and label segments."""
+    faces = [r for r in rows if r.has_face and r.probabilities is not None]
+    if not faces:
+        return TrackSummary(track, 0, float("nan"), float("nan"), {k: float("nan") for k in labels}, "", {}, [])
+    mean = {k: sum(r.probabilities[k] for r in faces) / len(faces) for k in labels}  # type: ignore[index]
+    counts: dict[str, int] = {}
+    for r in faces:
+        counts[r.label] = counts.get(r.label, 0) + 1  # type: ignore[index]
+    segments: list[Segment] = []
+    if track >= 0:
+        for r in faces:
+            if segments and segments[-1].label == r.label:
+                segments[-1].end_frame, segments[-1].end_time = r.frame, r.time
+            else:
+                segments.append(Segment(r.label, r.frame, r.frame, r.time, r.time))  # type: ignore[arg-type]
+    return TrackSummary(track, len(faces), faces[0].time, faces[-1].time, mean, max(mean, key=mean.get),
+                        counts, segments)
+
+
+@dataclass
+class VideoResult:
+    """Results for a whole video: one row per frame and face, plus one row per frame without a face.
+
+    Attributes:
+        source: the video path or stream.
+        labels: the model's final labels.
+        rows: :class:`FaceRow` per (frame, face) in frame order; frames with no face have one row with
+            ``track == -1``.
+        fps, frame_count, width, height: what the container says.
+        error: ``None``, or why decoding stopped early (the rows before that point are kept).
+        smoothing: the SP settings used.
+    """
+
+    source: str
+    labels: tuple[str, ...]
+    rows: list[FaceRow]
+    fps: float = 0.0
+    frame_count: int = 0
+    width: int = 0
+    height: int = 0
+    error: Optional[str] = None
+    smoothing: dict[str, Any] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    @property
+    def track_ids(self) -> list[int]:
+        return sorted({r.track for r in self.rows if r.has_face})
+
+    @property
+    def frames_processed(self) -> int:
+        return len({r.frame for r in self.rows})
+
+    def track(self, track_id: int) -> list[FaceRow]:
+        return [r for r in self.rows if r.track == track_id]
+
+    def tracks(self) -> dict[int, TrackSummary]:
+        """Summary per track id."""
+        by: dict[int, list[FaceRow]] = {}
+        for r in self.rows:
+            if r.has_face:
+                by.setdefault(r.track, []).append(r)
+        return {t: summarize(rs, self.labels, t) for t, rs in sorted(by.items())}
+
+    def summary(self) -> dict[str, Any]:
+        """Overall and per-track video-level results."""
+        overall = summarize(self.rows, self.labels, -1)
+        return {
+            "frames_processed": self.frames_processed,
+            "frames_with_face": len({r.frame for r in self.rows if r.has_face}),
+            "overall": {k: v for k, v in overall.to_dict().items() if k not in ("track", "segments")},
+            "tracks": {str(t): s.to_dict() for t, s in self.tracks().items()},
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "source": self.source, "labels": list(self.labels), "fps": self.fps, "frame_count": self.frame_count,
+            "width": self.width, "height": self.height, "error": self.error, "smoothing": self.smoothing,
+            "summary": self.summary(), "rows": [r.to_dict() for r in self.rows],
+        }
+
+    def to_json(self, path: Any = None, **kwargs: Any) -> str:
+        return _write_text(json.dumps(self.to_dict(), **kwargs), path)
+
+    @property
+    def columns(self) -> list[str]:
+        return (["frame", "time", "track", "face", "x1", "y1", "x2", "y2", "detection_score", "label", "raw_label"]
+                + [f"p_{k}" for k in self.labels] + [f"raw_p_{k}" for k in self.labels])
+
+    def table(self) -> list[dict[str, Any]]:
+        """Flat rows (the CSV / DataFrame view): smoothed ``p_<label>`` and raw ``raw_p_<label>`` columns."""
+        out = []
+        for r in self.rows:
+            row: dict[str, Any] = {"frame": r.frame, "time": round(r.time, 6), "track": r.track, "face": int(r.has_face),
+                                   "detection_score": r.detection_score, "label": r.label or "", "raw_label": r.raw_label or ""}
+            if r.box is not None:
+                row.update(dict(zip(("x1", "y1", "x2", "y2"), (round(v, 2) for v in r.box))))
+            for prefix, probs in (("p_", r.probabilities), ("raw_p_", r.raw_probabilities)):
+                if probs is not None:
+                    row.update({f"{prefix}{k}": round(v, 6) for k, v in probs.items()})
+            out.append(row)
+        return out
+
+    def to_csv(self, path: Any = None) -> str:
+        return rows_to_csv(self.table(), self.columns, path)
+
+    def to_dataframe(self) -> Any:
+        return rows_to_dataframe(self.table(), self.columns)
+
+    def main_track(self) -> int | None:
+        """The track seen in the most frames (ABAW videos follow one subject)."""
+        counts: dict[int, int] = {}
+        for r in self.rows:
+            if r.has_face:
+                counts[r.track] = counts.get(r.track, 0) + 1
+        return max(counts, key=lambda t: (counts[t], -t)) if counts else None
+
+    def to_abaw(self, path: Any = None, track: int | None = None, fill: str = "nearest") -> str:
+        """The ABAW expression-challenge prediction file for one track (default: :meth:`main_track`).
+
+        Line 1 is the Aff-Wild2 label header; then one line per video frame with the label's Aff-Wild2
+        index. Frames without a prediction for the track (skipped by sampling, or no face) get the
+        nearest predicted frame's label with ``fill="nearest"``, or -1 with ``fill="none"``. Labels
+        the model does not have are never written; labels outside Aff-Wild2's eight raise an error.
+        """
+        if fill not in ("nearest", "none"):
+            raise CfcspError(f"fill must be 'nearest' or 'none', got {fill!r}")
+        unknown = [k for k in self.labels if k not in AFFWILD2_LABELS]
+        if unknown:
+            raise CfcspError(f"labels {unknown} have no Aff-Wild2 index; the ABAW file cannot hold them")
+        track = self.main_track() if track is None else track
+        n = max(self.frame_count, 1 + max((r.frame for r in self.rows), default=-1))
+        pred = {r.frame: AFFWILD2_LABELS.index(r.label) for r in self.rows if r.track == track and r.label}
+        values = []
+        known = sorted(pred)
+        import bisect
+
+        for f in range(n):
+            if f in pred:
+                values.append(pred[f])
+            elif fill == "nearest" and known:
+                j = bisect.bisect_left(known, f)
+                cands = [known[k] for k in (j - 1, j) if 0 <= k < len(known)]
+                values.append(pred[min(cands, key=lambda c: (abs(c - f), c))])
+            else:
+                values.append(-1)
+        text = ",".join(AFFWILD2_LABELS) + "\n" + "".join(f"{v}\n" for v in values)
+        return _write_text(text, path)

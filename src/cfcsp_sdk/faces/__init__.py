@@ -1,0 +1,17 @@
+"""Faces in frames: detection (pluggable), 5-point alignment and tracking across frames."""
+
+from cfcsp_sdk.faces.alignment import align_face, similarity_transform
+from cfcsp_sdk.faces.detection import Detection, Detector, GivenFaces, WholeImageFace, get_detector, nms
+from cfcsp_sdk.faces.tracking import IouTracker
+
+__all__ = [
+    "Detection",
+    "Detector",
+    "GivenFaces",
+    "IouTracker",
+    "WholeImageFace",
+    "align_face",
+    "get_detector",
+    "nms",
+    "similarity_transform",
+]

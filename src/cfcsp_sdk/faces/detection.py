@@ -1,0 +1,142 @@
+"""Face detections and the Detector protocol; built-in detectors are looked up by name."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Iterable, Optional, Protocol, Sequence, runtime_checkable
+
+import numpy as np
+
+from cfcsp_sdk.errors import InvalidInputError
+
+
+@dataclass
+class Detection:
+    """One face in an image.
+
+    Attributes:
+        box: ``(x1, y1, x2, y2)`` in pixels.
+        score: detector confidence in 0..1.
+        landmarks: ``5 x 2`` (x, y) in image order: left-in-image eye, right-in-image eye, nose tip,
+            left-in-image mouth corner, right-in-image mouth corner; ``None`` if the detector has none.
+    """
+
+    box: tuple[float, float, float, float]
+    score: float = 1.0
+    landmarks: Optional[np.ndarray] = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "box": [float(v) for v in self.box],
+            "score": float(self.score),
+            "landmarks": None if self.landmarks is None else np.asarray(self.landmarks, float).tolist(),
+        }
+
+    @property
+    def area(self) -> float:
+        x1, y1, x2, y2 = self.box
+        return max(0.0, x2 - x1) * max(0.0, y2 - y1)
+
+
+@runtime_checkable
+class Detector(Protocol):
+    """Anything with ``detect(image_bgr) -> list[Detection]`` is a detector."""
+
+    def detect(self, image: np.ndarray) -> list[Detection]: ...
+
+
+def detect_many(detector: Detector, images: Sequence[np.ndarray]) -> list[list[Detection]]:
+    """Detect on several images, batched when the detector supports ``detect_batch``."""
+    batch = getattr(detector, "detect_batch", None)
+    if batch is not None:
+        return batch(images)
+    return [detector.detect(img) for img in images]
+
+
+class WholeImageFace:
+    """For images that already are aligned face crops: the whole image is one face."""
+
+    def detect(self, image: np.ndarray) -> list[Detection]:
+        h, w = image.shape[:2]
+        return [Detection(box=(0.0, 0.0, float(w), float(h)), score=1.0, landmarks=None)]
+
+
+class GivenFaces:
+    """Bring your own boxes and landmarks: returns the detections it was given (for every image).
+
+    Args:
+        boxes: ``N x 4`` boxes ``(x1, y1, x2, y2)``.
+        landmarks: optional ``N x 5 x 2`` landmarks (image order, see :class:`Detection`).
+        scores: optional ``N`` scores (default 1).
+    """
+
+    def __init__(self, boxes: Any, landmarks: Any = None, scores: Any = None) -> None:
+        b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4) if len(boxes) else np.zeros((0, 4))
+        if not np.isfinite(b).all() or (b[:, 2] <= b[:, 0]).any() or (b[:, 3] <= b[:, 1]).any():
+            raise InvalidInputError("boxes must be finite (x1, y1, x2, y2) with x2 > x1 and y2 > y1")
+        lm = None
+        if landmarks is not None:
+            lm = np.asarray(landmarks, dtype=np.float64)
+            if lm.shape != (len(b), 5, 2) or not np.isfinite(lm).all():
+                raise InvalidInputError(f"landmarks must be finite, shape ({len(b)}, 5, 2), got {lm.shape}")
+        s = np.ones(len(b)) if scores is None else np.asarray(scores, dtype=np.float64).reshape(-1)
+        if len(s) != len(b):
+            raise InvalidInputError("scores must have one value per box")
+        self.detections = [
+            Detection(box=tuple(map(float, b[i])), score=float(s[i]), landmarks=None if lm is None else lm[i])
+            for i in range(len(b))
+        ]
+
+    def detect(self, image: np.ndarray) -> list[Detection]:
+        return list(self.detections)
+
+
+def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarray:
+    """Greedy non-maximum suppression; returns kept indices, best score first."""
+    order = np.argsort(-scores)
+    keep = []
+    areas = np.maximum(0, boxes[:, 2] - boxes[:, 0]) * np.maximum(0, boxes[:, 3] - boxes[:, 1])
+    while order.size:
+        i = order[0]
+        keep.append(i)
+        xx1 = np.maximum(boxes[i, 0], boxes[order[1:], 0])
+        yy1 = np.maximum(boxes[i, 1], boxes[order[1:], 1])
+        xx2 = np.minimum(boxes[i, 2], boxes[order[1:], 2])
+        yy2 = np.minimum(boxes[i, 3], boxes[order[1:], 3])
+        inter = np.maximum(0, xx2 - xx1) * np.maximum(0, yy2 - yy1)
+        iou = inter / np.maximum(areas[i] + areas[order[1:]] - inter, 1e-9)
+        order = order[1:][iou <= iou_threshold]
+    return np.asarray(keep, dtype=np.int64)
+
+
+def iou_matrix(a: Iterable[Sequence[float]], b: Iterable[Sequence[float]]) -> np.ndarray:
+    """Pairwise IoU of two lists of ``(x1, y1, x2, y2)`` boxes."""
+    a = np.asarray(list(a), dtype=np.float64).reshape(-1, 4)
+    b = np.asarray(list(b), dtype=np.float64).reshape(-1, 4)
+    x1 = np.maximum(a[:, None, 0], b[None, :, 0])
+    y1 = np.maximum(a[:, None, 1], b[None, :, 1])
+    x2 = np.minimum(a[:, None, 2], b[None, :, 2])
+    y2 = np.minimum(a[:, None, 3], b[None, :, 3])
+    inter = np.maximum(0, x2 - x1) * np.maximum(0, y2 - y1)
+    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-9)
+
+
+def get_detector(detector: str | Detector | None, **options: Any) -> Detector:
+    """A detector by name (``"yunet"``, ``"mtcnn"``, ``"aligned"`` for pre-aligned crops) or passed through."""
+    if detector is None or detector == "yunet":
+        from cfcsp_sdk.faces.yunet import YuNetDetector
+
+        return YuNetDetector(**options)
+    if detector == "mtcnn":
+        from cfcsp_sdk.faces.mtcnn import MtcnnDetector
+
+        return MtcnnDetector(**options)
+    if detector == "aligned":
+        return WholeImageFace()
+    if isinstance(detector, str):
+        raise InvalidInputError(f"unknown detector {detector!r}; use 'yunet', 'mtcnn', 'aligned' or a Detector")
+    if not isinstance(detector, Detector):
+        raise InvalidInputError(f"{type(detector).__name__} has no detect(image) method, so it is not a Detector")
+    return detector

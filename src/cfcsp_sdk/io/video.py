@@ -1,0 +1,133 @@
+"""Streaming video decoding with OpenCV: one frame in memory at a time, container timestamps,
+frame-stride and time-based sampling."""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import cv2
+import numpy as np
+
+from cfcsp_sdk.errors import InvalidInputError, MediaError
+
+
+@dataclass
+class Frame:
+    """A decoded frame: its index in the video, its presentation time in seconds, BGR pixels."""
+
+    index: int
+    time: float
+    image: np.ndarray
+
+
+@dataclass
+class VideoInfo:
+    """What the container says about a video (frame count and fps may be estimates or 0 for streams)."""
+
+    source: str
+    width: int
+    height: int
+    fps: float
+    frame_count: int
+
+    @property
+    def duration(self) -> float:
+        return self.frame_count / self.fps if self.fps > 0 else float("nan")
+
+
+class VideoReader:
+    """Iterate over the frames of a video file, webcam (an int) or stream URL, one at a time.
+
+    Args:
+        source: a file path, a camera index, or a URL (``rtsp://...``).
+        stride: keep every ``stride``-th frame.
+        fps: keep frames at about this rate, by their timestamps (overrides ``stride``).
+        max_frames: stop after this many kept frames.
+
+    After iteration, :attr:`error` holds a message if decoding stopped before the container's stated
+    end (a truncated or corrupt file); the frames already yielded stay valid.
+    """
+
+    def __init__(
+        self,
+        source: str | os.PathLike[str] | int,
+        stride: int = 1,
+        fps: float | None = None,
+        max_frames: int | None = None,
+    ) -> None:
+        if isinstance(stride, bool) or not isinstance(stride, int) or stride < 1:
+            raise InvalidInputError(f"stride must be a positive integer, got {stride!r}")
+        if fps is not None and (not isinstance(fps, (int, float)) or not math.isfinite(fps) or fps <= 0):
+            raise InvalidInputError(f"fps must be a positive number, got {fps!r}")
+        self.stride, self.sample_fps, self.max_frames = stride, fps, max_frames
+        self.error: str | None = None
+        self.is_file = not isinstance(source, int) and "://" not in str(source)
+        if self.is_file:
+            path = Path(source)  # type: ignore[arg-type]
+            if not path.exists():
+                raise MediaError(f"no such file: {path}", path)
+            if not path.is_file() or path.stat().st_size == 0:
+                raise MediaError(f"not a video file (empty or a folder): {path}", path)
+        self.source = source
+        self._cap = cv2.VideoCapture(source if isinstance(source, int) else str(source))
+        if not self._cap.isOpened():
+            self._cap.release()
+            raise MediaError(f"cannot open as a video: {source}", source)
+        self.info = VideoInfo(
+            source=str(source),
+            width=int(self._cap.get(cv2.CAP_PROP_FRAME_WIDTH)),
+            height=int(self._cap.get(cv2.CAP_PROP_FRAME_HEIGHT)),
+            fps=float(self._cap.get(cv2.CAP_PROP_FPS) or 0.0),
+            frame_count=max(int(self._cap.get(cv2.CAP_PROP_FRAME_COUNT)), 0),
+        )
+        if self.is_file and (self.info.width <= 0 or self.info.height <= 0):
+            self._cap.release()
+            raise MediaError(f"no video stream in {source}", source)
+
+    def __enter__(self) -> "VideoReader":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._cap.release()
+
+    def __iter__(self) -> Iterator[Frame]:
+        index, kept = -1, 0
+        next_time = 0.0
+        fps = self.info.fps if self.info.fps > 0 else 30.0
+        try:
+            while self.max_frames is None or kept < self.max_frames:
+                if not self._cap.grab():
+                    break
+                index += 1
+                msec = self._cap.get(cv2.CAP_PROP_POS_MSEC)
+                t = msec / 1000.0 if msec and msec > 0 or index == 0 else index / fps
+                if self.sample_fps is not None:
+                    if t + 1e-6 < next_time:
+                        continue
+                    next_time += 1.0 / self.sample_fps
+                    while next_time <= t:
+                        next_time += 1.0 / self.sample_fps
+                elif index % self.stride:
+                    continue
+                ok, image = self._cap.retrieve()
+                if not ok or image is None or image.size == 0:
+                    self.error = f"frame {index} could not be decoded"
+                    break
+                kept += 1
+                yield Frame(index=index, time=t, image=image)
+        finally:
+            self.close()
+        # containers often state an estimated frame count: only a clear shortfall means truncation
+        shortfall = self.info.frame_count - (index + 1)
+        if self.is_file and self.error is None and shortfall > max(5, 0.05 * self.info.frame_count) \
+                and (self.max_frames is None or kept < self.max_frames):
+            self.error = f"decoding stopped at frame {index + 1} of {self.info.frame_count} (truncated or corrupt file)"
+        if index < 0 and self.error is None:
+            self.error = "no frame could be decoded"
