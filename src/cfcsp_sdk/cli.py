@@ -1,0 +1,160 @@
+"""The ``cfcsp`` command: ``cfcsp predict``, ``cfcsp info``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from cfcsp_sdk.errors import CfcspError
+
+VIDEO_SUFFIXES = {".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".3gp"}
+
+
+def _recognizer(args: argparse.Namespace):
+    from cfcsp_sdk import Recognizer
+
+    detector_options = {"model": args.detector_model} if args.detector_model else {}
+    return Recognizer(args.model, revision=args.revision, backend=args.backend, detector=args.detector,
+                      detector_options=detector_options, local_files_only=args.offline)
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    src = Path(args.input)
+    if not src.exists() and not str(args.input).isdigit():
+        raise CfcspError(f"no such file: {src}")
+    rec = _recognizer(args)
+    is_video = src.suffix.lower() in VIDEO_SUFFIXES
+    if not is_video:
+        from cfcsp_sdk.io.images import load_image
+
+        try:
+            load_image(src)
+        except CfcspError:
+            is_video = True  # not an image OpenCV reads: try it as a video
+    if is_video:
+        result = rec.predict_video(src, fps=args.fps, stride=args.stride, progress=not args.quiet)
+        if result.error:
+            print(f"warning: {result.error}; results cover the frames before it", file=sys.stderr)
+    else:
+        result = rec.predict_image(src)
+    if args.output:
+        out = Path(args.output)
+        if out.suffix.lower() == ".json":
+            result.to_json(out, indent=1)
+        elif out.suffix.lower() == ".csv":
+            result.to_csv(out)
+        elif out.suffix.lower() == ".txt" and is_video:
+            result.to_abaw(out)
+        else:
+            raise CfcspError("--output must end in .csv or .json (or .txt for an ABAW label file from a video)")
+    if args.annotate:
+        if not is_video:
+            import cv2
+
+            from cfcsp_sdk.io.images import load_image
+            from cfcsp_sdk.render import annotate_frame
+            from cfcsp_sdk.results import FaceRow
+
+            rows = [FaceRow(0, 0.0, i, f.box, f.landmarks, f.detection_score, f.prediction.label,
+                            f.prediction.probabilities) for i, f in enumerate(result.faces)]
+            cv2.imwrite(str(args.annotate), annotate_frame(load_image(src), rows, result.labels))
+        else:
+            from cfcsp_sdk.render import write_annotated_video
+
+            write_annotated_video(result, args.annotate)
+    if args.plot:
+        if not is_video:
+            raise CfcspError("--plot draws a timeline and needs a video")
+        from cfcsp_sdk.render import plot_timeline
+
+        plot_timeline(result, args.plot)
+    if is_video:
+        summary = result.summary()
+        print(json.dumps({"source": str(src), "frames_processed": summary["frames_processed"],
+                          "frames_with_face": summary["frames_with_face"],
+                          "tracks": {t: {"frames": s["frames"], "dominant_label": s["dominant_label"]}
+                                     for t, s in summary["tracks"].items()},
+                          "dominant_label": summary["overall"]["dominant_label"]}, indent=1))
+    else:
+        print(json.dumps([{"box": [round(v, 1) for v in f.box], "label": f.prediction.label,
+                           "probability": round(f.prediction.probabilities[f.prediction.label], 4)}
+                          for f in result.faces], indent=1))
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    import cv2
+    import huggingface_hub
+    import numpy
+    from huggingface_hub import constants as hf_constants
+    import onnxruntime
+
+    from cfcsp_sdk import __version__
+    from cfcsp_sdk.backends import available_backends
+    from cfcsp_sdk.hub import DEFAULT_MODEL_PACKAGE_DIR
+
+    info = {
+        "cfcsp_sdk": __version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "numpy": numpy.__version__,
+        "opencv": cv2.__version__,
+        "onnxruntime": onnxruntime.__version__,
+        "onnxruntime_providers": onnxruntime.get_available_providers(),
+        "huggingface_hub": huggingface_hub.__version__,
+        "hf_cache_dir": hf_constants.HF_HUB_CACHE,
+        "hf_offline": hf_constants.HF_HUB_OFFLINE,
+        "backends": available_backends(),
+        "default_model": DEFAULT_MODEL_PACKAGE_DIR,
+    }
+    try:
+        import torch
+
+        info["torch"] = torch.__version__
+        info["torch_cuda"] = torch.cuda.is_available()
+    except ImportError:
+        info["torch"] = None
+    print(json.dumps(info, indent=1))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="cfcsp", description="Facial expression recognition with CFC-SP.")
+    sub = p.add_subparsers(dest="command", required=True)
+    pr = sub.add_parser("predict", help="recognise expressions in an image or a video")
+    pr.add_argument("input", help="image or video file")
+    pr.add_argument("--output", "-o", help="write results: X.csv, X.json, or X.txt (ABAW label file, video)")
+    pr.add_argument("--annotate", help="write an annotated copy (OUT.mp4 for videos, OUT.png/jpg for images)")
+    pr.add_argument("--plot", help="write a per-track timeline plot (PNG, videos)")
+    pr.add_argument("--model", default=None, help="model folder or Hub repo id (default: the bundled model)")
+    pr.add_argument("--revision", default=None, help="Hub revision (branch, tag or commit)")
+    pr.add_argument("--backend", default="onnx", help="onnx (default), torch, or a plug-in backend")
+    pr.add_argument("--detector", default="yunet", choices=["yunet", "mtcnn", "aligned"])
+    pr.add_argument("--detector-model", default=None, help="detector weights file (e.g. a YuNet .onnx)")
+    pr.add_argument("--fps", type=float, default=None, help="sample video frames at this rate")
+    pr.add_argument("--stride", type=int, default=1, help="or keep every N-th video frame")
+    pr.add_argument("--offline", action="store_true", help="use only local files and the Hub cache")
+    pr.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    pr.set_defaults(func=cmd_predict)
+    info = sub.add_parser("info", help="versions, backends, providers and cache folder")
+    info.set_defaults(func=cmd_info)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except CfcspError as exc:
+        print(f"cfcsp: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

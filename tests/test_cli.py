@@ -1,0 +1,52 @@
+import json
+import subprocess
+import sys
+
+import cv2
+
+from conftest import YUNET_DYNAMIC
+
+
+def cfcsp(*args, check=True):
+    proc = subprocess.run([sys.executable, "-m", "cfcsp_sdk.cli", *map(str, args)], capture_output=True, text=True,
+                          timeout=300)
+    if check:
+        assert proc.returncode == 0, proc.stderr[-2000:]
+    return proc
+
+
+def test_predict_video_with_all_outputs(tiny_repo, media, tmp_path):
+    out = cfcsp("predict", media("single_face.mp4"), "--model", tiny_repo, "--detector-model", YUNET_DYNAMIC,
+                "--fps", 10, "--output", tmp_path / "r.csv", "--annotate", tmp_path / "a.mp4", "--plot",
+                tmp_path / "p.png")
+    summary = json.loads(out.stdout)
+    assert summary["frames_with_face"] == summary["frames_processed"] == 24
+    assert len((tmp_path / "r.csv").read_text().splitlines()) == 25
+    cap = cv2.VideoCapture(str(tmp_path / "a.mp4"))
+    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 72
+    assert cv2.imread(str(tmp_path / "p.png")).shape[1] > 500
+    assert "frame" in out.stderr  # the progress bar
+
+
+def test_predict_image_json_and_abaw(tiny_repo, media, tmp_path):
+    out = cfcsp("predict", media("multi_face.jpg"), "--model", tiny_repo, "--detector-model", YUNET_DYNAMIC,
+                "--output", tmp_path / "r.json", "--annotate", tmp_path / "a.png")
+    assert len(json.loads(out.stdout)) == 5
+    assert len(json.loads((tmp_path / "r.json").read_text())["faces"]) == 5
+    assert cv2.imread(str(tmp_path / "a.png")).shape == (667, 1000, 3)
+    cfcsp("predict", media("single_face.mp4"), "--model", tiny_repo, "--detector-model", YUNET_DYNAMIC, "-q",
+          "--stride", 8, "--output", tmp_path / "abaw.txt")
+    assert len((tmp_path / "abaw.txt").read_text().splitlines()) == 73
+
+
+def test_errors_are_one_line_and_exit_2(tmp_path, tiny_repo):
+    p = cfcsp("predict", tmp_path / "missing.mp4", "--model", tiny_repo, check=False)
+    assert p.returncode == 2 and p.stderr.startswith("cfcsp: error: no such file")
+    (tmp_path / "junk.bin").write_bytes(b"\x01\x02" * 500)
+    p = cfcsp("predict", tmp_path / "junk.bin", "--model", tiny_repo, "--detector-model", YUNET_DYNAMIC, check=False)
+    assert p.returncode == 2 and "Traceback" not in p.stderr
+
+
+def test_info():
+    info = json.loads(cfcsp("info").stdout)
+    assert "onnx" in info["backends"] and "CPUExecutionProvider" in info["onnxruntime_providers"]
