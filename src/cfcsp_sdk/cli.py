@@ -17,8 +17,11 @@ VIDEO_SUFFIXES = {".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".mpg", ".mpe
 def _recognizer(args: argparse.Namespace):
     from cfcsp_sdk import Recognizer
 
+    detector = args.detector
+    if args.detector_model and detector == "mtcnn":
+        detector = "yunet"  # a detector file is a YuNet model
     detector_options = {"model": args.detector_model} if args.detector_model else {}
-    return Recognizer(args.model, revision=args.revision, backend=args.backend, detector=args.detector,
+    return Recognizer(args.model, revision=args.revision, backend=args.backend, detector=detector,
                       detector_options=detector_options, local_files_only=args.offline)
 
 
@@ -133,8 +136,9 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--model", default=None, help="model folder or Hub repo id (default: the bundled model)")
     pr.add_argument("--revision", default=None, help="Hub revision (branch, tag or commit)")
     pr.add_argument("--backend", default="onnx", help="onnx (default), torch, or a plug-in backend")
-    pr.add_argument("--detector", default="yunet", choices=["yunet", "mtcnn", "aligned"])
-    pr.add_argument("--detector-model", default=None, help="detector weights file (e.g. a YuNet .onnx)")
+    pr.add_argument("--detector", default="mtcnn", choices=["mtcnn", "yunet", "aligned"],
+                    help="face detector: mtcnn (default, offline), yunet (faster; Hub file or --detector-model)")
+    pr.add_argument("--detector-model", default=None, help="a YuNet .onnx file (implies --detector yunet)")
     pr.add_argument("--fps", type=float, default=None, help="sample video frames at this rate")
     pr.add_argument("--stride", type=int, default=1, help="or keep every N-th video frame")
     pr.add_argument("--offline", action="store_true", help="use only local files and the Hub cache")

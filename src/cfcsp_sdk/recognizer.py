@@ -45,9 +45,10 @@ class Recognizer:
         smoothing_window: SP window in frames (default: the model's); 1 disables temporal context.
         smoothing_mode: ``"centered"`` or ``"causal"`` (default: the model's).
         batch_size: faces per network call.
-        detector: face detector for images and video: ``"yunet"`` (default), ``"mtcnn"``, ``"aligned"``
+        detector: face detector for images and video: ``"mtcnn"`` (default; offline), ``"yunet"``, ``"aligned"``
             (inputs already are aligned crops) or any object with ``detect(image) -> list[Detection]``.
-        detector_options: keyword arguments for a named detector (e.g. ``model`` for YuNet's file).
+        detector_options: keyword arguments for a named detector (e.g. ``model`` for YuNet's file,
+            ``backend="torch"`` for MTCNN).
     """
 
     def __init__(

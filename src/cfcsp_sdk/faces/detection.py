@@ -91,8 +91,11 @@ class GivenFaces:
         return list(self.detections)
 
 
-def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarray:
-    """Greedy non-maximum suppression; returns kept indices, best score first."""
+def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float, mode: str = "union") -> np.ndarray:
+    """Greedy non-maximum suppression; returns kept indices, best score first.
+
+    ``mode="union"`` compares intersection over union, ``"min"`` intersection over the smaller box.
+    """
     order = np.argsort(-scores)
     keep = []
     areas = np.maximum(0, boxes[:, 2] - boxes[:, 0]) * np.maximum(0, boxes[:, 3] - boxes[:, 1])
@@ -104,7 +107,10 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarr
         xx2 = np.minimum(boxes[i, 2], boxes[order[1:], 2])
         yy2 = np.minimum(boxes[i, 3], boxes[order[1:], 3])
         inter = np.maximum(0, xx2 - xx1) * np.maximum(0, yy2 - yy1)
-        iou = inter / np.maximum(areas[i] + areas[order[1:]] - inter, 1e-9)
+        if mode == "min":
+            iou = inter / np.maximum(np.minimum(areas[i], areas[order[1:]]), 1e-9)
+        else:
+            iou = inter / np.maximum(areas[i] + areas[order[1:]] - inter, 1e-9)
         order = order[1:][iou <= iou_threshold]
     return np.asarray(keep, dtype=np.int64)
 
@@ -124,12 +130,13 @@ def iou_matrix(a: Iterable[Sequence[float]], b: Iterable[Sequence[float]]) -> np
 
 
 def get_detector(detector: str | Detector | None, **options: Any) -> Detector:
-    """A detector by name (``"yunet"``, ``"mtcnn"``, ``"aligned"`` for pre-aligned crops) or passed through."""
-    if detector is None or detector == "yunet":
+    """A detector by name (``"mtcnn"``, the default, ``"yunet"``, ``"aligned"`` for pre-aligned crops)
+    or passed through."""
+    if detector == "yunet":
         from cfcsp_sdk.faces.yunet import YuNetDetector
 
         return YuNetDetector(**options)
-    if detector == "mtcnn":
+    if detector is None or detector == "mtcnn":
         from cfcsp_sdk.faces.mtcnn import MtcnnDetector
 
         return MtcnnDetector(**options)
