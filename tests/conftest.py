@@ -117,4 +117,4 @@ def video_recognizer(tiny_repo):
     """The tiny model with the YuNet detector from ../shared (plumbing tests on real media)."""
     from cfcsp_sdk import Recognizer
 
-    return Recognizer(tiny_repo, detector_options={"model": str(YUNET_DYNAMIC)})
+    return Recognizer(tiny_repo, detector="yunet", detector_options={"model": str(YUNET_DYNAMIC)})

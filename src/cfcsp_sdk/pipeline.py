@@ -10,6 +10,7 @@ with ``fine_policy="always"``), so both the raw and the smoothed results come fr
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator, Sequence
 
@@ -66,6 +67,7 @@ class VideoPipeline:
         self.tracks: dict[int, _Track] = {}
         self._next_row = 0
         self.ended: set[int] = set()
+        self.timings = {"detect": 0.0, "align": 0.0, "model": 0.0, "smooth": 0.0}  # seconds per stage
         self.pending: dict[int, np.ndarray] = {}  # row -> preprocessed crop awaiting the fine decision
 
     # ---- stages ------------------------------------------------------------------------------
@@ -76,7 +78,10 @@ class VideoPipeline:
         """Detect, align, track and run the coarse network on a chunk of frames; returns new row indices."""
         if not frames:
             return []
+        t0 = time.perf_counter()
         detections = detect_many(self.detector, [f.image for f in frames])
+        t1 = time.perf_counter()
+        self.timings["detect"] += t1 - t0
         new_rows, crops, ended_all = [], [], []
         for frame, dets in zip(frames, detections):
             ids, ended = self.tracker.update(dets)
@@ -90,13 +95,19 @@ class VideoPipeline:
                 self.tracks.setdefault(tid, _Track()).rows.append(r)
                 crops.append((r, crop))
                 new_rows.append(r)
+        t2 = time.perf_counter()
+        self.timings["align"] += t2 - t1
         if crops:
             batch = crops_to_batch([c for _, c in crops], self.config.preprocessing, "bgr")
+            t3 = time.perf_counter()
+            self.timings["align"] += t3 - t2
             logits = self._run(self.cascade.run_coarse, batch)
             for (r, _), x, lg in zip(crops, batch, logits):
                 self.coarse[r] = lg
                 self.pending[r] = x
+        t4 = time.perf_counter()
         self._decide_fine(ended=set(ended_all))
+        self.timings["model"] += time.perf_counter() - (t3 if crops else t4)
         self.ended = set(ended_all)
         return new_rows
 
@@ -159,8 +170,12 @@ class VideoPipeline:
 
     def finish(self) -> list[FaceRow]:
         """Decide every pending face, smooth every track over its whole length, return all rows."""
+        t0 = time.perf_counter()
         self._decide_fine(flush=True)
+        t1 = time.perf_counter()
         self._finalize((t, tr.rows) for t, tr in self.tracks.items())
+        self.timings["model"] += t1 - t0
+        self.timings["smooth"] += time.perf_counter() - t1
         return [self.rows[r] for r in sorted(self.rows)]
 
     def stream(self, frames: Iterable[Frame], chunk: int = 1) -> Iterator[tuple[Frame, list[FaceRow]]]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Optional, overload
 
@@ -269,13 +270,18 @@ class Recognizer:
         pipeline = self._pipeline(self.smoother)
         bar, callback = _progress(progress, reader.info.frame_count)
         chunk: list[Frame] = []
+        decode = 0.0
         try:
+            t = time.perf_counter()
             for frame in reader:
+                decode += time.perf_counter() - t
                 chunk.append(frame)
                 if len(chunk) >= chunk_frames:
                     pipeline.process(chunk)
                     callback(chunk[-1].index + 1)
                     chunk = []
+                t = time.perf_counter()
+            decode += time.perf_counter() - t
             pipeline.process(chunk)
             if chunk:
                 callback(chunk[-1].index + 1)
@@ -291,6 +297,7 @@ class Recognizer:
             source=str(source), labels=self.labels, rows=rows, fps=reader.info.fps,
             frame_count=reader.info.frame_count, width=reader.info.width, height=reader.info.height,
             error=reader.error, smoothing={"window": self.smoother.window, "mode": self.smoother.mode},
+            timings={"decode": decode, **pipeline.timings},
         )
 
     def stream(

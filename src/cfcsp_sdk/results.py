@@ -303,6 +303,7 @@ class VideoResult:
         fps, frame_count, width, height: what the container says.
         error: ``None``, or why decoding stopped early (the rows before that point are kept).
         smoothing: the SP settings used.
+        timings: seconds spent per stage (decode, detect, align, model, smooth).
     """
 
     source: str
@@ -314,6 +315,7 @@ class VideoResult:
     height: int = 0
     error: Optional[str] = None
     smoothing: dict[str, Any] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.rows)
