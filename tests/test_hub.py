@@ -147,3 +147,21 @@ def test_strings_that_are_neither_folders_nor_repo_ids(tmp_path):
     for bad in ["./missing-folder", "/abs/missing", "a/b/c", str(tmp_path / "f.txt")]:
         with pytest.raises(ModelNotFoundError):
             Recognizer(bad, local_files_only=True)
+
+
+def test_cli_push_publishes_a_folder(hub, tiny_repo, tmp_path):
+    import subprocess
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HF_")}
+    env.update({"HF_ENDPOINT": hub.endpoint, "HF_HOME": str(tmp_path / "hf"), "HF_TOKEN": "hf_test_token"})
+    p = subprocess.run([sys.executable, "-m", "cfcsp_sdk.cli", "push", str(tiny_repo), "lab/cli-pushed",
+                        "--revision", "v0"], env=env, capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    repo = hub.repos["lab/cli-pushed"]
+    assert repo.commits[repo.refs["v0"]]["coarse.onnx"] == (tiny_repo / "coarse.onnx").read_bytes()
+    broken = tmp_path / "broken"
+    shutil.copytree(tiny_repo, broken)
+    (broken / "negative.onnx").unlink()
+    p = subprocess.run([sys.executable, "-m", "cfcsp_sdk.cli", "push", str(broken), "lab/x"], env=env,
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 2 and "negative.onnx" in p.stderr

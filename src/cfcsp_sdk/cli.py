@@ -125,6 +125,32 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_convert_paddle(args: argparse.Namespace) -> int:
+    from cfcsp_sdk.convert_paddle import convert_paddle
+
+    for path in (args.coarse, args.negative):
+        if not Path(path).is_file():
+            raise CfcspError(f"no such file: {path}")
+    out = convert_paddle(args.coarse, args.negative, args.out, prefer_ema=args.ema)
+    print(f"wrote {out}: " + ", ".join(sorted(p.name for p in out.iterdir())))
+    return 0
+
+
+def cmd_push(args: argparse.Namespace) -> int:
+    from cfcsp_sdk.config import CONFIG_NAME, ModelConfig
+    from cfcsp_sdk.hub import upload_folder
+
+    folder = Path(args.folder)
+    config = ModelConfig.from_file(folder / CONFIG_NAME)  # refuse to publish an invalid repository
+    missing = [f"{n}{s}" for n in config.networks for s in (".onnx", ".safetensors") if not (folder / f"{n}{s}").is_file()]
+    if missing:
+        raise CfcspError(f"{folder} lacks {', '.join(missing)}; a published model needs both weight formats")
+    url = upload_folder(folder, args.repo_id, revision=args.revision, token=args.token, private=args.private or None,
+                        commit_message=args.message)
+    print(url)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="cfcsp", description="Facial expression recognition with CFC-SP.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -144,6 +170,20 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--offline", action="store_true", help="use only local files and the Hub cache")
     pr.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     pr.set_defaults(func=cmd_predict)
+    cv = sub.add_parser("convert-paddle", help="convert the authors' Paddle Swin-S checkpoints to a model repository")
+    cv.add_argument("--coarse", required=True, help="ABAW3_SwinS_Coarse_Iter10k.pdparams")
+    cv.add_argument("--negative", required=True, help="ABAW3_SwinS_Negative_Iter20k.pdparams")
+    cv.add_argument("--out", required=True, help="output folder")
+    cv.add_argument("--ema", action="store_true", help="take 'model_ema' weights where a checkpoint has both")
+    cv.set_defaults(func=cmd_convert_paddle)
+    push = sub.add_parser("push", help="publish a model repository folder on the Hugging Face Hub")
+    push.add_argument("folder")
+    push.add_argument("repo_id")
+    push.add_argument("--revision", default=None, help="branch to push to (created if needed)")
+    push.add_argument("--private", action="store_true")
+    push.add_argument("--token", default=None, help="Hub token (default: HF_TOKEN / saved login)")
+    push.add_argument("--message", default="Upload cfcsp-sdk model repository")
+    push.set_defaults(func=cmd_push)
     info = sub.add_parser("info", help="versions, backends, providers and cache folder")
     info.set_defaults(func=cmd_info)
     return p

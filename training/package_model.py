@@ -1,0 +1,145 @@
+"""Package the trained FER+ networks as the SDK's bundled model repository.
+
+    python training/package_model.py --weights training/output --out src/cfcsp_sdk/pretrained/ferplus-cfc
+
+Reads <weights>/{coarse,negative}.safetensors, <weights>/fer_template.json and, when present,
+<weights>/eval_ferplus.json (figures for the model card); writes config.json, both networks as
+safetensors and ONNX, and README.md (the model card) through cfcsp_sdk.export.write_model_repository.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from safetensors.torch import load_file
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from ferplus_data import COARSE_LABELS, FINAL_LABELS, NEGATIVE_LABELS  # noqa: E402
+from train_ferplus import ARCH, ARCH_ARGS, MEAN, STD  # noqa: E402
+
+from cfcsp_sdk import ModelConfig  # noqa: E402
+from cfcsp_sdk.backends.torch_backend import load_state_dict_strict  # noqa: E402
+from cfcsp_sdk.export import write_model_repository  # noqa: E402
+from cfcsp_sdk.models import build_network  # noqa: E402
+
+NAME = "cfcsp-ferplus-compact"
+
+
+def config_dict(template: dict) -> dict:
+    fin = FINAL_LABELS.index
+    return {
+        "format_version": 1,
+        "name": NAME,
+        "labels": FINAL_LABELS,
+        "cascade": {
+            "coarse": {"network": "coarse", "labels": COARSE_LABELS,
+                       "to_final": [fin("Neutral"), fin("Happiness"), fin("Surprise"), None]},
+            "groups": [{"coarse_index": 3, "network": "negative", "labels": NEGATIVE_LABELS,
+                        "to_final": [fin(k) for k in NEGATIVE_LABELS]}],
+            "rule": "hard",
+            "fine_policy": "when_needed",
+        },
+        "preprocessing": {
+            "input_size": [48, 48], "color": "gray", "interpolation": "area", "scale": 1 / 255,
+            "mean": [MEAN], "std": [STD],
+            "face_template": {"size": template["size"], "points": template["points"]},
+        },
+        "smoothing": {"window": 5, "mode": "centered"},
+        "networks": {
+            "coarse": {"architecture": ARCH, "num_classes": 4, "args": ARCH_ARGS},
+            "negative": {"architecture": ARCH, "num_classes": 4, "args": ARCH_ARGS},
+        },
+    }
+
+
+def model_card(evaluation: dict | None, template: dict) -> str:
+    figures = "Not evaluated yet: run `python training/evaluate_ferplus.py`."
+    if evaluation:
+        c = evaluation["cascade"]
+        figures = "\n".join([
+            "Measured with `python training/evaluate_ferplus.py` on the FER+ **Test** split (majority label;",
+            "faces whose majority is unknown or not-a-face dropped; contempt faces, which this model cannot",
+            "name, left out of the 7-class figures and also reported counted as errors).",
+            "",
+            "| metric | value |",
+            "| --- | --- |",
+            f"| cascaded 7-class accuracy | {c['accuracy']:.4f} |",
+            f"| cascaded 7-class macro-F1 | {c['macro_f1']:.4f} |",
+            f"| accuracy with the {evaluation['contempt_faces']} contempt faces counted wrong | {c['accuracy_contempt_wrong']:.4f} |",
+            f"| coarse network accuracy (4 classes) | {evaluation['coarse_accuracy']:.4f} |",
+            f"| negative network accuracy on negative faces | {evaluation['negative_accuracy']:.4f} |",
+        ] + ([f"| flat 7-class network, same architecture and epochs | {evaluation['flat']['accuracy']:.4f} accuracy, {evaluation['flat']['macro_f1']:.4f} macro-F1 |"]
+             if evaluation.get("flat") else []))
+    pts = template["points"]
+    return f"""---
+license: other
+library_name: cfcsp-sdk
+tags: [facial-expression-recognition, cfc-sp, ferplus, onnx]
+---
+# {NAME}
+
+The default model of **cfcsp-sdk**: the CFC cascade (coarse network + negative network) as two
+compact CNNs (about 0.53 M parameters each) trained on FER+ on a CPU.
+
+**For research use only.** The networks were trained on FER2013 images, which were released for
+research; the FER+ labels are MIT licensed.
+
+## Labels
+Final labels (Aff-Wild2's first seven; FER+ has no "Other"): {", ".join(FINAL_LABELS)}.
+
+- coarse network: {", ".join(COARSE_LABELS)} (Negative = anger, disgust, fear, sadness)
+- negative network: {", ".join(NEGATIVE_LABELS)}
+- decision: hard rule (coarse argmax; Negative goes to the negative network's argmax)
+- **contempt**: FER+ has a contempt column but this model has no contempt output. Contempt votes are
+  removed from the soft training targets and faces whose majority is contempt are not trained on; a
+  contemptuous face gets one of the seven labels.
+
+## Data and training
+FER+ train split (28,558 faces; unknown / not-a-face / contempt-majority faces dropped), soft targets
+from the 10 annotator votes, validation split for epoch selection. Augmentation for in-the-wild video
+frames: rotation, scale and shift jitter (alignment errors), horizontal flips, brightness/contrast,
+blur, random occluding rectangles. Seeded; `python training/train_ferplus.py` reproduces it.
+
+## Preprocessing
+Faces are aligned with a 5-point similarity warp onto a 48 x 48 template measured on FER+ faces
+(median landmark positions found by YuNet on upscaled FER+ training faces: eyes at
+({pts[0][0]}, {pts[0][1]}) and ({pts[1][0]}, {pts[1][1]}), nose ({pts[2][0]}, {pts[2][1]}), mouth corners
+({pts[3][0]}, {pts[3][1]}) and ({pts[4][0]}, {pts[4][1]})), converted to grey, scaled to 0..1,
+normalised with mean {MEAN} and std {STD}.
+
+## Smoothing
+SP window 5 frames (w = 2), centred offline, causal when streaming.
+
+## Evaluation
+{figures}
+
+## Intended use and limits
+Research on facial expressions in images and video, and as a working default for trying the SDK.
+FER+ faces are small, grey, mostly frontal web images; accuracy on in-the-wild video (Aff-Wild2) will
+be lower. Not for decisions about people (hiring, policing, health, education).
+"""
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--weights", default="training/output")
+    p.add_argument("--out", default="src/cfcsp_sdk/pretrained/ferplus-cfc")
+    args = p.parse_args()
+    w = Path(args.weights)
+    template = json.loads((w / "fer_template.json").read_text())
+    evaluation = json.loads((w / "eval_ferplus.json").read_text()) if (w / "eval_ferplus.json").is_file() else None
+    config = ModelConfig.from_dict(config_dict(template))
+    modules = {}
+    for name in ("coarse", "negative"):
+        m = build_network(ARCH, 4, ARCH_ARGS)
+        load_state_dict_strict(m, load_file(str(w / f"{name}.safetensors")), name)
+        modules[name] = m.eval()
+    write_model_repository(args.out, config, modules, card=model_card(evaluation, template))
+    print(f"wrote {args.out}:", sorted(f.name for f in Path(args.out).iterdir()))
+
+
+if __name__ == "__main__":
+    main()
