@@ -37,7 +37,22 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=0, help="0: each runtime's default")
     p.add_argument("--faces-npz", default=None)
     p.add_argument("--faces", type=int, default=512, help="faces for the cascade measurement")
+    p.add_argument("--random-swin", metavar="DIR", default=None,
+                   help="bench the paper's Swin-S pair: build it with random weights in DIR (speed does not "
+                        "depend on the weights; the real ones come from cfcsp convert-paddle)")
     args = p.parse_args()
+    if args.random_swin:
+        from pathlib import Path
+
+        if not (Path(args.random_swin) / "config.json").is_file():
+            from cfcsp_sdk.convert_paddle import affwild2_config
+            from cfcsp_sdk.export import write_model_repository
+            from cfcsp_sdk.models import build_network
+
+            cfg = affwild2_config(name="swin-s-random-weights")
+            mods = {n: build_network(s.architecture, s.num_classes, s.args) for n, s in cfg.networks.items()}
+            write_model_repository(args.random_swin, cfg, mods)
+        args.model = args.random_swin
 
     from cfcsp_sdk import Recognizer
 

@@ -146,3 +146,22 @@ def test_predict_image_on_a_group_photo(video_recognizer, media):
     assert len(video_recognizer.predict_image(grey)) == 5
     deep = (cv2.imread(str(media("multi_face.jpg"))).astype(np.uint16) * 257)
     assert len(video_recognizer.predict_image(deep)) == 5
+
+
+def test_default_mtcnn_path_runs_without_torch(tiny_repo, media):
+    """The default chain (MTCNN + ONNX Runtime) works end to end and never imports torch or TF."""
+    import subprocess
+    import sys
+
+    code = f"""
+import sys, json
+from cfcsp_sdk import Recognizer
+rec = Recognizer({str(tiny_repo)!r})
+img = rec.predict_image({str(media("multi_face.jpg"))!r})
+vid = rec.predict_video({str(media("single_face.mp4"))!r}, stride=12)
+print(json.dumps([len(img), vid.frames_processed, len(vid.track_ids), 'torch' in sys.modules,
+                  'tensorflow' in sys.modules, 'mtcnn' in sys.modules]))
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert json.loads(out.stdout.splitlines()[-1]) == [5, 6, 1, False, False, False]
