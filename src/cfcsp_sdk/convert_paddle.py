@@ -18,7 +18,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from cfcsp_sdk.config import ModelConfig
-from cfcsp_sdk.errors import ModelConfigError, UnsafePickleError
+from cfcsp_sdk.errors import UnsafePickleError, state_mismatch
 from cfcsp_sdk.safe_pickle import restricted_loads
 
 AFFWILD2_LABELS = ["Neutral", "Anger", "Disgust", "Fear", "Happiness", "Sadness", "Surprise", "Other"]
@@ -80,15 +80,9 @@ def paddle_to_torch_state(params: Mapping[str, np.ndarray], module: Any, source:
             wrong.append(f"{name}: {tuple(params[name].shape)} (Paddle) vs {tuple(ref.shape)} expected")
             continue
         state[name] = torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32))
-    if missing or unexpected or wrong:
-        parts = []
-        if missing:
-            parts.append(f"missing {len(missing)}: {missing[:8]}{' ...' if len(missing) > 8 else ''}")
-        if unexpected:
-            parts.append(f"unexpected {len(unexpected)}: {unexpected[:8]}{' ...' if len(unexpected) > 8 else ''}")
-        if wrong:
-            parts.append(f"wrong shapes: {wrong[:8]}")
-        raise ModelConfigError(f"{source} does not fit the Swin-S CFC network: " + "; ".join(parts))
+    error = state_mismatch(source, "the Swin CFC network", missing, unexpected, wrong)
+    if error:
+        raise error
     return state
 
 

@@ -27,6 +27,19 @@ class ModelConfigError(CfcspError, ValueError):
         self.field = field
 
 
+def state_mismatch(source: str, target: str, missing: list[str], unexpected: list[str],
+                   wrong_shapes: list[str]) -> "ModelConfigError | None":
+    """The error for weights that do not fit a network (``None`` if nothing is wrong), naming at most
+    ten tensors of each kind."""
+
+    def listed(names: list[str]) -> str:
+        return f"{names[:10]}" + (f" ... ({len(names)} in all)" if len(names) > 10 else "")
+
+    parts = [f"{kind} {listed(names)}" for kind, names in
+             (("missing", missing), ("unexpected", unexpected), ("wrong shapes", wrong_shapes)) if names]
+    return ModelConfigError(f"{source} does not fit {target}: " + "; ".join(parts)) if parts else None
+
+
 class ModelNotFoundError(CfcspError, FileNotFoundError):
     """A model repository or one of its files could not be found (locally, in the cache or on the Hub)."""
 

@@ -12,7 +12,7 @@ import numpy as np
 
 from cfcsp_sdk.backends.base import Backend, Network
 from cfcsp_sdk.config import NetworkSpec
-from cfcsp_sdk.errors import BackendError, InvalidInputError, ModelConfigError
+from cfcsp_sdk.errors import BackendError, InvalidInputError, state_mismatch
 
 try:
     import torch
@@ -31,15 +31,9 @@ def load_state_dict_strict(module: "torch.nn.Module", state: dict[str, "torch.Te
     unexpected = sorted(k for k in set(state) - set(expected) if not k.endswith("num_batches_tracked"))
     shapes = [f"{k}: file {tuple(state[k].shape)} vs model {tuple(v.shape)}"
               for k, v in expected.items() if k in state and state[k].shape != v.shape]
-    if missing or unexpected or shapes:
-        parts = []
-        if missing:
-            parts.append(f"missing {missing[:10]}{' ...' if len(missing) > 10 else ''}")
-        if unexpected:
-            parts.append(f"unexpected {unexpected[:10]}{' ...' if len(unexpected) > 10 else ''}")
-        if shapes:
-            parts.append(f"wrong shapes {shapes[:10]}")
-        raise ModelConfigError(f"{source} does not match the architecture: " + "; ".join(parts))
+    error = state_mismatch(source, "the architecture", missing, unexpected, shapes)
+    if error:
+        raise error
     module.load_state_dict(state, strict=False)
 
 
