@@ -98,7 +98,7 @@ def cmd_info(args: argparse.Namespace) -> int:
 
     from cfcsp_sdk import __version__
     from cfcsp_sdk.backends import available_backends
-    from cfcsp_sdk.hub import DEFAULT_MODEL_PACKAGE_DIR
+    from cfcsp_sdk.hub import DEFAULT_MODEL_PACKAGE_DIR, offline_mode
 
     info = {
         "cfcsp_sdk": __version__,
@@ -110,7 +110,7 @@ def cmd_info(args: argparse.Namespace) -> int:
         "onnxruntime_providers": onnxruntime.get_available_providers(),
         "huggingface_hub": huggingface_hub.__version__,
         "hf_cache_dir": hf_constants.HF_HUB_CACHE,
-        "hf_offline": hf_constants.HF_HUB_OFFLINE,
+        "hf_offline": offline_mode(),
         "backends": available_backends(),
         "default_model": DEFAULT_MODEL_PACKAGE_DIR,
     }

@@ -19,9 +19,9 @@ import numpy as np
 
 from cfcsp_sdk.config import ModelConfig
 from cfcsp_sdk.errors import UnsafePickleError, state_mismatch
+from cfcsp_sdk.results import AFFWILD2_LABELS
 from cfcsp_sdk.safe_pickle import restricted_loads
 
-AFFWILD2_LABELS = ["Neutral", "Anger", "Disgust", "Fear", "Happiness", "Sadness", "Surprise", "Other"]
 COARSE_LABELS = ["Neutral", "Happiness", "Surprise", "Other", "Negative"]
 NEGATIVE_LABELS = ["Anger", "Disgust", "Fear", "Sadness"]
 SWIN_S_ARGS: dict[str, Any] = {"image_size": 224, "patch_size": 4, "in_channels": 3, "embed_dim": 96,
@@ -94,7 +94,7 @@ def affwild2_config(arch_args: Mapping[str, Any] | None = None, name: str = "cfc
     return ModelConfig.from_dict({
         "format_version": 1,
         "name": name,
-        "labels": AFFWILD2_LABELS,
+        "labels": list(AFFWILD2_LABELS),
         "cascade": {
             "coarse": {"network": "coarse", "labels": COARSE_LABELS, "to_final": [0, 4, 6, 7, None]},
             "groups": [{"coarse_index": 4, "network": "negative", "labels": NEGATIVE_LABELS, "to_final": [1, 2, 3, 5]}],

@@ -34,7 +34,8 @@ def default_model_folder() -> Path:
     return folder
 
 
-def _offline_env() -> bool:
+def offline_mode() -> bool:
+    """Whether HF_HUB_OFFLINE asks for offline mode, read now (huggingface_hub reads it once, at import)."""
     return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
 
 
@@ -71,7 +72,7 @@ def resolve_model_folder(
     import huggingface_hub
     from huggingface_hub import errors as hf_errors
 
-    offline = local_files_only or _offline_env()
+    offline = local_files_only or offline_mode()
     patterns = [CONFIG_NAME, CARD_NAME] + [f"*{s}" for s in weights_suffixes]
     try:
         folder = huggingface_hub.snapshot_download(

@@ -121,6 +121,7 @@ class VideoPipeline:
         """Run fine networks on every pending face whose smoothed coarse score is final."""
         w = self.smoother.delay
         todo: dict[int, list[int]] = {i: [] for i in self.fine}
+        decided: list[int] = []
         for tid, tr in self.tracks.items():
             n = len(tr.rows)
             last = n if (flush or tid in ended) else n - w  # observations [decided, last) are decidable
@@ -136,17 +137,16 @@ class VideoPipeline:
             for g in self.fine:
                 mask = needed[g] | needed_s[g]
                 todo[g] += [r for r, m in zip(tr.rows[tr.decided : last], mask) if m]
-            for r in tr.rows[tr.decided : last]:
-                todo.setdefault(-1, []).append(r)
+            decided += tr.rows[tr.decided : last]
             tr.decided = last
         for g, rows in todo.items():
-            if g < 0 or not rows:
+            if not rows:
                 continue
             net = self.cascade.networks[self.config.cascade.groups[g].network]
             logits = self._run(net, np.stack([self.pending[r] for r in rows]))
             for r, lg in zip(rows, logits):
                 self.fine[g][r] = lg
-        for r in todo.get(-1, []):
+        for r in decided:
             self.pending.pop(r, None)
 
     # ---- final scores ------------------------------------------------------------------------

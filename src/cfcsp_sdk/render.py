@@ -73,7 +73,7 @@ def write_annotated_video(result: VideoResult, path: str | os.PathLike[str], fou
     current: list[FaceRow] = []
     try:
         for frame in reader:
-            current = by_frame.get(frame.index, current if frame.index not in by_frame else [])
+            current = by_frame.get(frame.index, current)
             writer.write(annotate_frame(frame.image, current, result.labels))
     finally:
         writer.release()

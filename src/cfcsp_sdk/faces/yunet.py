@@ -17,6 +17,7 @@ import onnxruntime as ort
 
 from cfcsp_sdk.errors import BackendError, ModelNotFoundError
 from cfcsp_sdk.faces.detection import Detection, nms
+from cfcsp_sdk.hub import offline_mode
 
 HUB_REPO = "opencv/face_detection_yunet"
 HUB_FILE = "face_detection_yunet_2023mar.onnx"
@@ -32,7 +33,7 @@ def _resolve_model(model: str | os.PathLike[str] | None, revision: str | None, l
     from huggingface_hub import errors as hf_errors
 
     repo = str(model) if model is not None else HUB_REPO
-    offline = local_files_only or os.environ.get("HF_HUB_OFFLINE", "").lower() in {"1", "true", "yes", "on"}
+    offline = local_files_only or offline_mode()
     try:
         return Path(hf_hub_download(repo, HUB_FILE, revision=revision, local_files_only=offline))
     except (hf_errors.LocalEntryNotFoundError, hf_errors.HfHubHTTPError, OSError) as exc:
@@ -106,7 +107,7 @@ class YuNetDetector:
     def _decode(self, outs: dict[str, np.ndarray], b: int, ch: int, cw: int, scale: float) -> list[Detection]:
         boxes, scores, kps = [], [], []
         for s in STRIDES:
-            rows, cols = ch // s, cw // s
+            cols = cw // s
             cls = outs[f"cls_{s}"][b, :, 0]
             obj = outs[f"obj_{s}"][b, :, 0]
             score = np.sqrt(np.clip(cls, 0, 1) * np.clip(obj, 0, 1))
@@ -121,7 +122,6 @@ class YuNetDetector:
             k = outs[f"kps_{s}"][b, idx].reshape(-1, 5, 2)
             kps.append(np.stack([(c[:, None] + k[..., 0]) * s, (r[:, None] + k[..., 1]) * s], -1))
             scores.append(score[idx])
-            del rows
         if not boxes:
             return []
         boxes_a, scores_a, kps_a = np.concatenate(boxes), np.concatenate(scores), np.concatenate(kps)
