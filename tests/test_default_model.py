@@ -51,3 +51,13 @@ def test_torch_backend_agrees_with_onnx(rec):
     a = rec.run_cascade(rec.preprocess(list(crops)))
     b = Recognizer(backend="torch").run_cascade(rec.preprocess(list(crops)))
     np.testing.assert_allclose(a.probabilities, b.probabilities, atol=1e-4)
+
+
+def test_a_face_and_its_mirror_image_score_the_same(rec):
+    # the shipped networks average each crop with its mirror image inside their ONNX graphs
+    assert all(spec.args.get("flip_average") for spec in rec.config.networks.values())
+    with np.load(SHARED / "data" / "ferplus" / "test.npz") as d:
+        faces = d["images"][:16]
+    a = rec.run_cascade(rec.preprocess(list(faces)))
+    b = rec.run_cascade(rec.preprocess(list(faces[:, :, ::-1])))
+    np.testing.assert_allclose(a.probabilities, b.probabilities, atol=1e-4)

@@ -4,6 +4,7 @@ detector + alignment chain on photos.
     python training/evaluate_ferplus.py --data ../shared/data/ferplus [--model src/cfcsp_sdk/pretrained/ferplus-cfc]
 
 Protocol: majority label of the 10 votes; faces whose majority is unknown or not-a-face dropped.
+The networks' mirror averaging (flip_average) is measured on and off, for the cascade and the flat network.
 The model has no contempt label: contempt-majority faces are left out of the 7-class figures, and
 the accuracy with them counted as errors is printed too. Writes <out>/eval_ferplus.json.
 """
@@ -12,7 +13,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import cv2
@@ -23,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from ferplus_data import COARSE_LABELS, FINAL_LABELS, NEGATIVE_LABELS, load_split, targets  # noqa: E402
 
 from cfcsp_sdk import Recognizer  # noqa: E402
+from cfcsp_sdk.hub import default_model_folder  # noqa: E402
 from cfcsp_sdk.smoother import softmax  # noqa: E402
 
 PHOTOS = {"0-f1-su-ph.jpg": "Surprise", "0-f15-hao-ph.jpg": "Happiness", "15-f13-anc-ph.jpg": "Anger",
@@ -47,7 +51,7 @@ def print_confusion(title: str, cm: list, labels: list[str]) -> None:
         print(f"{lab[:9]:>10}" + "".join(f"{v:9d}" for v in row))
 
 
-def flat_predictions(weights: Path, images: np.ndarray) -> np.ndarray | None:
+def flat_predictions(weights: Path, images: np.ndarray, flip_average: bool) -> np.ndarray | None:
     if not weights.is_file():
         return None
     import torch
@@ -57,12 +61,24 @@ def flat_predictions(weights: Path, images: np.ndarray) -> np.ndarray | None:
     from cfcsp_sdk.backends.torch_backend import load_state_dict_strict
     from cfcsp_sdk.models import build_network
 
-    m = build_network(ARCH, 7, ARCH_ARGS)
+    m = build_network(ARCH, 7, {**ARCH_ARGS, "flip_average": flip_average})
     load_state_dict_strict(m, load_file(str(weights)), str(weights))
     m.eval()
     with torch.inference_mode():
         x = (torch.from_numpy(images).float().div(255).unsqueeze(1) - MEAN) / STD
         return torch.cat([m(x[i : i + 512]) for i in range(0, len(x), 512)]).argmax(1).numpy()
+
+
+def without_flip_average(model_dir: Path, workdir: Path) -> Recognizer:
+    """The same model with mirror averaging switched off: a copy of its config and safetensors, run by
+    the torch backend (the ONNX graphs have the averaging built in)."""
+    config = json.loads((model_dir / "config.json").read_text())
+    for spec in config["networks"].values():
+        spec["args"]["flip_average"] = False
+    (workdir / "config.json").write_text(json.dumps(config))
+    for f in model_dir.glob("*.safetensors"):
+        shutil.copy(f, workdir / f.name)
+    return Recognizer(str(workdir), backend="torch", detector="aligned")
 
 
 def framing_check(rec: Recognizer, images: np.ndarray, labels: np.ndarray, n: int) -> dict:
@@ -124,8 +140,14 @@ def main() -> None:
     neg_pred = neg_net(rec.preprocess(list(test.images[nrows]))).argmax(1)
     negative = metrics(neg_pred, nmaj, 4)
 
-    flat_pred = flat_predictions(Path(args.flat), images)
+    with tempfile.TemporaryDirectory() as tmp:
+        plain = without_flip_average(Path(args.model) if args.model else default_model_folder(), Path(tmp))
+        cascade_no_flip = metrics(plain.run_cascade(plain.preprocess(list(images))).labels, maj, 7)
+
+    flat_pred = flat_predictions(Path(args.flat), images, flip_average=True)
     flat = metrics(flat_pred, maj, 7) if flat_pred is not None else None
+    flat_pred = flat_predictions(Path(args.flat), images, flip_average=False)
+    flat_no_flip = metrics(flat_pred, maj, 7) if flat_pred is not None else None
 
     photos = {}
     from media import media_path
@@ -139,7 +161,8 @@ def main() -> None:
     framing = framing_check(rec, images, maj, args.framing_faces)
     report = {"model": rec.config.name, "test_faces": int(len(rows)), "contempt_faces": n_contempt,
               "cascade": cascade, "coarse_accuracy": coarse["accuracy"], "coarse": coarse,
-              "negative_accuracy": negative["accuracy"], "negative": negative, "flat": flat,
+              "negative_accuracy": negative["accuracy"], "negative": negative,
+              "cascade_no_flip": cascade_no_flip, "flat": flat, "flat_no_flip": flat_no_flip,
               "photos": photos, "framing": framing}
     Path(args.out).write_text(json.dumps(report, indent=1))
 
@@ -149,8 +172,10 @@ def main() -> None:
     print(f"cascaded 7-class accuracy:                    {cascade['accuracy']:.4f}")
     print(f"cascaded 7-class macro-F1:                    {cascade['macro_f1']:.4f}")
     print(f"cascaded accuracy, contempt counted wrong:    {cascade['accuracy_contempt_wrong']:.4f}")
+    print(f"cascade without mirror averaging, acc / F1:   {cascade_no_flip['accuracy']:.4f} / {cascade_no_flip['macro_f1']:.4f}")
     if flat:
         print(f"flat 7-class network accuracy / macro-F1:     {flat['accuracy']:.4f} / {flat['macro_f1']:.4f}")
+        print(f"flat without mirror averaging, acc / F1:      {flat_no_flip['accuracy']:.4f} / {flat_no_flip['macro_f1']:.4f}")
     print_confusion("cascade confusion", cascade["confusion"], FINAL_LABELS)
     if flat:
         print_confusion("flat confusion", flat["confusion"], FINAL_LABELS)

@@ -2,9 +2,11 @@
 
     python training/package_model.py --weights training/output --out src/cfcsp_sdk/pretrained/ferplus-cfc
 
-Reads <weights>/{coarse,negative}.safetensors, <weights>/fer_template.json and, when present,
-<weights>/eval_ferplus.json (figures for the model card); writes config.json, both networks as
-safetensors and ONNX, and README.md (the model card) through cfcsp_sdk.export.write_model_repository.
+Reads <weights>/{coarse,negative}.safetensors, <weights>/fer_template.json, <weights>/summary.json and,
+when present, <weights>/eval_ferplus.json (figures for the model card); writes config.json, both
+networks as safetensors and ONNX, and README.md (the model card) through
+cfcsp_sdk.export.write_model_repository. The networks average each crop's logits with its mirror
+image's (``flip_average``, inside the ONNX graph too); --no-flip-average packages them without.
 """
 
 from __future__ import annotations
@@ -28,7 +30,8 @@ from cfcsp_sdk.models import build_network  # noqa: E402
 NAME = "cfcsp-ferplus-compact"
 
 
-def config_dict(template: dict) -> dict:
+def config_dict(template: dict, flip_average: bool = True) -> dict:
+    net_args = {**ARCH_ARGS, "flip_average": flip_average}
     fin = FINAL_LABELS.index
     return {
         "format_version": 1,
@@ -49,13 +52,13 @@ def config_dict(template: dict) -> dict:
         },
         "smoothing": {"window": 5, "mode": "centered"},
         "networks": {
-            "coarse": {"architecture": ARCH, "num_classes": 4, "args": ARCH_ARGS},
-            "negative": {"architecture": ARCH, "num_classes": 4, "args": ARCH_ARGS},
+            "coarse": {"architecture": ARCH, "num_classes": 4, "args": net_args},
+            "negative": {"architecture": ARCH, "num_classes": 4, "args": net_args},
         },
     }
 
 
-def model_card(evaluation: dict | None, template: dict) -> str:
+def model_card(evaluation: dict | None, template: dict, summary: dict) -> str:
     figures = "Not evaluated yet: run `python training/evaluate_ferplus.py`."
     if evaluation:
         c = evaluation["cascade"]
@@ -71,9 +74,12 @@ def model_card(evaluation: dict | None, template: dict) -> str:
             f"| accuracy with the {evaluation['contempt_faces']} contempt faces counted wrong | {c['accuracy_contempt_wrong']:.4f} |",
             f"| coarse network accuracy (4 classes) | {evaluation['coarse_accuracy']:.4f} |",
             f"| negative network accuracy on negative faces | {evaluation['negative_accuracy']:.4f} |",
-        ] + ([f"| flat 7-class network, same architecture and epochs | {evaluation['flat']['accuracy']:.4f} accuracy, {evaluation['flat']['macro_f1']:.4f} macro-F1 |"]
+        ] + ([f"| the same cascade without mirror averaging | {evaluation['cascade_no_flip']['accuracy']:.4f} accuracy, {evaluation['cascade_no_flip']['macro_f1']:.4f} macro-F1 |"]
+             if evaluation.get("cascade_no_flip") else [])
+          + ([f"| flat 7-class network, same architecture and training budget | {evaluation['flat']['accuracy']:.4f} accuracy, {evaluation['flat']['macro_f1']:.4f} macro-F1 |"]
              if evaluation.get("flat") else []))
     pts = template["points"]
+    coarse, negative = summary["coarse"], summary["negative"]
     return f"""---
 license: other
 library_name: cfcsp-sdk
@@ -98,14 +104,22 @@ Final labels (Aff-Wild2's first seven; FER+ has no "Other"): {", ".join(FINAL_LA
   contemptuous face gets one of the seven labels.
 
 ## Data and training
-FER+ train split (28,558 faces; unknown / not-a-face / contempt-majority faces dropped), soft targets
-from the 10 annotator votes, validation split for epoch selection. Augmentation for in-the-wild video
-frames: rotation, scale and shift jitter (alignment errors), horizontal flips, brightness/contrast,
-blur, random occluding rectangles. Seeded; `python training/train_ferplus.py` reproduces it.
+FER+ train and valid splits together ({coarse['train_faces']:,} faces for the coarse network,
+{negative['train_faces']:,} negative faces for the negative network; unknown / not-a-face /
+contempt-majority faces dropped); FER+ test is never seen in training. Soft targets from the 10
+annotator votes. Coarse network: {coarse['epochs']} epochs from random weights; negative network:
+{negative['epochs']} epochs starting from the trained coarse network's features (new head, learning
+rate {negative['max_lr']}). SGD with Nesterov momentum, one-cycle schedule, the last epoch kept.
+Augmentation for in-the-wild video frames: rotation, scale and shift jitter (alignment errors),
+horizontal flips, brightness/contrast, blur, random occluding rectangles. Seeded, CPU only;
+`bash training/reproduce.sh` reproduces it.
+
+At inference each network averages the logits of the crop and of its mirror image (test-time
+augmentation built into the network and its ONNX graph; it halves throughput).
 
 ## Preprocessing
 Faces are aligned with a 5-point similarity warp onto a 48 x 48 template measured on FER+ faces
-(median landmark positions found by YuNet on upscaled FER+ training faces: eyes at
+(median landmark positions found by {template.get("detector", "MTCNN").upper()} on upscaled FER+ training faces: eyes at
 ({pts[0][0]}, {pts[0][1]}) and ({pts[1][0]}, {pts[1][1]}), nose ({pts[2][0]}, {pts[2][1]}), mouth corners
 ({pts[3][0]}, {pts[3][1]}) and ({pts[4][0]}, {pts[4][1]})), converted to grey, scaled to 0..1,
 normalised with mean {MEAN} and std {STD}.
@@ -127,17 +141,20 @@ def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--weights", default="training/output")
     p.add_argument("--out", default="src/cfcsp_sdk/pretrained/ferplus-cfc")
+    p.add_argument("--no-flip-average", dest="flip_average", action="store_false",
+                   help="package the networks without mirror averaging")
     args = p.parse_args()
     w = Path(args.weights)
+    summary = json.loads((w / "summary.json").read_text())
     template = json.loads((w / "fer_template.json").read_text())
     evaluation = json.loads((w / "eval_ferplus.json").read_text()) if (w / "eval_ferplus.json").is_file() else None
-    config = ModelConfig.from_dict(config_dict(template))
+    config = ModelConfig.from_dict(config_dict(template, args.flip_average))
     modules = {}
     for name in ("coarse", "negative"):
-        m = build_network(ARCH, 4, ARCH_ARGS)
+        m = build_network(ARCH, 4, config.networks[name].args)
         load_state_dict_strict(m, load_file(str(w / f"{name}.safetensors")), name)
         modules[name] = m.eval()
-    write_model_repository(args.out, config, modules, card=model_card(evaluation, template))
+    write_model_repository(args.out, config, modules, card=model_card(evaluation, template, summary))
     print(f"wrote {args.out}:", sorted(f.name for f in Path(args.out).iterdir()))
 
 

@@ -2,7 +2,11 @@
 
     python training/train_ferplus.py --data ../shared/data/ferplus --out training/output
 
-writes <out>/{coarse,negative,flat}.safetensors and <out>/train_log.jsonl. See training/README.md.
+writes <out>/{coarse,negative,flat}.safetensors, <out>/train_log_<tasks>.jsonl and <out>/summary.json.
+By default the networks learn from FER+ train and valid together and the last epoch is kept (the one-cycle
+schedule ends at a near-zero learning rate); the negative network starts from the trained coarse network's
+features. Run coarse+negative and flat as two processes with one thread each: on two cores that is faster
+than one two-thread process. See training/README.md.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 import time
 from pathlib import Path
@@ -17,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from safetensors.torch import save_file
+from safetensors.torch import load_file, save_file
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from ferplus_data import load_split, targets  # noqa: E402
@@ -93,22 +98,41 @@ def train_task(task: str, epochs: int, args: argparse.Namespace, log) -> dict:
     torch.manual_seed(args.seed)
     gen = torch.Generator().manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
-    train, valid = load_split(args.data, "train"), load_split(args.data, "valid")
-    rows, soft, _ = targets(train, task)
-    vrows, _, vmaj = targets(valid, task)
-    x_all, t_all = to_tensor(train.images[rows]), torch.from_numpy(soft)
-    k = soft.shape[1]
-    model = build_network(ARCH, num_classes=k, args=ARCH_ARGS).to(memory_format=torch.channels_last)
-    steps_per_epoch = math.ceil(len(rows) / args.batch)
-    opt = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=0.9, nesterov=True, weight_decay=5e-4)
+    splits = args.train_splits.split(",")
+    images, soft_parts = [], []
+    for name in splits:
+        split = load_split(args.data, name)
+        rows, soft, _ = targets(split, task)
+        images.append(split.images[rows])
+        soft_parts.append(soft)
+    x_all, t_all = to_tensor(np.concatenate(images)), torch.from_numpy(np.concatenate(soft_parts))
+    if args.max_faces:  # smoke runs
+        x_all, t_all = x_all[: args.max_faces], t_all[: args.max_faces]
+    n_train = len(x_all)
+    held_out = "valid" not in splits
+    if held_out:
+        valid = load_split(args.data, "valid")
+        vrows, _, vmaj = targets(valid, task)
+    k = t_all.shape[1]
+    model = build_network(ARCH, num_classes=k, args=ARCH_ARGS)
+    lr = args.lr
+    if task == "negative" and args.negative_init == "coarse":
+        # CFC fine-tunes both networks from one backbone; here the negative network starts from the
+        # trained coarse network's features (head left fresh) and is fine-tuned at a lower rate.
+        coarse = load_file(str(Path(args.out) / "coarse.safetensors"))
+        model.load_state_dict({n: t for n, t in coarse.items() if not n.startswith("head.")}, strict=False)
+        lr = args.finetune_lr
+    model = model.to(memory_format=torch.channels_last)
+    steps_per_epoch = math.ceil(n_train / args.batch)
+    opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, nesterov=True, weight_decay=5e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(
-        opt, max_lr=args.lr, total_steps=epochs * steps_per_epoch, pct_start=0.2
+        opt, max_lr=lr, total_steps=epochs * steps_per_epoch, pct_start=0.2
     )
     best = {"val_acc": -1.0}
     for epoch in range(epochs):
         model.train()
         t0, total = time.time(), 0.0
-        order = torch.from_numpy(rng.permutation(len(rows)))
+        order = torch.from_numpy(rng.permutation(n_train))
         for s in range(steps_per_epoch):
             idx = order[s * args.batch : (s + 1) * args.batch]
             x = (augment(x_all[idx].clone(), gen) - MEAN) / STD
@@ -119,17 +143,19 @@ def train_task(task: str, epochs: int, args: argparse.Namespace, log) -> dict:
             opt.step()
             sched.step()
             total += loss.item() * len(idx)
-        val_acc = evaluate(model, valid.images[vrows], vmaj)
-        rec = {"task": task, "epoch": epoch + 1, "loss": total / len(rows), "val_acc": val_acc,
-               "seconds": round(time.time() - t0, 1)}
+        rec = {"task": task, "epoch": epoch + 1, "loss": total / n_train, "seconds": round(time.time() - t0, 1)}
+        if held_out:
+            rec["val_acc"] = evaluate(model, valid.images[vrows], vmaj)
         log(rec)
-        if val_acc > best["val_acc"]:
-            best = {"val_acc": val_acc, "epoch": epoch + 1}
+        # with a held-out valid split keep the best epoch, otherwise the last one
+        if not held_out or rec["val_acc"] > best["val_acc"]:
+            best = {"val_acc": rec.get("val_acc"), "epoch": epoch + 1}
             state = {n: t.detach().contiguous().clone() for n, t in model.state_dict().items()
                      if t.dtype.is_floating_point}
             save_file(state, str(Path(args.out) / f"{task}.safetensors"),
                       metadata={"architecture": ARCH, "args": json.dumps(ARCH_ARGS), "num_classes": str(k)})
-    return {"task": task, "num_classes": k, "train_faces": len(rows), "epochs": epochs, **best}
+    return {"task": task, "num_classes": k, "train_splits": splits, "train_faces": n_train, "epochs": epochs,
+            "max_lr": lr, "init": "coarse" if lr != args.lr else "random", **best}
 
 
 def main() -> None:
@@ -137,7 +163,12 @@ def main() -> None:
     p.add_argument("--data", default="../shared/data/ferplus")
     p.add_argument("--out", default="training/output")
     p.add_argument("--tasks", default="coarse,negative,flat")
-    p.add_argument("--epochs", default="coarse=14,negative=24,flat=14")
+    # flat's epochs give it the cascade's budget in face passes: 21 x 31,746 + 14 x 7,682 ~ 24.4 x 31,746
+    p.add_argument("--epochs", default="coarse=21,negative=14,flat=24")
+    p.add_argument("--train-splits", default="train,valid")
+    p.add_argument("--negative-init", choices=["coarse", "random"], default="coarse")
+    p.add_argument("--finetune-lr", type=float, default=0.02)
+    p.add_argument("--max-faces", type=int, default=0, help="train on the first N faces only (smoke runs)")
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--lr", type=float, default=0.05)
     p.add_argument("--seed", type=int, default=0)
@@ -147,7 +178,7 @@ def main() -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     epochs = dict(item.split("=") for item in args.epochs.split(","))
-    log_file = open(out / "train_log.jsonl", "a")
+    log_file = open(out / f"train_log_{args.tasks.replace(',', '+')}.jsonl", "a")
 
     def log(rec: dict) -> None:
         line = json.dumps(rec)
@@ -156,11 +187,16 @@ def main() -> None:
         log_file.flush()
 
     log({"event": "start", "args": vars(args), "arch": ARCH, "arch_args": ARCH_ARGS, "torch": torch.__version__})
-    summary = {}
     for task in args.tasks.split(","):
-        summary[task] = train_task(task, int(epochs[task]), args, log)
-        log({"event": "done", **summary[task]})
-    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+        result = train_task(task, int(epochs[task]), args, log)
+        log({"event": "done", **result})
+        # two processes may share this file: merge under a fresh name, then swap it in
+        path = out / "summary.json"
+        summary = json.loads(path.read_text()) if path.exists() else {}
+        summary[task] = result
+        tmp = out / f"summary.json.{os.getpid()}"
+        tmp.write_text(json.dumps(summary, indent=2))
+        os.replace(tmp, path)
 
 
 if __name__ == "__main__":

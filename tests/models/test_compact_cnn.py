@@ -1,0 +1,53 @@
+"""The compact CNN's mirror averaging: same weights, output = mean of the crop's and its mirror's logits,
+and the exported ONNX graph does the same."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+import torch
+
+from cfcsp_sdk.export import export_onnx
+from cfcsp_sdk.models import build_network
+
+ARGS = {"in_channels": 1, "widths": [4, 8, 8, 8], "dropout": 0.0}
+
+
+@pytest.fixture()
+def nets():
+    torch.manual_seed(0)
+    plain = build_network("cfcsp-compact-cnn", 4, ARGS).eval()
+    with torch.no_grad():  # large random weights, so that a crop and its mirror score clearly apart
+        for param in plain.parameters():
+            param.normal_()
+    mirrored = build_network("cfcsp-compact-cnn", 4, {**ARGS, "flip_average": True}).eval()
+    mirrored.load_state_dict(plain.state_dict(), strict=True)  # no new parameters
+    return plain, mirrored
+
+
+def test_flip_average_is_mean_of_crop_and_mirror(nets):
+    plain, mirrored = nets
+    x = torch.rand(5, 1, 32, 32)
+    with torch.no_grad():
+        expected = (plain(x) + plain(torch.flip(x, dims=[3]))) / 2
+        got = mirrored(x)
+        # the averaged network cannot tell a crop from its mirror image
+        mirror_got = mirrored(torch.flip(x, dims=[3]))
+    torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(mirror_got, got, atol=1e-5, rtol=1e-5)
+    with torch.no_grad():
+        assert (plain(x) - got).abs().max() > 1e-2
+
+
+def test_flip_average_survives_onnx_export(nets, tmp_path):
+    _, mirrored = nets
+    path = export_onnx(mirrored, tmp_path / "net.onnx", channels=1, height=32, width=32)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    x = np.random.default_rng(1).random((3, 1, 32, 32), dtype=np.float32)
+    (onnx_out,) = session.run(None, {session.get_inputs()[0].name: x})
+    with torch.no_grad():
+        torch_out = mirrored(torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(onnx_out, torch_out, rtol=1e-4, atol=1e-4)
+    (onnx_mirror,) = session.run(None, {session.get_inputs()[0].name: x[..., ::-1].copy()})
+    np.testing.assert_allclose(onnx_mirror, onnx_out, rtol=1e-4, atol=1e-4)
