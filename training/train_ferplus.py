@@ -115,13 +115,15 @@ def train_task(task: str, epochs: int, args: argparse.Namespace, log) -> dict:
         vrows, _, vmaj = targets(valid, task)
     k = t_all.shape[1]
     model = build_network(ARCH, num_classes=k, args=ARCH_ARGS)
-    lr = args.lr
+    lr, init = args.lr, "random"
     if task == "negative" and args.negative_init == "coarse":
         # CFC fine-tunes both networks from one backbone; here the negative network starts from the
         # trained coarse network's features (head left fresh) and is fine-tuned at a lower rate.
         coarse = load_file(str(Path(args.out) / "coarse.safetensors"))
-        model.load_state_dict({n: t for n, t in coarse.items() if not n.startswith("head.")}, strict=False)
-        lr = args.finetune_lr
+        result = model.load_state_dict({n: t for n, t in coarse.items() if not n.startswith("head.")}, strict=False)
+        if result.unexpected_keys or any(not n.startswith("head.") for n in result.missing_keys):
+            raise SystemExit(f"coarse.safetensors does not fit the negative network: {result}")
+        lr, init = args.finetune_lr, "coarse"
     model = model.to(memory_format=torch.channels_last)
     steps_per_epoch = math.ceil(n_train / args.batch)
     opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, nesterov=True, weight_decay=5e-4)
@@ -155,7 +157,7 @@ def train_task(task: str, epochs: int, args: argparse.Namespace, log) -> dict:
             save_file(state, str(Path(args.out) / f"{task}.safetensors"),
                       metadata={"architecture": ARCH, "args": json.dumps(ARCH_ARGS), "num_classes": str(k)})
     return {"task": task, "num_classes": k, "train_splits": splits, "train_faces": n_train, "epochs": epochs,
-            "max_lr": lr, "init": "coarse" if lr != args.lr else "random", **best}
+            "max_lr": lr, "init": init, **best}
 
 
 def main() -> None:
