@@ -51,7 +51,8 @@ def print_confusion(title: str, cm: list, labels: list[str]) -> None:
         print(f"{lab[:9]:>10}" + "".join(f"{v:9d}" for v in row))
 
 
-def flat_predictions(weights: Path, images: np.ndarray, flip_average: bool) -> np.ndarray | None:
+def flat_predictions(weights: Path, images: np.ndarray) -> dict[bool, np.ndarray] | None:
+    """The flat network's labels with mirror averaging on (True) and off (False)."""
     if not weights.is_file():
         return None
     import torch
@@ -61,12 +62,16 @@ def flat_predictions(weights: Path, images: np.ndarray, flip_average: bool) -> n
     from cfcsp_sdk.backends.torch_backend import load_state_dict_strict
     from cfcsp_sdk.models import build_network
 
-    m = build_network(ARCH, 7, {**ARCH_ARGS, "flip_average": flip_average})
+    m = build_network(ARCH, 7, ARCH_ARGS)
     load_state_dict_strict(m, load_file(str(weights)), str(weights))
     m.eval()
+    preds = {}
     with torch.inference_mode():
         x = (torch.from_numpy(images).float().div(255).unsqueeze(1) - MEAN) / STD
-        return torch.cat([m(x[i : i + 512]) for i in range(0, len(x), 512)]).argmax(1).numpy()
+        for flip in (True, False):
+            m.flip_average = flip
+            preds[flip] = torch.cat([m(x[i : i + 512]) for i in range(0, len(x), 512)]).argmax(1).numpy()
+    return preds
 
 
 def without_flip_average(model_dir: Path, workdir: Path) -> Recognizer:
@@ -144,10 +149,9 @@ def main() -> None:
         plain = without_flip_average(Path(args.model) if args.model else default_model_folder(), Path(tmp))
         cascade_no_flip = metrics(plain.run_cascade(plain.preprocess(list(images))).labels, maj, 7)
 
-    flat_pred = flat_predictions(Path(args.flat), images, flip_average=True)
-    flat = metrics(flat_pred, maj, 7) if flat_pred is not None else None
-    flat_pred = flat_predictions(Path(args.flat), images, flip_average=False)
-    flat_no_flip = metrics(flat_pred, maj, 7) if flat_pred is not None else None
+    flat_preds = flat_predictions(Path(args.flat), images)
+    flat = metrics(flat_preds[True], maj, 7) if flat_preds else None
+    flat_no_flip = metrics(flat_preds[False], maj, 7) if flat_preds else None
 
     photos = {}
     from media import media_path
