@@ -4,7 +4,8 @@ detector + alignment chain on photos.
     python training/evaluate_ferplus.py --data ../shared/data/ferplus [--model src/cfcsp_sdk/pretrained/ferplus-cfc]
 
 Protocol: majority label of the 10 votes; faces whose majority is unknown or not-a-face dropped.
-The networks' mirror averaging (flip_average) is measured on and off, for the cascade and the flat network.
+The networks' mirror averaging (flip_average) is measured on and off, for the cascade and the flat network,
+and the cascade under both decision rules (the model's and the other one).
 The model has no contempt label: contempt-majority faces are left out of the 7-class figures, and
 the accuracy with them counted as errors is printed too. Writes <out>/eval_ferplus.json.
 """
@@ -145,6 +146,10 @@ def main() -> None:
     neg_pred = neg_net(rec.preprocess(list(test.images[nrows]))).argmax(1)
     negative = metrics(neg_pred, nmaj, 4)
 
+    other_rule = "soft" if rec.cascade.rule == "hard" else "hard"
+    other = Recognizer(args.model, rule=other_rule)
+    cascade_other_rule = {"rule": other_rule, **metrics(other.run_cascade(other.preprocess(list(images))).labels, maj, 7)}
+
     with tempfile.TemporaryDirectory() as tmp:
         plain = without_flip_average(Path(args.model) if args.model else default_model_folder(), Path(tmp))
         cascade_no_flip = metrics(plain.run_cascade(plain.preprocess(list(images))).labels, maj, 7)
@@ -166,6 +171,7 @@ def main() -> None:
     report = {"model": rec.config.name, "test_faces": int(len(rows)), "contempt_faces": n_contempt,
               "cascade": cascade, "coarse_accuracy": coarse["accuracy"], "coarse": coarse,
               "negative_accuracy": negative["accuracy"], "negative": negative,
+              "rule": rec.cascade.rule, "cascade_other_rule": cascade_other_rule,
               "cascade_no_flip": cascade_no_flip, "flat": flat, "flat_no_flip": flat_no_flip,
               "photos": photos, "framing": framing}
     Path(args.out).write_text(json.dumps(report, indent=1))
@@ -173,9 +179,10 @@ def main() -> None:
     print(f"FER+ Test: {len(rows)} faces (unknown/not-a-face dropped; {n_contempt} contempt faces left out)")
     print(f"coarse network accuracy (4 classes):          {coarse['accuracy']:.4f}")
     print(f"negative network accuracy on negative faces:  {negative['accuracy']:.4f}  (n={negative['n']})")
-    print(f"cascaded 7-class accuracy:                    {cascade['accuracy']:.4f}")
+    print(f"{f'cascaded 7-class accuracy ({rec.cascade.rule} rule):':46s}{cascade['accuracy']:.4f}")
     print(f"cascaded 7-class macro-F1:                    {cascade['macro_f1']:.4f}")
     print(f"cascaded accuracy, contempt counted wrong:    {cascade['accuracy_contempt_wrong']:.4f}")
+    print(f"{f'cascade with the {other_rule} rule, acc / F1:':46s}{cascade_other_rule['accuracy']:.4f} / {cascade_other_rule['macro_f1']:.4f}")
     print(f"cascade without mirror averaging, acc / F1:   {cascade_no_flip['accuracy']:.4f} / {cascade_no_flip['macro_f1']:.4f}")
     if flat:
         print(f"flat 7-class network accuracy / macro-F1:     {flat['accuracy']:.4f} / {flat['macro_f1']:.4f}")

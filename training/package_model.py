@@ -30,7 +30,7 @@ from cfcsp_sdk.models import build_network  # noqa: E402
 NAME = "cfcsp-ferplus-compact"
 
 
-def config_dict(template: dict, flip_average: bool = True) -> dict:
+def config_dict(template: dict, flip_average: bool = True, rule: str = "soft") -> dict:
     net_args = {**ARCH_ARGS, "flip_average": flip_average}
     fin = FINAL_LABELS.index
     return {
@@ -42,7 +42,7 @@ def config_dict(template: dict, flip_average: bool = True) -> dict:
                        "to_final": [fin("Neutral"), fin("Happiness"), fin("Surprise"), None]},
             "groups": [{"coarse_index": 3, "network": "negative", "labels": NEGATIVE_LABELS,
                         "to_final": [fin(k) for k in NEGATIVE_LABELS]}],
-            "rule": "hard",
+            "rule": rule,
             "fine_policy": "when_needed",
         },
         "preprocessing": {
@@ -58,7 +58,15 @@ def config_dict(template: dict, flip_average: bool = True) -> dict:
     }
 
 
-def model_card(evaluation: dict | None, template: dict, summary: dict) -> str:
+RULE_TEXT = {
+    "hard": "hard rule: the coarse argmax; where it is Negative, the negative network's argmax",
+    "soft": "soft rule: the argmax of the 7-way distribution p(k) = p_coarse(k) for Neutral, Happiness and "
+            "Surprise, p_coarse(Negative) * p_negative(k) for the negative labels, so a face's label is always "
+            "the label with the highest reported probability (the hard rule is available as `rule=\"hard\"`)",
+}
+
+
+def model_card(evaluation: dict | None, template: dict, summary: dict, rule: str) -> str:
     figures = "Not evaluated yet: run `python training/evaluate_ferplus.py`."
     if evaluation:
         c = evaluation["cascade"]
@@ -74,12 +82,18 @@ def model_card(evaluation: dict | None, template: dict, summary: dict) -> str:
             f"| accuracy with the {evaluation['contempt_faces']} contempt faces counted wrong | {c['accuracy_contempt_wrong']:.4f} |",
             f"| coarse network accuracy (4 classes) | {evaluation['coarse_accuracy']:.4f} |",
             f"| negative network accuracy on negative faces | {evaluation['negative_accuracy']:.4f} |",
-        ] + ([f"| the same cascade without mirror averaging | {evaluation['cascade_no_flip']['accuracy']:.4f} accuracy, {evaluation['cascade_no_flip']['macro_f1']:.4f} macro-F1 |"]
+        ] + ([f"| the same networks with the {evaluation['cascade_other_rule']['rule']} rule | {evaluation['cascade_other_rule']['accuracy']:.4f} accuracy, {evaluation['cascade_other_rule']['macro_f1']:.4f} macro-F1 |"]
+             if evaluation.get("cascade_other_rule") else [])
+          + ([f"| the same cascade without mirror averaging | {evaluation['cascade_no_flip']['accuracy']:.4f} accuracy, {evaluation['cascade_no_flip']['macro_f1']:.4f} macro-F1 |"]
              if evaluation.get("cascade_no_flip") else [])
           + ([f"| flat 7-class network, same architecture and training budget | {evaluation['flat']['accuracy']:.4f} accuracy, {evaluation['flat']['macro_f1']:.4f} macro-F1 |"]
              if evaluation.get("flat") else []))
     pts = template["points"]
     coarse, negative = summary["coarse"], summary["negative"]
+    aux = ""
+    if coarse.get("aux_fine_weight"):
+        aux = (", with an auxiliary 7-class head on its pooled features (weight "
+               f"{coarse['aux_fine_weight']:g}) that learns the 7-class votes during training and is then dropped")
     return f"""---
 license: other
 library_name: cfcsp-sdk
@@ -98,7 +112,7 @@ Final labels (Aff-Wild2's first seven; FER+ has no "Other"): {", ".join(FINAL_LA
 
 - coarse network: {", ".join(COARSE_LABELS)} (Negative = anger, disgust, fear, sadness)
 - negative network: {", ".join(NEGATIVE_LABELS)}
-- decision: hard rule (coarse argmax; Negative goes to the negative network's argmax)
+- decision: {RULE_TEXT[rule]}
 - **contempt**: FER+ has a contempt column but this model has no contempt output. Contempt votes are
   removed from the soft training targets and faces whose majority is contempt are not trained on; a
   contemptuous face gets one of the seven labels.
@@ -107,7 +121,7 @@ Final labels (Aff-Wild2's first seven; FER+ has no "Other"): {", ".join(FINAL_LA
 FER+ train and valid splits together ({coarse['train_faces']:,} faces for the coarse network,
 {negative['train_faces']:,} negative faces for the negative network; unknown / not-a-face /
 contempt-majority faces dropped); FER+ test is never seen in training. Soft targets from the 10
-annotator votes. Coarse network: {coarse['epochs']} epochs from random weights; negative network:
+annotator votes. Coarse network: {coarse['epochs']} epochs from random weights{aux}; negative network:
 {negative['epochs']} epochs starting from the trained coarse network's features (new head, learning
 rate {negative['max_lr']}). SGD with Nesterov momentum, one-cycle schedule, the last epoch kept.
 Augmentation for in-the-wild video frames: rotation, scale and shift jitter (alignment errors),
@@ -141,6 +155,7 @@ def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--weights", default="training/output")
     p.add_argument("--out", default="src/cfcsp_sdk/pretrained/ferplus-cfc")
+    p.add_argument("--rule", choices=sorted(RULE_TEXT), default="soft", help="the cascade's default decision rule")
     p.add_argument("--no-flip-average", dest="flip_average", action="store_false",
                    help="package the networks without mirror averaging")
     args = p.parse_args()
@@ -148,13 +163,13 @@ def main() -> None:
     summary = json.loads((w / "summary.json").read_text())
     template = json.loads((w / "fer_template.json").read_text())
     evaluation = json.loads((w / "eval_ferplus.json").read_text()) if (w / "eval_ferplus.json").is_file() else None
-    config = ModelConfig.from_dict(config_dict(template, args.flip_average))
+    config = ModelConfig.from_dict(config_dict(template, args.flip_average, args.rule))
     modules = {}
     for name in ("coarse", "negative"):
         m = build_network(ARCH, 4, config.networks[name].args)
         load_state_dict_strict(m, load_file(str(w / f"{name}.safetensors")), name)
         modules[name] = m.eval()
-    write_model_repository(args.out, config, modules, card=model_card(evaluation, template, summary))
+    write_model_repository(args.out, config, modules, card=model_card(evaluation, template, summary, args.rule))
     print(f"wrote {args.out}:", sorted(f.name for f in Path(args.out).iterdir()))
 
 

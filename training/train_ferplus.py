@@ -99,15 +99,23 @@ def train_task(task: str, epochs: int, args: argparse.Namespace, log) -> dict:
     gen = torch.Generator().manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
     splits = args.train_splits.split(",")
-    images, soft_parts = [], []
+    aux_weight = args.coarse_aux_weight if task == "coarse" else 0.0
+    images, soft_parts, fine_parts = [], [], []
     for name in splits:
         split = load_split(args.data, name)
         rows, soft, _ = targets(split, task)
         images.append(split.images[rows])
         soft_parts.append(soft)
+        if aux_weight:
+            fine_rows, fine_soft, _ = targets(split, "flat")
+            if not np.array_equal(rows, fine_rows):
+                raise SystemExit("coarse and 7-class targets must cover the same faces")
+            fine_parts.append(fine_soft)
     x_all, t_all = to_tensor(np.concatenate(images)), torch.from_numpy(np.concatenate(soft_parts))
+    t_fine = torch.from_numpy(np.concatenate(fine_parts)) if aux_weight else None
     if args.max_faces:  # smoke runs
         x_all, t_all = x_all[: args.max_faces], t_all[: args.max_faces]
+        t_fine = t_fine[: args.max_faces] if t_fine is not None else None
     n_train = len(x_all)
     held_out = "valid" not in splits
     if held_out:
@@ -125,8 +133,16 @@ def train_task(task: str, epochs: int, args: argparse.Namespace, log) -> dict:
             raise SystemExit(f"coarse.safetensors does not fit the negative network: {result}")
         lr, init = args.finetune_lr, "coarse"
     model = model.to(memory_format=torch.channels_last)
+    params = list(model.parameters())
+    aux_head = None
+    if aux_weight:
+        # Auxiliary supervision: a 7-way head on the coarse network's pooled features learns the
+        # 7-class votes, so the features (which the negative network starts from) see the difference
+        # between anger, disgust, fear and sadness too. Only the 4-way coarse head is kept.
+        aux_head = torch.nn.Linear(model.head.in_features, t_fine.shape[1])
+        params += list(aux_head.parameters())
     steps_per_epoch = math.ceil(n_train / args.batch)
-    opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, nesterov=True, weight_decay=5e-4)
+    opt = torch.optim.SGD(params, lr=lr, momentum=0.9, nesterov=True, weight_decay=5e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(
         opt, max_lr=lr, total_steps=epochs * steps_per_epoch, pct_start=0.2
     )
@@ -138,8 +154,14 @@ def train_task(task: str, epochs: int, args: argparse.Namespace, log) -> dict:
         for s in range(steps_per_epoch):
             idx = order[s * args.batch : (s + 1) * args.batch]
             x = (augment(x_all[idx].clone(), gen) - MEAN) / STD
-            logits = model(x.contiguous(memory_format=torch.channels_last))
-            loss = -(t_all[idx] * F.log_softmax(logits, 1)).sum(1).mean()
+            x = x.contiguous(memory_format=torch.channels_last)
+            if aux_head is None:
+                logits = model(x)
+                loss = -(t_all[idx] * F.log_softmax(logits, 1)).sum(1).mean()
+            else:
+                feats = model.dropout(model.forward_features(x))
+                loss = -(t_all[idx] * F.log_softmax(model.head(feats), 1)).sum(1).mean()
+                loss = loss - aux_weight * (t_fine[idx] * F.log_softmax(aux_head(feats), 1)).sum(1).mean()
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -157,7 +179,7 @@ def train_task(task: str, epochs: int, args: argparse.Namespace, log) -> dict:
             save_file(state, str(Path(args.out) / f"{task}.safetensors"),
                       metadata={"architecture": ARCH, "args": json.dumps(ARCH_ARGS), "num_classes": str(k)})
     return {"task": task, "num_classes": k, "train_splits": splits, "train_faces": n_train, "epochs": epochs,
-            "max_lr": lr, "init": init, **best}
+            "max_lr": lr, "init": init, "aux_fine_weight": aux_weight, **best}
 
 
 def main() -> None:
@@ -170,6 +192,8 @@ def main() -> None:
     p.add_argument("--train-splits", default="train,valid")
     p.add_argument("--negative-init", choices=["coarse", "random"], default="coarse")
     p.add_argument("--finetune-lr", type=float, default=0.02)
+    p.add_argument("--coarse-aux-weight", type=float, default=1.0,
+                   help="weight of the coarse network's auxiliary 7-class loss (0: coarse targets only)")
     p.add_argument("--max-faces", type=int, default=0, help="train on the first N faces only (smoke runs)")
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--lr", type=float, default=0.05)

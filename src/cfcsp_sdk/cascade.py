@@ -7,7 +7,7 @@ specific to that grouping: any number of groups, each refined by its own network
 
 Decision rules (``rule``):
 
-* ``"hard"`` (default): take the coarse argmax; if it is a group, the answer is that group's fine argmax.
+* ``"hard"`` (the default of a config that names no rule): take the coarse argmax; if it is a group, the answer is that group's fine argmax.
 * ``"soft"``: the argmax of the 8-way (final-label) distribution below.
 
 The final-label distribution is ``p(k) = p_coarse(c)`` for a label ``k`` the coarse network decides

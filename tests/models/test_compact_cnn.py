@@ -51,3 +51,14 @@ def test_flip_average_survives_onnx_export(nets, tmp_path):
     np.testing.assert_allclose(onnx_out, torch_out, rtol=1e-4, atol=1e-4)
     (onnx_mirror,) = session.run(None, {session.get_inputs()[0].name: x[..., ::-1].copy()})
     np.testing.assert_allclose(onnx_mirror, onnx_out, rtol=1e-4, atol=1e-4)
+
+
+def test_forward_features_feed_the_head(nets):
+    # training attaches extra heads to these pooled features; the network's own output must be
+    # exactly its head applied to them (eval mode: dropout is the identity)
+    plain, _ = nets
+    x = torch.rand(2, 1, 32, 32)
+    with torch.no_grad():
+        feats = plain.forward_features(x)
+        assert feats.shape == (2, ARGS["widths"][-1])
+        torch.testing.assert_close(plain.head(feats), plain(x))

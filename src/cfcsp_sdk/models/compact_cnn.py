@@ -48,10 +48,12 @@ class CompactCNN(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(cin, num_classes)
 
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """Globally pooled features (batch x last width), before dropout and the head."""
+        return self.features(x).mean(dim=(2, 3))
+
     def _logits(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.features(x)
-        x = x.mean(dim=(2, 3))
-        return self.head(self.dropout(x))
+        return self.head(self.dropout(self.forward_features(x)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         logits = self._logits(x)

@@ -1,0 +1,40 @@
+"""Compare the cascade's decision rules (hard and soft) for one model on one FER+ split.
+
+    python training/compare_rules.py --model <model folder> --split valid
+
+Use it on a model trained with ``--train-splits train`` to choose the default rule on FER+ valid
+without looking at FER+ test. Protocol as in evaluate_ferplus.py (majority label, unknown /
+not-a-face / contempt faces left out).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from evaluate_ferplus import metrics  # noqa: E402
+from ferplus_data import load_split, targets  # noqa: E402
+
+from cfcsp_sdk import Recognizer  # noqa: E402
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--model", required=True, help="model folder")
+    p.add_argument("--data", default="../shared/data/ferplus")
+    p.add_argument("--split", default="valid")
+    args = p.parse_args()
+    split = load_split(args.data, args.split)
+    rows, _, maj = targets(split, "flat")
+    faces = list(split.images[rows])
+    print(f"FER+ {args.split}: {len(rows)} faces")
+    for rule in ("hard", "soft"):
+        rec = Recognizer(args.model, rule=rule)
+        m = metrics(rec.run_cascade(rec.preprocess(faces)).labels, maj, 7)
+        print(f"  {rule} rule: accuracy {m['accuracy']:.4f}, macro-F1 {m['macro_f1']:.4f}")
+
+
+if __name__ == "__main__":
+    main()
