@@ -94,6 +94,11 @@ def evaluate(model: torch.nn.Module, images: np.ndarray, labels: np.ndarray) -> 
     return correct / len(images)
 
 
+def soft_cross_entropy(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy against vote distributions (rows of ``target`` sum to 1), batch mean."""
+    return -(target * F.log_softmax(logits, 1)).sum(1).mean()
+
+
 def train_task(task: str, epochs: int, args: argparse.Namespace, log) -> dict:
     torch.manual_seed(args.seed)
     gen = torch.Generator().manual_seed(args.seed)
@@ -156,12 +161,11 @@ def train_task(task: str, epochs: int, args: argparse.Namespace, log) -> dict:
             x = (augment(x_all[idx].clone(), gen) - MEAN) / STD
             x = x.contiguous(memory_format=torch.channels_last)
             if aux_head is None:
-                logits = model(x)
-                loss = -(t_all[idx] * F.log_softmax(logits, 1)).sum(1).mean()
+                loss = soft_cross_entropy(model(x), t_all[idx])
             else:
                 feats = model.dropout(model.forward_features(x))
-                loss = -(t_all[idx] * F.log_softmax(model.head(feats), 1)).sum(1).mean()
-                loss = loss - aux_weight * (t_fine[idx] * F.log_softmax(aux_head(feats), 1)).sum(1).mean()
+                loss = soft_cross_entropy(model.head(feats), t_all[idx])
+                loss = loss + aux_weight * soft_cross_entropy(aux_head(feats), t_fine[idx])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
