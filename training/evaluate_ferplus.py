@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from ferplus_data import COARSE_LABELS, FINAL_LABELS, NEGATIVE_LABELS, load_split, targets  # noqa: E402
 
-from cfcsp_sdk import Recognizer  # noqa: E402
+from cfcsp_sdk import Cascade, Recognizer  # noqa: E402
 from cfcsp_sdk.hub import default_model_folder  # noqa: E402
 from cfcsp_sdk.smoother import softmax  # noqa: E402
 
@@ -146,9 +146,11 @@ def main() -> None:
     neg_pred = neg_net(rec.preprocess(list(test.images[nrows]))).argmax(1)
     negative = metrics(neg_pred, nmaj, 4)
 
+    # the rules differ only in how the networks' outputs are combined: re-combine the same outputs
     other_rule = "soft" if rec.cascade.rule == "hard" else "hard"
-    other = Recognizer(args.model, rule=other_rule)
-    cascade_other_rule = {"rule": other_rule, **metrics(other.run_cascade(other.preprocess(list(images))).labels, maj, 7)}
+    other = Cascade(rec.config.cascade, rec.cascade.networks, rule=other_rule, fine_policy=rec.cascade.fine_policy)
+    _, other_labels = other.combine(softmax(out.coarse_logits), {i: softmax(v) for i, v in out.fine_logits.items()})
+    cascade_other_rule = {"rule": other_rule, **metrics(other_labels, maj, 7)}
 
     with tempfile.TemporaryDirectory() as tmp:
         plain = without_flip_average(Path(args.model) if args.model else default_model_folder(), Path(tmp))
