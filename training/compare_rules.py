@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from evaluate_ferplus import metrics  # noqa: E402
+from evaluate_ferplus import labels_under_rule, metrics  # noqa: E402
 from ferplus_data import load_split, targets  # noqa: E402
 
 from cfcsp_sdk import Recognizer  # noqa: E402
@@ -30,9 +30,10 @@ def main() -> None:
     rows, _, maj = targets(split, "flat")
     faces = list(split.images[rows])
     print(f"FER+ {args.split}: {len(rows)} faces")
+    rec = Recognizer(args.model)
+    out = rec.run_cascade(rec.preprocess(faces))
     for rule in ("hard", "soft"):
-        rec = Recognizer(args.model, rule=rule)
-        m = metrics(rec.run_cascade(rec.preprocess(faces)).labels, maj, 7)
+        m = metrics(labels_under_rule(rec, out, rule), maj, 7)
         print(f"  {rule} rule: accuracy {m['accuracy']:.4f}, macro-F1 {m['macro_f1']:.4f}")
 
 

@@ -27,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from ferplus_data import COARSE_LABELS, FINAL_LABELS, NEGATIVE_LABELS, load_split, targets  # noqa: E402
 
 from cfcsp_sdk import Cascade, Recognizer  # noqa: E402
+from cfcsp_sdk.cascade import CascadeOutput  # noqa: E402
 from cfcsp_sdk.hub import default_model_folder  # noqa: E402
 from cfcsp_sdk.smoother import softmax  # noqa: E402
 
@@ -50,6 +51,13 @@ def print_confusion(title: str, cm: list, labels: list[str]) -> None:
     print(" " * 10 + "".join(f"{lab[:8]:>9}" for lab in labels))
     for lab, row in zip(labels, cm):
         print(f"{lab[:9]:>10}" + "".join(f"{v:9d}" for v in row))
+
+
+def labels_under_rule(rec: Recognizer, out: CascadeOutput, rule: str) -> np.ndarray:
+    """The labels ``rec``'s cascade output gets under ``rule``: the rules differ only in how the
+    networks' outputs are combined, so the networks need not run again."""
+    cascade = Cascade(rec.config.cascade, rec.cascade.networks, rule=rule, fine_policy=rec.cascade.fine_policy)
+    return cascade.combine(softmax(out.coarse_logits), {i: softmax(v) for i, v in out.fine_logits.items()})[1]
 
 
 def flat_predictions(weights: Path, images: np.ndarray) -> dict[bool, np.ndarray] | None:
@@ -146,11 +154,8 @@ def main() -> None:
     neg_pred = neg_net(rec.preprocess(list(test.images[nrows]))).argmax(1)
     negative = metrics(neg_pred, nmaj, 4)
 
-    # the rules differ only in how the networks' outputs are combined: re-combine the same outputs
     other_rule = "soft" if rec.cascade.rule == "hard" else "hard"
-    other = Cascade(rec.config.cascade, rec.cascade.networks, rule=other_rule, fine_policy=rec.cascade.fine_policy)
-    _, other_labels = other.combine(softmax(out.coarse_logits), {i: softmax(v) for i, v in out.fine_logits.items()})
-    cascade_other_rule = {"rule": other_rule, **metrics(other_labels, maj, 7)}
+    cascade_other_rule = {"rule": other_rule, **metrics(labels_under_rule(rec, out, other_rule), maj, 7)}
 
     with tempfile.TemporaryDirectory() as tmp:
         plain = without_flip_average(Path(args.model) if args.model else default_model_folder(), Path(tmp))
