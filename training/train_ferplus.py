@@ -175,8 +175,8 @@ def train_task(task: str, epochs: int, args: argparse.Namespace, log) -> dict:
         if held_out:
             rec["val_acc"] = evaluate(model, valid.images[vrows], vmaj)
         log(rec)
-        # with a held-out valid split keep the best epoch, otherwise the last one
-        if not held_out or rec["val_acc"] > best["val_acc"]:
+        # with a held-out valid split keep the best epoch (unless --keep last), otherwise the last one
+        if not held_out or args.keep == "last" or rec["val_acc"] > best["val_acc"]:
             best = {"val_acc": rec.get("val_acc"), "epoch": epoch + 1}
             state = {n: t.detach().contiguous().clone() for n, t in model.state_dict().items()
                      if t.dtype.is_floating_point}
@@ -198,6 +198,9 @@ def main() -> None:
     p.add_argument("--finetune-lr", type=float, default=0.02)
     p.add_argument("--coarse-aux-weight", type=float, default=1.0,
                    help="weight of the coarse network's auxiliary 7-class loss (0: coarse targets only)")
+    p.add_argument("--keep", choices=["best", "last"], default="best",
+                   help="with --train-splits train: keep the best validation epoch or, as the shipped "
+                        "model does, the last one")
     p.add_argument("--max-faces", type=int, default=0, help="train on the first N faces only (smoke runs)")
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--lr", type=float, default=0.05)
