@@ -1,4 +1,4 @@
-"""The compact CNN's mirror averaging: same weights, output = mean of the crop's and its mirror's logits,
+"""The compact CNN's test-time views (mirror averaging, shifted copies): same weights, output = mean of the views' logits,
 and the exported ONNX graph does the same."""
 
 from __future__ import annotations
@@ -62,3 +62,26 @@ def test_forward_features_feed_the_head(nets):
         feats = plain.forward_features(x)
         assert feats.shape == (2, ARGS["widths"][-1])
         torch.testing.assert_close(plain.head(feats), plain(x))
+
+
+def test_shift_views_average_the_shifted_crops(nets, tmp_path):
+    plain, _ = nets
+    shifted = build_network("cfcsp-compact-cnn", 4, {**ARGS, "shift_views": [[1, 1], [-2, 0]]}).eval()
+    shifted.load_state_dict(plain.state_dict(), strict=True)  # no new parameters
+    x = torch.rand(3, 1, 32, 32)
+    # by hand: right/down by 1 and left by 2, the gap filled with the nearest border pixels
+    right_down = torch.cat([x[:, :, :1], x[:, :, :-1]], dim=2)
+    right_down = torch.cat([right_down[:, :, :, :1], right_down[:, :, :, :-1]], dim=3)
+    left_two = torch.cat([x[:, :, :, 2:], x[:, :, :, -1:], x[:, :, :, -1:]], dim=3)
+    with torch.no_grad():
+        expected = (plain(x) + plain(right_down) + plain(left_two)) / 3
+        got = shifted(x)
+        assert (plain(x) - got).abs().max() > 1e-2
+    torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)
+
+    path = export_onnx(shifted, tmp_path / "net.onnx", channels=1, height=32, width=32)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    xs = np.random.default_rng(2).random((2, 1, 32, 32), dtype=np.float32)
+    (onnx_out,) = session.run(None, {session.get_inputs()[0].name: xs})
+    with torch.no_grad():
+        np.testing.assert_allclose(onnx_out, shifted(torch.from_numpy(xs)).numpy(), rtol=1e-4, atol=1e-4)

@@ -8,6 +8,10 @@ With ``flip_average=True`` the network also scores the mirror image of each crop
 of both logits. That is test-time augmentation inside the network itself, so the exported ONNX graph and
 the torch module give the same averaged output and callers need not know about it; it costs a second
 pass over the crop. It does not change the parameters, so weights trained without it load unchanged.
+
+``shift_views`` adds more views of the same kind: each ``(dx, dy)`` scores the crop moved by that many
+pixels (border pixels repeated into the gap; with ``flip_average`` its mirror too), and the logits of
+the original and every shifted view are averaged. Each view costs as much as the original crop.
 """
 
 from __future__ import annotations
@@ -34,9 +38,11 @@ class CompactCNN(nn.Module):
         widths: Sequence[int] = (24, 48, 96, 160),
         dropout: float = 0.3,
         flip_average: bool = False,
+        shift_views: Sequence[Sequence[int]] = (),
     ) -> None:
         super().__init__()
         self.flip_average = bool(flip_average)
+        self.shift_views = tuple((int(dx), int(dy)) for dx, dy in shift_views)
         layers: list[nn.Module] = []
         cin = in_channels
         for i, width in enumerate(widths):
@@ -55,11 +61,24 @@ class CompactCNN(nn.Module):
     def _logits(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.dropout(self.forward_features(x)))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def _view_logits(self, x: torch.Tensor) -> torch.Tensor:
         logits = self._logits(x)
         if self.flip_average:
             logits = (logits + self._logits(torch.flip(x, dims=[3]))) / 2
         return logits
+
+    def _shifted(self, x: torch.Tensor, dx: int, dy: int) -> torch.Tensor:
+        """``x`` moved right by ``dx`` and down by ``dy`` pixels, same size, borders repeated."""
+        p = max(abs(dx), abs(dy))
+        padded = nn.functional.pad(x, (p, p, p, p), mode="replicate")
+        # static slice ends (negative or None) keep the exported graph free of shape arithmetic
+        return padded[:, :, p - dy : (-(p + dy) or None), p - dx : (-(p + dx) or None)]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        logits = self._view_logits(x)
+        for dx, dy in self.shift_views:
+            logits = logits + self._view_logits(self._shifted(x, dx, dy))
+        return logits / (1 + len(self.shift_views))
 
 
 def build_compact_cnn(
@@ -68,6 +87,7 @@ def build_compact_cnn(
     widths: Sequence[int] = (24, 48, 96, 160),
     dropout: float = 0.3,
     flip_average: bool = False,
+    shift_views: Sequence[Sequence[int]] = (),
 ) -> CompactCNN:
     return CompactCNN(
         num_classes=num_classes,
@@ -75,4 +95,5 @@ def build_compact_cnn(
         widths=tuple(widths),
         dropout=dropout,
         flip_average=flip_average,
+        shift_views=shift_views,
     )
