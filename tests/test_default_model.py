@@ -53,11 +53,14 @@ def test_torch_backend_agrees_with_onnx(rec):
     np.testing.assert_allclose(a.probabilities, b.probabilities, atol=1e-4)
 
 
-def test_a_face_and_its_mirror_image_score_the_same(rec):
-    # the shipped networks average each crop with its mirror image inside their ONNX graphs
+def test_a_face_and_its_mirror_image_get_nearly_the_same_answer(rec):
+    # mirror-camera frames: each view is averaged with its mirror image inside the shipped ONNX graphs;
+    # only the 1 px right/down view is not mirrored, so answers differ a little (the networks alone,
+    # without test-time views: 91% of these faces keep their label, median probability change 0.05)
     assert all(spec.args.get("flip_average") for spec in rec.config.networks.values())
     with np.load(SHARED / "data" / "ferplus" / "test.npz") as d:
-        faces = d["images"][:16]
+        faces = d["images"][:512]
     a = rec.run_cascade(rec.preprocess(list(faces)))
     b = rec.run_cascade(rec.preprocess(list(faces[:, :, ::-1])))
-    np.testing.assert_allclose(a.probabilities, b.probabilities, atol=1e-4)
+    assert (a.labels == b.labels).mean() >= 0.95
+    assert np.median(np.abs(a.probabilities - b.probabilities).max(axis=1)) < 0.025

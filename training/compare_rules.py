@@ -25,12 +25,15 @@ def main() -> None:
     p.add_argument("--model", required=True, help="model folder")
     p.add_argument("--data", default="../shared/data/ferplus")
     p.add_argument("--split", default="valid")
+    p.add_argument("--backend", default="onnx",
+                   help="onnx (the exported graphs) or torch (networks built from config.json, so test-time "
+                        "views edited there take effect)")
     args = p.parse_args()
     split = load_split(args.data, args.split)
     rows, _, maj = targets(split, "flat")
     faces = list(split.images[rows])
     print(f"FER+ {args.split}: {len(rows)} faces")
-    rec = Recognizer(args.model)
+    rec = Recognizer(args.model, backend=args.backend)
     out = rec.run_cascade(rec.preprocess(faces))
     for rule in ("hard", "soft"):
         m = metrics(labels_under_rule(rec, out, rule), maj, 7)

@@ -4,7 +4,7 @@ detector + alignment chain on photos.
     python training/evaluate_ferplus.py --data ../shared/data/ferplus [--model src/cfcsp_sdk/pretrained/ferplus-cfc]
 
 Protocol: majority label of the 10 votes; faces whose majority is unknown or not-a-face dropped.
-The networks' mirror averaging (flip_average) is measured on and off, for the cascade and the flat network,
+The networks' test-time views (mirror averaging and a 1 px shifted copy) are measured on and off, for the cascade and the flat network,
 and the cascade under both decision rules (the model's and the other one).
 The model has no contempt label: contempt-majority faces are left out of the 7-class figures, and
 the accuracy with them counted as errors is printed too. Writes <out>/eval_ferplus.json.
@@ -61,11 +61,12 @@ def labels_under_rule(rec: Recognizer, out: CascadeOutput, rule: str) -> np.ndar
 
 
 def flat_predictions(weights: Path, images: np.ndarray) -> dict[bool, np.ndarray] | None:
-    """The flat network's labels with mirror averaging on (True) and off (False)."""
+    """The flat network's labels with the shipped test-time views (mirror, 1 px shift) on (True) and off (False)."""
     if not weights.is_file():
         return None
     import torch
     from safetensors.torch import load_file
+    from package_model import SHIFT_VIEWS
     from train_ferplus import ARCH, ARCH_ARGS, MEAN, STD
 
     from cfcsp_sdk.backends.torch_backend import load_state_dict_strict
@@ -79,16 +80,18 @@ def flat_predictions(weights: Path, images: np.ndarray) -> dict[bool, np.ndarray
         x = (torch.from_numpy(images).float().div(255).unsqueeze(1) - MEAN) / STD
         for flip in (True, False):
             m.flip_average = flip
+            m.shift_views = tuple(map(tuple, SHIFT_VIEWS)) if flip else ()
             preds[flip] = torch.cat([m(x[i : i + 512]) for i in range(0, len(x), 512)]).argmax(1).numpy()
     return preds
 
 
 def without_flip_average(model_dir: Path, workdir: Path) -> Recognizer:
-    """The same model with mirror averaging switched off: a copy of its config and safetensors, run by
-    the torch backend (the ONNX graphs have the averaging built in)."""
+    """The same model with its test-time views (mirror averaging, shifted copies) switched off: a copy of
+    its config and safetensors, run by the torch backend (the ONNX graphs have the views built in)."""
     config = json.loads((model_dir / "config.json").read_text())
     for spec in config["networks"].values():
         spec["args"]["flip_average"] = False
+        spec["args"]["shift_views"] = []
     (workdir / "config.json").write_text(json.dumps(config))
     for f in model_dir.glob("*.safetensors"):
         shutil.copy(f, workdir / f.name)
@@ -190,10 +193,10 @@ def main() -> None:
     print(f"cascaded 7-class macro-F1:                    {cascade['macro_f1']:.4f}")
     print(f"cascaded accuracy, contempt counted wrong:    {cascade['accuracy_contempt_wrong']:.4f}")
     print(f"{f'cascade with the {other_rule} rule, acc / F1:':46s}{cascade_other_rule['accuracy']:.4f} / {cascade_other_rule['macro_f1']:.4f}")
-    print(f"cascade without mirror averaging, acc / F1:   {cascade_no_flip['accuracy']:.4f} / {cascade_no_flip['macro_f1']:.4f}")
+    print(f"cascade without test-time views, acc / F1:    {cascade_no_flip['accuracy']:.4f} / {cascade_no_flip['macro_f1']:.4f}")
     if flat:
         print(f"flat 7-class network accuracy / macro-F1:     {flat['accuracy']:.4f} / {flat['macro_f1']:.4f}")
-        print(f"flat without mirror averaging, acc / F1:      {flat_no_flip['accuracy']:.4f} / {flat_no_flip['macro_f1']:.4f}")
+        print(f"flat without test-time views, acc / F1:       {flat_no_flip['accuracy']:.4f} / {flat_no_flip['macro_f1']:.4f}")
     print_confusion("cascade confusion", cascade["confusion"], FINAL_LABELS)
     if flat:
         print_confusion("flat confusion", flat["confusion"], FINAL_LABELS)

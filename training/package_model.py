@@ -6,7 +6,8 @@ Reads <weights>/{coarse,negative}.safetensors, <weights>/fer_template.json, <wei
 when present, <weights>/eval_ferplus.json (figures for the model card); writes config.json, both
 networks as safetensors and ONNX, and README.md (the model card) through
 cfcsp_sdk.export.write_model_repository. The networks average each crop's logits with its mirror
-image's (``flip_average``, inside the ONNX graph too); --no-flip-average packages them without.
+image's (``flip_average``) and with those of the crop shifted 1 px right and down (``shift_views``), all
+inside the ONNX graph too; --no-flip-average and --no-shift-views package them without.
 """
 
 from __future__ import annotations
@@ -30,8 +31,13 @@ from cfcsp_sdk.models import build_network  # noqa: E402
 NAME = "cfcsp-ferplus-compact"
 
 
-def config_dict(template: dict, flip_average: bool = True, rule: str = "soft") -> dict:
-    net_args = {**ARCH_ARGS, "flip_average": flip_average}
+# one extra test-time view, the crop moved 1 px right and down (chosen on FER+ valid, see training/README.md)
+SHIFT_VIEWS = [[1, 1]]
+
+
+def config_dict(template: dict, flip_average: bool = True, rule: str = "soft",
+                shift_views: list[list[int]] | None = None) -> dict:
+    net_args = {**ARCH_ARGS, "flip_average": flip_average, "shift_views": SHIFT_VIEWS if shift_views is None else shift_views}
     fin = FINAL_LABELS.index
     return {
         "format_version": 1,
@@ -66,7 +72,23 @@ RULE_TEXT = {
 }
 
 
-def model_card(evaluation: dict | None, template: dict, summary: dict, rule: str) -> str:
+def views_text(flip_average: bool, shift_views: list[list[int]]) -> str:
+    """The model card's sentence on the test-time views packaged into the networks."""
+    views = ["the crop"] + [f"the crop moved {dx} px right and {dy} px down" if dx >= 0 and dy >= 0
+                            else f"the crop shifted by ({dx}, {dy}) px" for dx, dy in shift_views]
+    passes = len(views) * (2 if flip_average else 1)
+    if passes == 1:
+        return "At inference each network scores the aligned crop once (no test-time views)."
+    if flip_average:
+        listed = ", ".join(views) + (", and the mirror image of each" if len(views) > 1 else " and its mirror image")
+    else:
+        listed = ", ".join(views[:-1]) + " and " + views[-1]
+    return (f"At inference each network averages the logits of {listed} (test-time views built into "
+            f"the network and its ONNX graph; {passes} passes per face, so about 1/{passes} of a single pass's "
+            "throughput).")
+
+
+def model_card(evaluation: dict | None, template: dict, summary: dict, rule: str, views: str) -> str:
     figures = "Not evaluated yet: run `python training/evaluate_ferplus.py`."
     if evaluation:
         c = evaluation["cascade"]
@@ -84,7 +106,7 @@ def model_card(evaluation: dict | None, template: dict, summary: dict, rule: str
             f"| negative network accuracy on negative faces | {evaluation['negative_accuracy']:.4f} |",
         ] + ([f"| the same networks with the {evaluation['cascade_other_rule']['rule']} rule | {evaluation['cascade_other_rule']['accuracy']:.4f} accuracy, {evaluation['cascade_other_rule']['macro_f1']:.4f} macro-F1 |"]
              if evaluation.get("cascade_other_rule") else [])
-          + ([f"| the same cascade without mirror averaging | {evaluation['cascade_no_flip']['accuracy']:.4f} accuracy, {evaluation['cascade_no_flip']['macro_f1']:.4f} macro-F1 |"]
+          + ([f"| the same cascade without test-time views (mirror, 1 px shift) | {evaluation['cascade_no_flip']['accuracy']:.4f} accuracy, {evaluation['cascade_no_flip']['macro_f1']:.4f} macro-F1 |"]
              if evaluation.get("cascade_no_flip") else [])
           + ([f"| flat 7-class network, same architecture and training budget | {evaluation['flat']['accuracy']:.4f} accuracy, {evaluation['flat']['macro_f1']:.4f} macro-F1 |"]
              if evaluation.get("flat") else []))
@@ -128,8 +150,7 @@ Augmentation for in-the-wild video frames: rotation, scale and shift jitter (ali
 horizontal flips, brightness/contrast, blur, random occluding rectangles. Seeded, CPU only;
 `bash training/reproduce.sh` reproduces it.
 
-At inference each network averages the logits of the crop and of its mirror image (test-time
-augmentation built into the network and its ONNX graph; it halves throughput).
+{views}
 
 ## Preprocessing
 Faces are aligned with a 5-point similarity warp onto a 48 x 48 template measured on FER+ faces
@@ -158,18 +179,21 @@ def main() -> None:
     p.add_argument("--rule", choices=sorted(RULE_TEXT), default="soft", help="the cascade's default decision rule")
     p.add_argument("--no-flip-average", dest="flip_average", action="store_false",
                    help="package the networks without mirror averaging")
+    p.add_argument("--no-shift-views", dest="shift_views", action="store_const", const=[], default=None,
+                   help="package the networks without the shifted test-time view")
     args = p.parse_args()
     w = Path(args.weights)
     summary = json.loads((w / "summary.json").read_text())
     template = json.loads((w / "fer_template.json").read_text())
     evaluation = json.loads((w / "eval_ferplus.json").read_text()) if (w / "eval_ferplus.json").is_file() else None
-    config = ModelConfig.from_dict(config_dict(template, args.flip_average, args.rule))
+    config = ModelConfig.from_dict(config_dict(template, args.flip_average, args.rule, args.shift_views))
     modules = {}
     for name in ("coarse", "negative"):
         m = build_network(ARCH, 4, config.networks[name].args)
         load_state_dict_strict(m, load_file(str(w / f"{name}.safetensors")), name)
         modules[name] = m.eval()
-    write_model_repository(args.out, config, modules, card=model_card(evaluation, template, summary, args.rule))
+    write_model_repository(args.out, config, modules, card=model_card(evaluation, template, summary, args.rule,
+                                                              views_text(args.flip_average, config.networks["coarse"].args["shift_views"])))
     print(f"wrote {args.out}:", sorted(f.name for f in Path(args.out).iterdir()))
 
 
