@@ -2,8 +2,11 @@
 
 import numpy as np
 import onnx
+import torch
+from safetensors.torch import load_file
 
 from cfcsp_sdk import Recognizer, Smoother
+from cfcsp_sdk.export import save_safetensors
 from cfcsp_sdk.smoother import softmax
 
 
@@ -14,6 +17,14 @@ def test_repository_has_both_formats_and_dynamic_batch(tiny_repo):
         onnx.checker.check_model(model)
         dim0 = model.graph.input[0].type.tensor_type.shape.dim[0]
         assert dim0.dim_param == "batch"
+
+
+def test_weights_get_the_same_permissions_as_the_other_files(tiny_repo):
+    # a model folder shared between users (or served over HTTP) must not hide its weights from them
+    mode = (tiny_repo / "config.json").stat().st_mode & 0o777
+    for net in ("coarse", "negative"):
+        assert (tiny_repo / f"{net}.safetensors").stat().st_mode & 0o777 == mode
+        assert (tiny_repo / f"{net}.onnx").stat().st_mode & 0o777 == mode
 
 
 def test_backends_agree_through_cascade_and_smoother(tiny_repo, face_crops):
@@ -32,3 +43,16 @@ def test_backends_agree_through_cascade_and_smoother(tiny_repo, face_crops):
         np.testing.assert_allclose(s.smooth(a.fine_logits[0]), s.smooth(b.fine_logits[0]), atol=1e-4)
     # and the predictions are real network outputs, not a constant
     assert np.ptp(softmax(a.coarse_logits), axis=0).max() > 0.05
+
+
+def test_saving_over_old_weights_replaces_them_whole(tmp_path):
+    old = tmp_path / "net.safetensors"
+    old.write_bytes(b"an older, private file")
+    old.chmod(0o600)
+    reference = tmp_path / "reference.txt"
+    reference.write_text("written with the umask's permissions")
+    module = torch.nn.Linear(3, 2)
+    save_safetensors(module, old)
+    assert old.stat().st_mode & 0o777 == reference.stat().st_mode & 0o777
+    torch.testing.assert_close(load_file(str(old))["weight"], module.weight.detach())
+    assert sorted(f.name for f in tmp_path.iterdir()) == ["net.safetensors", "reference.txt"]

@@ -5,12 +5,13 @@ Needs the ``torch`` extra.
 
 from __future__ import annotations
 
+import os
 import warnings
 from pathlib import Path
 from typing import Mapping
 
 import torch
-from safetensors.torch import save_file
+from safetensors.torch import save as safetensors_bytes
 
 from cfcsp_sdk.config import ModelConfig
 from cfcsp_sdk.errors import ModelConfigError
@@ -27,8 +28,15 @@ def save_safetensors(module: torch.nn.Module, path: str | Path) -> Path:
         for name, t in module.state_dict().items()
         if t.dtype.is_floating_point
     }
-    save_file(state, str(path))
-    return Path(path)
+    # written as a new file with the umask's permissions, like the folder's other files (safetensors' own
+    # save_file leaves it readable by its owner only, which breaks folders shared between users or served
+    # over HTTP), then moved into place so an interrupted save never leaves half a file under the real name
+    path = Path(path)
+    partial = path.with_name(path.name + ".partial")
+    partial.unlink(missing_ok=True)
+    partial.write_bytes(safetensors_bytes(state))
+    os.replace(partial, path)
+    return path
 
 
 def export_onnx(module: torch.nn.Module, path: str | Path, channels: int, height: int, width: int) -> Path:
