@@ -85,7 +85,7 @@ def flat_predictions(weights: Path, images: np.ndarray) -> dict[bool, np.ndarray
     return preds
 
 
-def without_flip_average(model_dir: Path, workdir: Path) -> Recognizer:
+def without_test_time_views(model_dir: Path, workdir: Path) -> Recognizer:
     """The same model with its test-time views (mirror averaging, shifted copies) switched off: a copy of
     its config and safetensors, run by the torch backend (the ONNX graphs have the views built in)."""
     config = json.loads((model_dir / "config.json").read_text())
@@ -161,7 +161,7 @@ def main() -> None:
     cascade_other_rule = {"rule": other_rule, **metrics(labels_under_rule(rec, out, other_rule), maj, 7)}
 
     with tempfile.TemporaryDirectory() as tmp:
-        plain = without_flip_average(Path(args.model) if args.model else default_model_folder(), Path(tmp))
+        plain = without_test_time_views(Path(args.model) if args.model else default_model_folder(), Path(tmp))
         cascade_no_flip = metrics(plain.run_cascade(plain.preprocess(list(images))).labels, maj, 7)
 
     flat_preds = flat_predictions(Path(args.flat), images)

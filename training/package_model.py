@@ -108,7 +108,7 @@ def model_card(evaluation: dict | None, template: dict, summary: dict, rule: str
              if evaluation.get("cascade_other_rule") else [])
           + ([f"| the same cascade without test-time views (mirror, 1 px shift) | {evaluation['cascade_no_flip']['accuracy']:.4f} accuracy, {evaluation['cascade_no_flip']['macro_f1']:.4f} macro-F1 |"]
              if evaluation.get("cascade_no_flip") else [])
-          + ([f"| flat 7-class network, same architecture and training budget | {evaluation['flat']['accuracy']:.4f} accuracy, {evaluation['flat']['macro_f1']:.4f} macro-F1 |"]
+          + ([f"| flat 7-class network, same architecture, training budget and test-time views | {evaluation['flat']['accuracy']:.4f} accuracy, {evaluation['flat']['macro_f1']:.4f} macro-F1 |"]
              if evaluation.get("flat") else []))
     pts = template["points"]
     coarse, negative = summary["coarse"], summary["negative"]
