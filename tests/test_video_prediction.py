@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 import pytest
 
-from cfcsp_sdk import MediaError
+from cfcsp_sdk import InvalidInputError, MediaError
 from cfcsp_sdk.faces import GivenFaces
 from cfcsp_sdk.smoother import Smoother
 
@@ -75,6 +75,11 @@ def test_sampling_and_batching(video_recognizer, media):
     assert res.frames_processed == 12 and len(res.track_ids) == 1
     full = video_recognizer.predict_video(media("single_face.mp4"), stride=6)
     assert [r.frame for r in full.rows] == list(range(0, 72, 6))
+    for bad in (0, -1, 1.5, "4"):
+        with pytest.raises(InvalidInputError, match="chunk_frames"):
+            video_recognizer.predict_video(media("single_face.mp4"), chunk_frames=bad)
+        with pytest.raises(InvalidInputError, match="chunk_frames"):
+            video_recognizer.stream(media("single_face.mp4"), chunk_frames=bad)  # before any frame is asked for
 
 
 def test_video_with_no_face_at_all(video_recognizer, media):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numbers
+
 
 class CfcspError(Exception):
     """Base class of every error raised by cfcsp-sdk."""
@@ -9,6 +11,13 @@ class CfcspError(Exception):
 
 class InvalidInputError(CfcspError, ValueError):
     """An argument has the wrong type, dtype, shape or value (e.g. a float image, a 2-D batch)."""
+
+
+def require_positive_int(name: str, value: object) -> int:
+    """``value`` as an ``int`` if it is a positive integer (not a bool), else :class:`InvalidInputError`."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise InvalidInputError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
 
 
 class MediaError(CfcspError):

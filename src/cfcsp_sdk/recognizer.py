@@ -13,7 +13,7 @@ import numpy as np
 from cfcsp_sdk.backends import Backend, get_backend
 from cfcsp_sdk.cascade import Cascade, CascadeOutput
 from cfcsp_sdk.config import CONFIG_NAME, FinePolicy, ModelConfig, Rule, SmoothingMode
-from cfcsp_sdk.errors import InvalidInputError, ModelNotFoundError
+from cfcsp_sdk.errors import ModelNotFoundError, require_positive_int
 from cfcsp_sdk.hub import CARD_NAME, copy_repository_files, resolve_model_folder, upload_folder
 from cfcsp_sdk.preprocess import CropColor, Crops, crops_to_batch, split_crops
 from cfcsp_sdk.results import DetectedFace, FaceBatchResult, FacePrediction, FaceRow, ImageResult, VideoResult
@@ -91,9 +91,7 @@ class Recognizer:
             window=smoothing_window if smoothing_window is not None else self.config.smoothing.window,
             mode=smoothing_mode or self.config.smoothing.mode,
         )
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise InvalidInputError(f"batch_size must be a positive integer, got {batch_size!r}")
-        self.batch_size = batch_size
+        self.batch_size = require_positive_int("batch_size", batch_size)
 
     @classmethod
     def from_pretrained(cls, model: str | os.PathLike[str] | None = None, **kwargs: Any) -> "Recognizer":
@@ -266,6 +264,7 @@ class Recognizer:
         """
         from cfcsp_sdk.io.video import VideoReader
 
+        chunk_frames = require_positive_int("chunk_frames", chunk_frames)
         reader = VideoReader(source, stride=stride, fps=fps, max_frames=max_frames)
         pipeline = self._pipeline(self.smoother)
         bar, callback = _progress(progress, reader.info.frame_count)
@@ -313,14 +312,16 @@ class Recognizer:
 
         ``source`` is a video file, a camera index (``0``) or a stream URL (``rtsp://...``). Nothing is
         kept beyond the smoothing window, so it runs on endless streams. ``chunk_frames`` > 1 batches
-        faces of several frames per network call at the cost of that much latency.
+        faces of several frames per network call at the cost of that much latency. Arguments and the
+        source are checked when this is called, before the first frame is asked for.
         """
         from cfcsp_sdk.io.video import VideoReader
 
+        chunk_frames = require_positive_int("chunk_frames", chunk_frames)
         smoother = Smoother(window=self.smoother.window, mode="causal")
         pipeline = self._pipeline(smoother)
         reader = VideoReader(source, stride=stride, fps=fps, max_frames=max_frames)
-        yield from pipeline.stream(reader, chunk=chunk_frames)
+        return pipeline.stream(reader, chunk=chunk_frames)
 
 
 def _progress(progress: "bool | Callable[[int, int], None]", total: int) -> tuple[Any, Callable[[int], None]]:

@@ -22,7 +22,7 @@ from typing import Hashable, Literal
 
 import numpy as np
 
-from cfcsp_sdk.errors import InvalidInputError
+from cfcsp_sdk.errors import InvalidInputError, require_positive_int
 
 
 def softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
@@ -42,8 +42,7 @@ class Smoother:
     """
 
     def __init__(self, window: int = 5, mode: Literal["centered", "causal"] = "centered") -> None:
-        if isinstance(window, bool) or not isinstance(window, (int, np.integer)) or window < 1:
-            raise InvalidInputError(f"window must be a positive integer, got {window!r}")
+        window = require_positive_int("window", window)
         if mode not in ("centered", "causal"):
             raise InvalidInputError(f"mode must be 'centered' or 'causal', got {mode!r}")
         if mode == "centered" and window % 2 == 0:

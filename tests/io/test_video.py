@@ -38,6 +38,9 @@ def test_bad_sources(tmp_path):
         VideoReader(tmp_path / "notes.mp4", stride=0)
     with pytest.raises(InvalidInputError):
         VideoReader(tmp_path / "notes.mp4", fps=-1)
+    for bad in (0, -3, 2.5, True):
+        with pytest.raises(InvalidInputError, match="max_frames"):
+            VideoReader(tmp_path / "notes.mp4", max_frames=bad)
 
 
 def write_video(path, n, size=(64, 48)):

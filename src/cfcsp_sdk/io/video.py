@@ -12,7 +12,7 @@ from typing import Iterator
 import cv2
 import numpy as np
 
-from cfcsp_sdk.errors import InvalidInputError, MediaError
+from cfcsp_sdk.errors import InvalidInputError, MediaError, require_positive_int
 
 
 @dataclass
@@ -59,8 +59,9 @@ class VideoReader:
         fps: float | None = None,
         max_frames: int | None = None,
     ) -> None:
-        if isinstance(stride, bool) or not isinstance(stride, int) or stride < 1:
-            raise InvalidInputError(f"stride must be a positive integer, got {stride!r}")
+        stride = require_positive_int("stride", stride)
+        if max_frames is not None:
+            max_frames = require_positive_int("max_frames", max_frames)
         if fps is not None and (not isinstance(fps, (int, float)) or not math.isfinite(fps) or fps <= 0):
             raise InvalidInputError(f"fps must be a positive number, got {fps!r}")
         self.stride, self.sample_fps, self.max_frames = stride, fps, max_frames
