@@ -64,6 +64,21 @@ def test_bad_crops_raise_typed_errors(rec, bad):
         rec.predict_faces(bad)
 
 
+def test_misspelt_colour_and_non_array_batches_raise_typed_errors(rec, face_crops):
+    # a typo must not silently fall back to BGR
+    with pytest.raises(InvalidInputError, match="color"):
+        rec.predict_image(face_crops[0], color="RGB ")
+    with pytest.raises(InvalidInputError, match="color"):
+        rec.predict_faces(face_crops, color="brg")
+    # run_cascade takes what preprocess returns; anything else is a typed error on either backend
+    good = rec.preprocess(list(face_crops))
+    for backend in ("onnx", "torch"):
+        r = Recognizer(rec.folder, backend=backend)
+        for bad in (good.tolist(), good.astype(np.float64), good[0]):
+            with pytest.raises(InvalidInputError, match="float32 NCHW"):
+                r.run_cascade(bad)
+
+
 def test_results_export(rec, face_crops, tmp_path):
     res = rec.predict_faces(face_crops[:3])
     d = json.loads(res.to_json())

@@ -13,7 +13,7 @@ import numpy as np
 from cfcsp_sdk.backends import Backend, get_backend
 from cfcsp_sdk.cascade import Cascade, CascadeOutput
 from cfcsp_sdk.config import CONFIG_NAME, FinePolicy, ModelConfig, Rule, SmoothingMode
-from cfcsp_sdk.errors import ModelNotFoundError, require_positive_int
+from cfcsp_sdk.errors import InvalidInputError, ModelNotFoundError, require_positive_int
 from cfcsp_sdk.hub import CARD_NAME, copy_repository_files, resolve_model_folder, upload_folder
 from cfcsp_sdk.preprocess import CropColor, Crops, crops_to_batch, split_crops
 from cfcsp_sdk.results import DetectedFace, FaceBatchResult, FacePrediction, FaceRow, ImageResult, VideoResult
@@ -221,7 +221,9 @@ class Recognizer:
         from cfcsp_sdk.io.images import load_image
         from cfcsp_sdk.pipeline import aligned_crops
 
-        img = load_image(image, "rgb" if color == "rgb" else "bgr")
+        if color not in ("bgr", "rgb"):
+            raise InvalidInputError(f"color must be 'bgr' or 'rgb', got {color!r}")
+        img = load_image(image, color)
         dets = self.detector.detect(img)
         faces = []
         if dets:

@@ -9,8 +9,17 @@ from cfcsp_sdk.backends.base import (
     Backend,
     Network,
     available_backends,
+    check_network_input,
     get_backend,
     register_backend,
 )
 
-__all__ = ["ENTRY_POINT_GROUP", "Backend", "Network", "available_backends", "get_backend", "register_backend"]
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "Backend",
+    "Network",
+    "available_backends",
+    "check_network_input",
+    "get_backend",
+    "register_backend",
+]

@@ -11,7 +11,7 @@ from typing import Any, Callable, Protocol
 import numpy as np
 
 from cfcsp_sdk.config import NetworkSpec
-from cfcsp_sdk.errors import BackendError
+from cfcsp_sdk.errors import BackendError, InvalidInputError
 
 ENTRY_POINT_GROUP = "cfcsp_sdk.backends"
 
@@ -20,6 +20,15 @@ class Network(Protocol):
     """A loaded network: float32 NCHW batch in, float32 [N, num_classes] logits out."""
 
     def __call__(self, batch: np.ndarray) -> np.ndarray: ...
+
+
+def check_network_input(batch: object) -> np.ndarray:
+    """``batch`` if it is a float32 NCHW numpy array, else :class:`InvalidInputError` (for backends'
+    networks to call before running)."""
+    if not isinstance(batch, np.ndarray) or batch.ndim != 4 or batch.dtype != np.float32:
+        got = f"{batch.dtype} {batch.shape}" if isinstance(batch, np.ndarray) else type(batch).__name__
+        raise InvalidInputError(f"network input must be a float32 NCHW numpy array, got {got}")
+    return batch
 
 
 class Backend(ABC):

@@ -8,9 +8,9 @@ from typing import Any, Sequence
 import numpy as np
 import onnxruntime as ort
 
-from cfcsp_sdk.backends.base import Backend, Network
+from cfcsp_sdk.backends.base import Backend, Network, check_network_input
 from cfcsp_sdk.config import NetworkSpec
-from cfcsp_sdk.errors import BackendError, InvalidInputError
+from cfcsp_sdk.errors import BackendError
 
 _DEVICE_PROVIDERS = {
     "cpu": ["CPUExecutionProvider"],
@@ -28,8 +28,7 @@ class OnnxNetwork:
         self.num_classes = num_classes
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
-        if batch.ndim != 4 or batch.dtype != np.float32:
-            raise InvalidInputError(f"network input must be float32 NCHW, got {batch.dtype} {batch.shape}")
+        check_network_input(batch)
         if len(batch) == 0:
             return np.zeros((0, self.num_classes), np.float32)
         try:

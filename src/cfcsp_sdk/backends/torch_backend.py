@@ -10,9 +10,9 @@ from typing import Any
 
 import numpy as np
 
-from cfcsp_sdk.backends.base import Backend, Network
+from cfcsp_sdk.backends.base import Backend, Network, check_network_input
 from cfcsp_sdk.config import NetworkSpec
-from cfcsp_sdk.errors import BackendError, InvalidInputError, state_mismatch
+from cfcsp_sdk.errors import BackendError, state_mismatch
 
 try:
     import torch
@@ -46,8 +46,7 @@ class TorchNetwork:
 
     @torch.inference_mode()
     def __call__(self, batch: np.ndarray) -> np.ndarray:
-        if batch.ndim != 4 or batch.dtype != np.float32:
-            raise InvalidInputError(f"network input must be float32 NCHW, got {batch.dtype} {batch.shape}")
+        check_network_input(batch)
         x = torch.from_numpy(np.ascontiguousarray(batch)).to(self.device)
         try:
             out = self.module(x)
