@@ -47,6 +47,32 @@ def test_errors_are_one_line_and_exit_2(tmp_path, tiny_repo):
     assert p.returncode == 2 and "Traceback" not in p.stderr
 
 
+def test_bad_output_paths_fail_before_any_frame_is_read(tmp_path, tiny_repo, media):
+    video = media("single_face.mp4")
+    for option, value, message in [
+        ("--output", tmp_path / "no_such_folder" / "r.csv", "does not exist"),
+        ("--output", tmp_path / "r.xlsx", "--output must end in"),
+        ("--plot", tmp_path / "gone" / "p.png", "does not exist"),
+        ("--annotate", tmp_path / "gone" / "a.mp4", "does not exist"),
+    ]:
+        p = cfcsp("predict", video, "--model", tiny_repo, "--detector-model", YUNET_DYNAMIC, option, value, check=False)
+        assert p.returncode == 2 and message in p.stderr and "Traceback" not in p.stderr
+        assert "frame/s" not in p.stderr  # refused before the progress bar started
+    image = media("multi_face.jpg")
+    p = cfcsp("predict", image, "--model", tiny_repo, "--detector-model", YUNET_DYNAMIC, "--annotate",
+              tmp_path / "a.mp4", check=False)
+    assert p.returncode == 2 and "--annotate must end in an image suffix" in p.stderr
+    p = cfcsp("predict", image, "--model", tiny_repo, "--detector-model", YUNET_DYNAMIC, "--output",
+              tmp_path / "labels.txt", check=False)
+    assert p.returncode == 2 and "--output must end in" in p.stderr
+
+
+def test_max_frames_stops_early(tmp_path, tiny_repo, media):
+    cfcsp("predict", media("single_face.mp4"), "--model", tiny_repo, "--detector-model", YUNET_DYNAMIC, "-q",
+          "--max-frames", 5, "--output", tmp_path / "r.csv")
+    assert len((tmp_path / "r.csv").read_text().splitlines()) == 6
+
+
 def test_info():
     info = json.loads(cfcsp("info").stdout)
     assert "onnx" in info["backends"] and "CPUExecutionProvider" in info["onnxruntime_providers"]

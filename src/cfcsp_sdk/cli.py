@@ -25,11 +25,24 @@ def _recognizer(args: argparse.Namespace):
                       detector_options=detector_options, local_files_only=args.offline)
 
 
+IMAGE_WRITE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"}
+
+
+def _check_output(option: str, value: str | None, suffixes: set[str] | None, hint: str) -> None:
+    """Refuse an output path before any work is done: wrong suffix, or a folder that does not exist."""
+    if not value:
+        return
+    path = Path(value)
+    if suffixes is not None and path.suffix.lower() not in suffixes:
+        raise CfcspError(f"{option} must end in {hint}, got {value!r}")
+    if not path.parent.is_dir():
+        raise CfcspError(f"{option}: folder {str(path.parent)!r} does not exist")
+
+
 def cmd_predict(args: argparse.Namespace) -> int:
     src = Path(args.input)
     if not src.exists() and not str(args.input).isdigit():
         raise CfcspError(f"no such file: {src}")
-    rec = _recognizer(args)
     is_video = src.suffix.lower() in VIDEO_SUFFIXES
     if not is_video:
         from cfcsp_sdk.io.images import load_image
@@ -38,8 +51,17 @@ def cmd_predict(args: argparse.Namespace) -> int:
             load_image(src)
         except CfcspError:
             is_video = True  # not an image OpenCV reads: try it as a video
+    if args.plot and not is_video:
+        raise CfcspError("--plot draws a timeline and needs a video")
+    _check_output("--output", args.output, {".csv", ".json", ".txt"} if is_video else {".csv", ".json"},
+                  ".csv or .json (or .txt for an ABAW label file from a video)")
+    _check_output("--annotate", args.annotate, None if is_video else IMAGE_WRITE_SUFFIXES,
+                  "an image suffix (" + ", ".join(sorted(IMAGE_WRITE_SUFFIXES)) + ")")
+    _check_output("--plot", args.plot, None, "")
+    rec = _recognizer(args)
     if is_video:
-        result = rec.predict_video(src, fps=args.fps, stride=args.stride, progress=not args.quiet)
+        result = rec.predict_video(src, fps=args.fps, stride=args.stride, max_frames=args.max_frames,
+                                   progress=not args.quiet)
         if result.error:
             print(f"warning: {result.error}; results cover the frames before it", file=sys.stderr)
     else:
@@ -50,10 +72,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
             result.to_json(out, indent=1)
         elif out.suffix.lower() == ".csv":
             result.to_csv(out)
-        elif out.suffix.lower() == ".txt" and is_video:
-            result.to_abaw(out)
         else:
-            raise CfcspError("--output must end in .csv or .json (or .txt for an ABAW label file from a video)")
+            result.to_abaw(out)
     if args.annotate:
         if not is_video:
             import cv2
@@ -64,14 +84,13 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
             rows = [FaceRow(0, 0.0, i, f.box, f.landmarks, f.detection_score, f.prediction.label,
                             f.prediction.probabilities) for i, f in enumerate(result.faces)]
-            cv2.imwrite(str(args.annotate), annotate_frame(load_image(src), rows, result.labels))
+            if not cv2.imwrite(str(args.annotate), annotate_frame(load_image(src), rows, result.labels)):
+                raise CfcspError(f"could not write {args.annotate}")
         else:
             from cfcsp_sdk.render import write_annotated_video
 
             write_annotated_video(result, args.annotate)
     if args.plot:
-        if not is_video:
-            raise CfcspError("--plot draws a timeline and needs a video")
         from cfcsp_sdk.render import plot_timeline
 
         plot_timeline(result, args.plot)
@@ -167,6 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--detector-model", default=None, help="a YuNet .onnx file (implies --detector yunet)")
     pr.add_argument("--fps", type=float, default=None, help="sample video frames at this rate")
     pr.add_argument("--stride", type=int, default=1, help="or keep every N-th video frame")
+    pr.add_argument("--max-frames", type=int, default=None, help="stop after this many sampled video frames")
     pr.add_argument("--offline", action="store_true", help="use only local files and the Hub cache")
     pr.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     pr.set_defaults(func=cmd_predict)
@@ -196,6 +216,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CfcspError as exc:
         print(f"cfcsp: error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # a disk full or a folder removed mid-run: say so without a traceback
+        print(f"cfcsp: error: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
 
