@@ -89,16 +89,8 @@ def test_video_with_no_face_at_all(video_recognizer, media):
 
 
 def test_corrupt_video_keeps_rows_before_the_damage(video_recognizer, media, tmp_path):
-    cap = cv2.VideoCapture(str(media("single_face.mp4")))
-    path = tmp_path / "long.avi"
-    w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 30, (int(cap.get(3)), int(cap.get(4))))
-    for _ in range(72):
-        ok, frame = cap.read()
-        w.write(frame)
-    w.release()
-    data = path.read_bytes()
-    (tmp_path / "cut.avi").write_bytes(data[: int(len(data) * 0.6)])
-    res = video_recognizer.predict_video(tmp_path / "cut.avi")
+    _, cut = _cut_avi(media, tmp_path)
+    res = video_recognizer.predict_video(cut)
     assert res.error is not None and 10 < res.frames_processed < 72
     assert all(r.label for r in res.rows if r.has_face)
     with pytest.raises(MediaError):
@@ -106,6 +98,52 @@ def test_corrupt_video_keeps_rows_before_the_damage(video_recognizer, media, tmp
     (tmp_path / "bad.mp4").write_bytes(b"\x00" * 4096)
     with pytest.raises(MediaError):
         video_recognizer.predict_video(tmp_path / "bad.mp4")
+
+
+def _cut_avi(media, folder):
+    """A 72-frame MJPG AVI of the single-face clip and a copy cut at 60% of its bytes."""
+    cap = cv2.VideoCapture(str(media("single_face.mp4")))
+    path = folder / "long.avi"
+    w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 30, (int(cap.get(3)), int(cap.get(4))))
+    for _ in range(72):
+        ok, frame = cap.read()
+        w.write(frame)
+    w.release()
+    data = path.read_bytes()
+    (folder / "cut.avi").write_bytes(data[: int(len(data) * 0.6)])
+    return path, folder / "cut.avi"
+
+
+def test_stream_ends_with_an_error_when_decoding_fails_part_way(video_recognizer, media, tmp_path):
+    _, cut = _cut_avi(media, tmp_path)
+    frames = []
+    with pytest.raises(MediaError, match="decoding stopped"):
+        for frame, rows in video_recognizer.stream(cut):
+            frames.append(frame.index)
+    assert 10 < len(frames) < 72 and frames == list(range(len(frames)))  # every frame before the damage
+
+
+def test_videos_over_http(video_recognizer, media, tmp_path):
+    from http_media_server import MediaServer
+
+    full, _ = _cut_avi(media, tmp_path)
+    mp4 = media("single_face.mp4")
+    (tmp_path / mp4.name).write_bytes(mp4.read_bytes())
+    with MediaServer(tmp_path) as server:
+        # MP4 keeps its index at the end: the decoder needs byte ranges, as from any web server
+        res = video_recognizer.predict_video(f"{server.url}/{mp4.name}", stride=6)
+        assert res.frames_processed == 12 and res.error is None and len(res.track_ids) == 1
+        seen = [(f.index, len(rows)) for f, rows in video_recognizer.stream(f"{server.url}/{mp4.name}", max_frames=8)]
+        assert seen == [(i, 1) for i in range(8)]
+        with pytest.raises(MediaError):
+            video_recognizer.stream(f"{server.url}/missing.mp4")  # when called, before any frame
+    # a connection that drops at 60% of the file: the frames before it, then an error, not a quiet end
+    with MediaServer(tmp_path, cut_at=int(full.stat().st_size * 0.6)) as server:
+        frames = 0
+        with pytest.raises(MediaError, match="decoding stopped"):
+            for _ in video_recognizer.stream(f"{server.url}/{full.name}"):
+                frames += 1
+        assert 10 < frames < 72
 
 
 def test_stream_is_causal_and_keeps_bounded_state(video_recognizer, media):

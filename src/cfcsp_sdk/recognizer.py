@@ -13,7 +13,7 @@ import numpy as np
 from cfcsp_sdk.backends import Backend, get_backend
 from cfcsp_sdk.cascade import Cascade, CascadeOutput
 from cfcsp_sdk.config import CONFIG_NAME, FinePolicy, ModelConfig, Rule, SmoothingMode
-from cfcsp_sdk.errors import InvalidInputError, ModelNotFoundError, require_positive_int
+from cfcsp_sdk.errors import InvalidInputError, MediaError, ModelNotFoundError, require_positive_int
 from cfcsp_sdk.hub import CARD_NAME, copy_repository_files, resolve_model_folder, upload_folder
 from cfcsp_sdk.preprocess import CropColor, Crops, crops_to_batch, split_crops
 from cfcsp_sdk.results import DetectedFace, FaceBatchResult, FacePrediction, FaceRow, ImageResult, VideoResult
@@ -291,8 +291,6 @@ class Recognizer:
                 bar.close()
         rows = pipeline.finish()
         if not rows:
-            from cfcsp_sdk.errors import MediaError
-
             raise MediaError(f"no frame could be decoded from {source}" + (f" ({reader.error})" if reader.error else ""), source)
         return VideoResult(
             source=str(source), labels=self.labels, rows=rows, fps=reader.info.fps,
@@ -316,6 +314,11 @@ class Recognizer:
         kept beyond the smoothing window, so it runs on endless streams. ``chunk_frames`` > 1 batches
         faces of several frames per network call at the cost of that much latency. Arguments and the
         source are checked when this is called, before the first frame is asked for.
+
+        Raises:
+            MediaError: when called, if the source cannot be opened; at the end of the iteration, if
+                decoding failed part-way (a dropped stream, a truncated file) or no frame could be
+                decoded at all, after every frame decoded before the failure has been yielded.
         """
         from cfcsp_sdk.io.video import VideoReader
 
@@ -323,7 +326,19 @@ class Recognizer:
         smoother = Smoother(window=self.smoother.window, mode="causal")
         pipeline = self._pipeline(smoother)
         reader = VideoReader(source, stride=stride, fps=fps, max_frames=max_frames)
-        return pipeline.stream(reader, chunk=chunk_frames)
+        return _raise_decoding_error_at_end(pipeline.stream(reader, chunk=chunk_frames), reader)
+
+
+def _raise_decoding_error_at_end(items: Iterator[Any], reader: Any) -> Iterator[Any]:
+    """Pass ``items`` through; if the reader stopped on a decoding error, end with :class:`MediaError`
+    (a stream that just stops would look like the end of the video)."""
+    delivered = 0
+    for item in items:
+        delivered += 1
+        yield item
+    if reader.error:
+        raise MediaError(f"{reader.info.source}: {reader.error} ({delivered} frames delivered before it)",
+                         reader.info.source)
 
 
 def _progress(progress: "bool | Callable[[int, int], None]", total: int) -> tuple[Any, Callable[[int], None]]:

@@ -49,7 +49,9 @@ class VideoReader:
         max_frames: stop after this many kept frames.
 
     After iteration, :attr:`error` holds a message if decoding stopped before the container's stated
-    end (a truncated or corrupt file); the frames already yielded stay valid.
+    end (a truncated or corrupt file, or a whole video over http(s) whose connection dropped); the frames
+    already yielded stay valid. Live streams and cameras state no length, so for them a dropped
+    connection looks like the end.
     """
 
     def __init__(
@@ -125,10 +127,12 @@ class VideoReader:
                 yield Frame(index=index, time=t, image=image)
         finally:
             self.close()
-        # containers often state an estimated frame count: only a clear shortfall means truncation
+        # containers often state an estimated frame count: only a clear shortfall means truncation. This
+        # holds for files and for URLs of whole videos; live streams and cameras state no count (0), so for
+        # them an ended stream and a dropped one look the same
         shortfall = self.info.frame_count - (index + 1)
-        if self.is_file and self.error is None and shortfall > max(5, 0.05 * self.info.frame_count) \
+        if self.error is None and shortfall > max(5, 0.05 * self.info.frame_count) \
                 and (self.max_frames is None or kept < self.max_frames):
-            self.error = f"decoding stopped at frame {index + 1} of {self.info.frame_count} (truncated or corrupt file)"
+            self.error = f"decoding stopped at frame {index + 1} of {self.info.frame_count} (truncated or corrupt video, or a dropped connection)"
         if index < 0 and self.error is None:
             self.error = "no frame could be decoded"
