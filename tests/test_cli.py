@@ -67,6 +67,19 @@ def test_bad_output_paths_fail_before_any_frame_is_read(tmp_path, tiny_repo, med
     assert p.returncode == 2 and "--output must end in" in p.stderr
 
 
+def test_video_urls_and_cameras(tmp_path, tiny_repo, media):
+    from http_media_server import MediaServer
+
+    clip = media("single_face.mp4")
+    with MediaServer(clip.parent) as server:
+        out = cfcsp("predict", f"{server.url}/{clip.name}", "--model", tiny_repo, "--detector-model", YUNET_DYNAMIC,
+                    "-q", "--stride", 12, "--output", tmp_path / "r.csv")
+    assert json.loads(out.stdout)["frames_processed"] == 6
+    assert len((tmp_path / "r.csv").read_text().splitlines()) == 7
+    p = cfcsp("predict", "0", "--model", tiny_repo, check=False)  # a camera would run forever
+    assert p.returncode == 2 and "--max-frames" in p.stderr
+
+
 def test_max_frames_stops_early(tmp_path, tiny_repo, media):
     cfcsp("predict", media("single_face.mp4"), "--model", tiny_repo, "--detector-model", YUNET_DYNAMIC, "-q",
           "--max-frames", 5, "--output", tmp_path / "r.csv")

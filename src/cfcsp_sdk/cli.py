@@ -40,10 +40,19 @@ def _check_output(option: str, value: str | None, suffixes: set[str] | None, hin
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    src = Path(args.input)
-    if not src.exists() and not str(args.input).isdigit():
+    src: Path | str | int = Path(args.input)
+    if src.exists():
+        is_video = src.suffix.lower() in VIDEO_SUFFIXES
+    elif args.input.isdigit():  # a camera index
+        if args.max_frames is None:
+            raise CfcspError("a camera never ends: pass --max-frames N")
+        if args.annotate:
+            raise CfcspError("--annotate re-reads the video, which a camera cannot replay")
+        src, is_video = int(args.input), True
+    elif "://" in args.input:  # a stream or a video on a web server
+        src, is_video = args.input, True
+    else:
         raise CfcspError(f"no such file: {src}")
-    is_video = src.suffix.lower() in VIDEO_SUFFIXES
     if not is_video:
         from cfcsp_sdk.io.images import load_image
 
@@ -174,7 +183,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="cfcsp", description="Facial expression recognition with CFC-SP.")
     sub = p.add_subparsers(dest="command", required=True)
     pr = sub.add_parser("predict", help="recognise expressions in an image or a video")
-    pr.add_argument("input", help="image or video file")
+    pr.add_argument("input", help="image or video file, a video URL (http(s)://, rtsp://) or a camera index "
+                                  "(with --max-frames)")
     pr.add_argument("--output", "-o", help="write results: X.csv, X.json, or X.txt (ABAW label file, video)")
     pr.add_argument("--annotate", help="write an annotated copy (OUT.mp4 for videos, OUT.png/jpg for images)")
     pr.add_argument("--plot", help="write a per-track timeline plot (PNG, videos)")
