@@ -2,6 +2,7 @@ import json
 
 import numpy as np
 import pytest
+from conftest import YUNET_DYNAMIC
 
 from cfcsp_sdk import FaceBatchResult, FacePrediction, InvalidInputError, ModelNotFoundError, Recognizer
 
@@ -108,3 +109,26 @@ def test_overrides_and_bad_model_paths(tiny_repo, tmp_path):
         Recognizer(tmp_path)
     with pytest.raises(InvalidInputError):
         Recognizer(tiny_repo, batch_size=0)
+
+
+def test_misconfiguration_fails_at_construction_with_typed_errors(tiny_repo):
+    # each of these used to pass silently or fail later (first image) with a TypeError
+    with pytest.raises(InvalidInputError, match="unknown detector"):
+        Recognizer(tiny_repo, detector="retinaface")
+    with pytest.raises(InvalidInputError, match="accepted options: .*score_threshold"):
+        Recognizer(tiny_repo, detector="yunet", detector_options={"threshold": 0.5})
+    with pytest.raises(InvalidInputError, match="not a Detector"):
+        Recognizer(tiny_repo, detector=object())
+    with pytest.raises(InvalidInputError, match="accepted options: .*intra_op_num_threads"):
+        Recognizer(tiny_repo, backend_options={"threads": 2})
+    # a revision only pins Hub repos: a local model must not look pinned
+    with pytest.raises(InvalidInputError, match="revision"):
+        Recognizer(tiny_repo, revision="v1.0")
+    with pytest.raises(InvalidInputError, match="bundled model"):
+        Recognizer(revision="v1.0")
+    with pytest.raises(ModelNotFoundError, match="empty"):
+        Recognizer("")
+    # and good options still go through
+    rec = Recognizer(tiny_repo, detector="yunet", detector_options={"model": str(YUNET_DYNAMIC), "score_threshold": 0.7},
+                     backend_options={"intra_op_num_threads": 1})
+    assert rec.detector.__class__.__name__ == "YuNetDetector"

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import inspect
 import numbers
+from typing import Any, Callable
 
 
 class CfcspError(Exception):
@@ -18,6 +20,21 @@ def require_positive_int(name: str, value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
         raise InvalidInputError(f"{name} must be a positive integer, got {value!r}")
     return int(value)
+
+
+def require_accepted_options(factory: Callable[..., Any], options: dict[str, Any], what: str) -> None:
+    """:class:`InvalidInputError` unless ``factory(**options)`` matches its signature (names the unknown
+    options and lists the accepted ones), so a misspelt option fails with our error, not a TypeError."""
+    try:
+        signature = inspect.signature(factory)
+    except (TypeError, ValueError):  # a callable without a signature: let the call itself decide
+        return
+    try:
+        signature.bind(**options)
+    except TypeError as exc:
+        accepted = [n for n, p in signature.parameters.items()
+                    if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+        raise InvalidInputError(f"{what}: {exc}; accepted options: {', '.join(accepted) or 'none'}") from None
 
 
 class MediaError(CfcspError):

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Iterable
 
 from cfcsp_sdk.config import CONFIG_NAME
-from cfcsp_sdk.errors import ModelNotFoundError
+from cfcsp_sdk.errors import InvalidInputError, ModelNotFoundError
 
 DEFAULT_MODEL_PACKAGE_DIR = "pretrained/ferplus-cfc"
 """Where the default model's repository lies inside the installed package."""
@@ -58,10 +58,17 @@ def resolve_model_folder(
         local_files_only: never touch the network; use the cache only.
         token: Hub token for private repos (default: huggingface_hub's).
     """
+    # a revision pins a Hub repo; ignoring it for a local model would let a run look pinned when it is not
     if model is None:
+        if revision is not None:
+            raise InvalidInputError(f"revision={revision!r} applies to Hub repo ids, not to the bundled model")
         return default_model_folder()
+    if not str(model).strip():
+        raise ModelNotFoundError("the model name is empty: pass a folder, a Hub repo id, or None for the bundled model")
     as_path = Path(model).expanduser()
     if as_path.is_dir():
+        if revision is not None:
+            raise InvalidInputError(f"revision={revision!r} applies to Hub repo ids, not to the local folder {str(model)!r}")
         if not (as_path / CONFIG_NAME).is_file():
             raise ModelNotFoundError(f"{as_path} is a folder but holds no {CONFIG_NAME}; it is not a model repository")
         return as_path

@@ -70,8 +70,11 @@ class Recognizer:
         detector: "str | Detector | None" = None,
         detector_options: dict[str, Any] | None = None,
     ) -> None:
+        from cfcsp_sdk.faces.detection import check_detector
+
         self._detector_spec = detector
         self._detector_options = dict(detector_options or {})
+        check_detector(detector, **self._detector_options)  # fail now, not at the first image
         self._detector: Detector | None = None
         self.backend = get_backend(backend, **(backend_options or {}))
         self.folder = resolve_model_folder(

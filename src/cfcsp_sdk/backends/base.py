@@ -11,7 +11,7 @@ from typing import Any, Callable, Protocol
 import numpy as np
 
 from cfcsp_sdk.config import NetworkSpec
-from cfcsp_sdk.errors import BackendError, InvalidInputError
+from cfcsp_sdk.errors import BackendError, InvalidInputError, require_accepted_options
 
 ENTRY_POINT_GROUP = "cfcsp_sdk.backends"
 
@@ -105,6 +105,7 @@ def get_backend(name: str | Backend = "onnx", **options: Any) -> Backend:
             factory = eps[name].load()
         except Exception as exc:  # a broken plug-in must not look like our bug
             raise BackendError(f"backend {name!r} from entry point {eps[name].value!r} failed to load: {exc}") from exc
+    require_accepted_options(factory, options, f"backend {name!r}")
     backend = factory(**options)
     if not isinstance(backend, Backend):
         raise BackendError(f"backend {name!r} factory returned {type(backend).__name__}, not a Backend")

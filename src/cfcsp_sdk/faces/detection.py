@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Iterable, Optional, Protocol, Sequence, runtime_checkable
+from typing import Any, Callable, Iterable, Optional, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
-from cfcsp_sdk.errors import InvalidInputError
+from cfcsp_sdk.errors import InvalidInputError, require_accepted_options
 
 
 @dataclass
@@ -129,21 +129,35 @@ def iou_matrix(a: Iterable[Sequence[float]], b: Iterable[Sequence[float]]) -> np
     return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-9)
 
 
-def get_detector(detector: str | Detector | None, **options: Any) -> Detector:
-    """A detector by name (``"mtcnn"``, the default, ``"yunet"``, ``"aligned"`` for pre-aligned crops)
-    or passed through."""
+def _detector_factory(detector: str | None) -> Callable[..., Detector]:
     if detector == "yunet":
         from cfcsp_sdk.faces.yunet import YuNetDetector
 
-        return YuNetDetector(**options)
+        return YuNetDetector
     if detector is None or detector == "mtcnn":
         from cfcsp_sdk.faces.mtcnn import MtcnnDetector
 
-        return MtcnnDetector(**options)
+        return MtcnnDetector
     if detector == "aligned":
-        return WholeImageFace()
-    if isinstance(detector, str):
-        raise InvalidInputError(f"unknown detector {detector!r}; use 'yunet', 'mtcnn', 'aligned' or a Detector")
-    if not isinstance(detector, Detector):
+        return WholeImageFace
+    raise InvalidInputError(f"unknown detector {detector!r}; use 'yunet', 'mtcnn', 'aligned' or a Detector")
+
+
+def check_detector(detector: str | Detector | None, **options: Any) -> None:
+    """Raise :class:`InvalidInputError` now for what :func:`get_detector` would refuse later (an unknown
+    name, an object that is not a Detector, options the detector does not take), without loading it."""
+    if detector is None or isinstance(detector, str):
+        require_accepted_options(_detector_factory(detector), options, f"detector {detector or 'mtcnn'!r}")
+    elif not isinstance(detector, Detector):
         raise InvalidInputError(f"{type(detector).__name__} has no detect(image) method, so it is not a Detector")
+    elif options:
+        raise InvalidInputError("detector options go to a named detector, not to a Detector instance")
+
+
+def get_detector(detector: str | Detector | None, **options: Any) -> Detector:
+    """A detector by name (``"mtcnn"``, the default, ``"yunet"``, ``"aligned"`` for pre-aligned crops)
+    or passed through."""
+    check_detector(detector, **options)
+    if detector is None or isinstance(detector, str):
+        return _detector_factory(detector)(**options)
     return detector
