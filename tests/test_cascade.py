@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from cfcsp_sdk import Cascade, InvalidInputError, ModelConfig
+from cfcsp_sdk import BackendError, Cascade, InvalidInputError, ModelConfig
 from cfcsp_sdk.backends import get_backend
 from cfcsp_sdk.smoother import softmax
 
@@ -124,3 +124,30 @@ def test_bad_rule_and_policy(affwild):
         Cascade(cfg.cascade, nets, rule="max")
     with pytest.raises(InvalidInputError):
         Cascade(cfg.cascade, nets, fine_policy="never")
+
+
+class BrokenOutput:
+    """A real network whose output a faulty plug-in backend mangles."""
+
+    def __init__(self, net, mangle):
+        self.net, self.mangle = net, mangle
+
+    def __call__(self, batch):
+        return self.mangle(self.net(batch))
+
+
+@pytest.mark.parametrize("mangle,message", [
+    (lambda out: out[:, :-1], "expected"),                           # too few classes
+    (lambda out: out[:-1], "expected"),                              # a face lost
+    (lambda out: out.tolist(), "expected"),                          # not an array
+    (lambda out: np.where(np.arange(out.shape[1]) == 0, np.nan, out).astype(np.float32), "non-finite"),
+])
+def test_a_plugin_network_with_bad_output_is_a_backend_error(affwild, face_crops, mangle, message):
+    from cfcsp_sdk.preprocess import crops_to_batch
+
+    cfg, nets = affwild
+    batch = crops_to_batch(list(face_crops), cfg.preprocessing)
+    for broken in (cfg.cascade.coarse_network, cfg.cascade.groups[0].network):
+        mangled = {n: BrokenOutput(net, mangle) if n == broken else net for n, net in nets.items()}
+        with pytest.raises(BackendError, match=message):
+            Cascade(cfg.cascade, mangled, fine_policy="always")(batch)

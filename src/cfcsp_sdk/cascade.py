@@ -28,7 +28,7 @@ import numpy as np
 
 from cfcsp_sdk.backends.base import Network
 from cfcsp_sdk.config import FINE_POLICIES, RULES, CascadeSpec, FinePolicy, Rule
-from cfcsp_sdk.errors import InvalidInputError, ModelConfigError
+from cfcsp_sdk.errors import BackendError, InvalidInputError, ModelConfigError
 from cfcsp_sdk.smoother import softmax
 
 
@@ -82,9 +82,21 @@ class Cascade:
         return f"Cascade(coarse={self.spec.coarse_network!r}, groups=[{groups}], rule={self.rule!r}, fine_policy={self.fine_policy!r})"
 
     # ---- running networks ----------------------------------------------------------------
+    def _run(self, name: str, batch: np.ndarray, num_classes: int) -> np.ndarray:
+        """Network ``name`` on ``batch``; a plug-in backend's wrong shape or non-finite logits are a
+        :class:`BackendError` here, not a silently wrong label later."""
+        out = self.networks[name](batch)
+        if not isinstance(out, np.ndarray) or out.shape != (len(batch), num_classes):
+            shape = out.shape if isinstance(out, np.ndarray) else type(out).__name__
+            raise BackendError(f"network {name!r} returned {shape} for {len(batch)} faces; "
+                               f"expected ({len(batch)}, {num_classes}) logits")
+        if not np.isfinite(out).all():
+            raise BackendError(f"network {name!r} returned non-finite logits (NaN or inf)")
+        return out
+
     def run_coarse(self, batch: np.ndarray) -> np.ndarray:
         """Coarse logits ``[N, Kc]`` for a preprocessed batch."""
-        return self.networks[self.spec.coarse_network](batch)
+        return self._run(self.spec.coarse_network, batch, len(self.spec.coarse_labels))
 
     def fine_needed(self, coarse_probs: np.ndarray) -> dict[int, np.ndarray]:
         """Per group position, a boolean mask of the faces its fine network must run on."""
@@ -101,7 +113,7 @@ class Cascade:
             mask = needed[i]
             logits = np.full((len(batch), len(g.labels)), np.nan, np.float32)
             if mask.any():
-                logits[mask] = self.networks[g.network](np.ascontiguousarray(batch[mask]))
+                logits[mask] = self._run(g.network, np.ascontiguousarray(batch[mask]), len(g.labels))
             out[i] = logits
         return out
 
