@@ -43,6 +43,13 @@ class FacePrediction:
         return json.dumps(self.to_dict(), **kwargs)
 
 
+def _write_text(text: str, path: Any) -> str:
+    if path is not None:
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(text)
+    return text
+
+
 def predictions_to_rows(predictions: Sequence[FacePrediction]) -> list[dict[str, Any]]:
     """Flat rows (label, label_index and one ``p_<label>`` column per label) for CSV and pandas."""
     rows = []
@@ -100,11 +107,7 @@ class FaceBatchResult:
         return {"labels": list(self.labels), "predictions": [p.to_dict() for p in self.predictions]}
 
     def to_json(self, path: Any = None, **kwargs: Any) -> str:
-        text = json.dumps(self.to_dict(), **kwargs)
-        if path is not None:
-            with open(path, "w", encoding="utf-8") as f:
-                f.write(text)
-        return text
+        return _write_text(json.dumps(self.to_dict(), **kwargs), path)
 
     def to_csv(self, path: Any = None) -> str:
         return rows_to_csv(predictions_to_rows(self.predictions), self.columns, path)
@@ -185,13 +188,6 @@ class ImageResult:
 
     def to_dataframe(self) -> Any:
         return rows_to_dataframe(self.rows(), self.columns)
-
-
-def _write_text(text: str, path: Any) -> str:
-    if path is not None:
-        with open(path, "w", encoding="utf-8") as f:
-            f.write(text)
-    return text
 
 
 @dataclass
