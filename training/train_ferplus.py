@@ -19,6 +19,7 @@ import sys
 import time
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -43,7 +44,7 @@ def augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
         return torch.rand(n, generator=gen) * (hi - lo) + lo
 
     angle = u(-15, 15) * math.pi / 180
-    scale = u(0.87, 1.15)
+    scale = u(0.8, 1.25)
     flip = torch.where(torch.rand(b, generator=gen) < 0.5, -1.0, 1.0)
     tx, ty = u(-0.08, 0.08), u(-0.08, 0.08)
     cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
@@ -77,6 +78,31 @@ def augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
         x0 = int(torch.randint(0, w - rw + 1, (1,), generator=gen))
         x[i, :, y0 : y0 + rh, x0 : x0 + rw] = float(torch.rand(1, generator=gen))
     return x
+
+
+def degrade(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Simulate the gap between FER+ crops and aligned detections from other sources, on uint8
+    [B, 48, 48] faces: JPEG compression, another capture resolution (down- then upscaled), sharpening
+    (large sharp faces downscaled to 48 px look crisper than FER's) and gamma. Each with its own chance,
+    so most faces keep FER+'s look; measured by training/diagnose_domain.py (JPEG costs the most)."""
+    out = images.copy()
+    for i in range(len(out)):
+        img = out[i]
+        if rng.random() < 0.3:
+            side = int(rng.integers(16, 40))
+            small = cv2.resize(img, (side, side), interpolation=cv2.INTER_AREA)
+            img = cv2.resize(small, (48, 48), interpolation=cv2.INTER_LINEAR if rng.random() < 0.5 else cv2.INTER_CUBIC)
+        elif rng.random() < 0.2:
+            blur = cv2.GaussianBlur(img, (0, 0), float(rng.uniform(0.8, 1.5)))
+            img = cv2.addWeighted(img, 1.0 + float(rng.uniform(0.5, 1.5)), blur, -float(rng.uniform(0.5, 1.5)), 0)
+        if rng.random() < 0.3:
+            lut = (255 * (np.arange(256) / 255.0) ** float(np.exp(rng.uniform(-0.5, 0.5)))).astype(np.uint8)
+            img = lut[img]
+        if rng.random() < 0.3:
+            ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(10, 60))])
+            img = cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE)
+        out[i] = img
+    return out
 
 
 def to_tensor(images: np.ndarray) -> torch.Tensor:
@@ -116,7 +142,7 @@ def train_task(task: str, epochs: int, args: argparse.Namespace, log) -> dict:
             if not np.array_equal(rows, fine_rows):
                 raise SystemExit("coarse and 7-class targets must cover the same faces")
             fine_parts.append(fine_soft)
-    x_all, t_all = to_tensor(np.concatenate(images)), torch.from_numpy(np.concatenate(soft_parts))
+    x_all, t_all = np.concatenate(images), torch.from_numpy(np.concatenate(soft_parts))
     t_fine = torch.from_numpy(np.concatenate(fine_parts)) if aux_weight else None
     if args.max_faces:  # smoke runs
         x_all, t_all = x_all[: args.max_faces], t_all[: args.max_faces]
@@ -158,7 +184,10 @@ def train_task(task: str, epochs: int, args: argparse.Namespace, log) -> dict:
         order = torch.from_numpy(rng.permutation(n_train))
         for s in range(steps_per_epoch):
             idx = order[s * args.batch : (s + 1) * args.batch]
-            x = (augment(x_all[idx].clone(), gen) - MEAN) / STD
+            faces = x_all[idx.numpy()]
+            if args.degrade:
+                faces = degrade(faces, rng)
+            x = (augment(to_tensor(faces), gen) - MEAN) / STD
             x = x.contiguous(memory_format=torch.channels_last)
             if aux_head is None:
                 loss = soft_cross_entropy(model(x), t_all[idx])
@@ -201,6 +230,10 @@ def main() -> None:
     p.add_argument("--keep", choices=["best", "last"], default="best",
                    help="with --train-splits train: keep the best validation epoch or, as the shipped "
                         "model does, the last one")
+    p.add_argument("--widths", default=",".join(map(str, ARCH_ARGS["widths"])),
+                   help="channels of the four stages (saved in each network's metadata)")
+    p.add_argument("--no-degrade", dest="degrade", action="store_false",
+                   help="train without the JPEG / resolution / sharpening / gamma degradations")
     p.add_argument("--max-faces", type=int, default=0, help="train on the first N faces only (smoke runs)")
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--lr", type=float, default=0.05)
@@ -208,6 +241,8 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=2)
     args = p.parse_args()
     torch.set_num_threads(args.threads)
+    cv2.setNumThreads(1)
+    ARCH_ARGS["widths"] = [int(w) for w in args.widths.split(",")]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     epochs = dict(item.split("=") for item in args.epochs.split(","))
