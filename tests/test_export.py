@@ -56,3 +56,43 @@ def test_saving_over_old_weights_replaces_them_whole(tmp_path):
     assert old.stat().st_mode & 0o777 == reference.stat().st_mode & 0o777
     torch.testing.assert_close(load_file(str(old))["weight"], module.weight.detach())
     assert sorted(f.name for f in tmp_path.iterdir()) == ["net.safetensors", "reference.txt"]
+
+
+def test_float16_storage_halves_the_files_and_keeps_the_outputs(tmp_path, face_crops):
+    from conftest import affwild_config_dict, build_repo
+
+    from cfcsp_sdk.config import ModelConfig
+    from cfcsp_sdk.export import write_model_repository
+    from cfcsp_sdk.models import build_network
+
+    config = affwild_config_dict(widths=(8, 16, 32, 32))
+    full = build_repo(tmp_path / "full", config)
+    cfg = ModelConfig.from_dict(config)
+    modules = {}
+    for name, spec in cfg.networks.items():
+        m = build_network(spec.architecture, spec.num_classes, spec.args)
+        m.load_state_dict(load_file(str(full / f"{name}.safetensors")), strict=False)
+        modules[name] = m.eval()
+    half = write_model_repository(tmp_path / "half", cfg, modules, weights_dtype="float16")
+    for name in cfg.networks:
+        assert {t.dtype for t in load_file(str(half / f"{name}.safetensors")).values()} == {torch.float16}
+        for suffix in (".safetensors", ".onnx"):
+            ratio = (half / f"{name}{suffix}").stat().st_size / (full / f"{name}{suffix}").stat().st_size
+            assert 0.45 < ratio < 0.65, (name, suffix, ratio)
+    ref = Recognizer(full, backend="onnx", fine_policy="always")
+    batch = ref.preprocess(face_crops)
+    expected = ref.run_cascade(batch)
+    for backend in ("onnx", "torch"):
+        got = Recognizer(half, backend=backend, fine_policy="always").run_cascade(batch)
+        np.testing.assert_allclose(got.coarse_logits, expected.coarse_logits, atol=0.02, rtol=0.01)
+        np.testing.assert_allclose(got.probabilities, expected.probabilities, atol=0.01)
+
+
+def test_unknown_weights_dtype_is_refused(tmp_path, tiny_repo):
+    import pytest
+
+    from cfcsp_sdk.errors import ModelConfigError
+    from cfcsp_sdk.export import save_safetensors
+
+    with pytest.raises(ModelConfigError, match="weights_dtype"):
+        save_safetensors(torch.nn.Linear(2, 2), tmp_path / "x.safetensors", weights_dtype="int8")

@@ -21,10 +21,24 @@ ONNX_OPSET = 17
 INPUT_NAME, OUTPUT_NAME = "input", "logits"
 
 
-def save_safetensors(module: torch.nn.Module, path: str | Path) -> Path:
-    """Save a module's parameters and float buffers (not BatchNorm step counters) as safetensors."""
+WEIGHT_DTYPES = {"float32": torch.float32, "float16": torch.float16}
+
+
+def _check_weights_dtype(weights_dtype: str) -> None:
+    if weights_dtype not in WEIGHT_DTYPES:
+        raise ModelConfigError(f"weights_dtype must be one of {sorted(WEIGHT_DTYPES)}, got {weights_dtype!r}",
+                               field="weights_dtype")
+
+
+def save_safetensors(module: torch.nn.Module, path: str | Path, weights_dtype: str = "float32") -> Path:
+    """Save a module's parameters and float buffers (not BatchNorm step counters) as safetensors.
+
+    ``weights_dtype="float16"`` stores them in half precision (half the file size); the loaders cast
+    them back to float32, so inference still computes in float32.
+    """
+    _check_weights_dtype(weights_dtype)
     state = {
-        name: t.detach().cpu().contiguous().clone()
+        name: t.detach().cpu().to(WEIGHT_DTYPES[weights_dtype]).contiguous().clone()
         for name, t in module.state_dict().items()
         if t.dtype.is_floating_point
     }
@@ -39,8 +53,16 @@ def save_safetensors(module: torch.nn.Module, path: str | Path) -> Path:
     return path
 
 
-def export_onnx(module: torch.nn.Module, path: str | Path, channels: int, height: int, width: int) -> Path:
-    """Export ``module`` (eval mode) to ONNX with input ``input`` [batch, C, H, W] and output ``logits``."""
+def export_onnx(
+    module: torch.nn.Module, path: str | Path, channels: int, height: int, width: int, weights_dtype: str = "float32"
+) -> Path:
+    """Export ``module`` (eval mode) to ONNX with input ``input`` [batch, C, H, W] and output ``logits``.
+
+    With ``weights_dtype="float16"`` the weights are stored in half precision, each followed by a Cast
+    to float32 in the graph (ONNX Runtime folds the casts when the session is created, so inference
+    computes in float32 as with float32 storage). Needs the ``onnx`` package.
+    """
+    _check_weights_dtype(weights_dtype)
     module = module.eval()
     example = torch.zeros(2, channels, height, width)
     with warnings.catch_warnings():
@@ -55,7 +77,38 @@ def export_onnx(module: torch.nn.Module, path: str | Path, channels: int, height
             opset_version=ONNX_OPSET,
             dynamo=False,
         )
+    if weights_dtype == "float16":
+        store_initializers_as_float16(path)
     return Path(path)
+
+
+def store_initializers_as_float16(path: str | Path, min_elements: int = 16) -> None:
+    """Rewrite an ONNX file so that its float32 initializers of ``min_elements`` or more values are
+    stored as float16 and cast back to float32 by a Cast node at the start of the graph."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    model = onnx.load(str(path))
+    graph = model.graph
+    casts, kept = [], []
+    for init in graph.initializer:
+        if init.data_type != TensorProto.FLOAT or int(np.prod(init.dims)) < min_elements:
+            kept.append(init)
+            continue
+        half = numpy_helper.from_array(numpy_helper.to_array(init).astype(np.float16), name=f"{init.name}__float16")
+        kept.append(half)
+        casts.append(helper.make_node("Cast", [half.name], [init.name], to=TensorProto.FLOAT,
+                                      name=f"{init.name}__to_float32"))
+    del graph.initializer[:]
+    graph.initializer.extend(kept)
+    nodes = casts + list(graph.node)
+    del graph.node[:]
+    graph.node.extend(nodes)
+    onnx.checker.check_model(model)
+    partial = Path(str(path) + ".partial")
+    onnx.save(model, str(partial))
+    os.replace(partial, path)
 
 
 def write_model_repository(
@@ -63,9 +116,15 @@ def write_model_repository(
     config: ModelConfig,
     modules: Mapping[str, torch.nn.Module],
     card: str | None = None,
+    weights_dtype: str = "float32",
 ) -> Path:
     """Write a complete model repository: config.json, ``<net>.safetensors`` and ``<net>.onnx`` for
-    every network of ``config``, and the model card ``README.md`` if ``card`` is given."""
+    every network of ``config``, and the model card ``README.md`` if ``card`` is given.
+
+    ``weights_dtype``: ``"float32"`` or ``"float16"`` storage of the weights in both formats (see
+    :func:`save_safetensors` and :func:`export_onnx`); inference computes in float32 either way.
+    """
+    _check_weights_dtype(weights_dtype)
     missing = sorted(set(config.networks) - set(modules))
     if missing:
         raise ModelConfigError(f"no module given for networks {missing}", field="networks")
@@ -75,8 +134,8 @@ def write_model_repository(
     h, w = config.preprocessing.input_size
     for name in config.networks:
         module = modules[name].eval()
-        save_safetensors(module, out / f"{name}.safetensors")
-        export_onnx(module, out / f"{name}.onnx", config.preprocessing.channels, h, w)
+        save_safetensors(module, out / f"{name}.safetensors", weights_dtype)
+        export_onnx(module, out / f"{name}.onnx", config.preprocessing.channels, h, w, weights_dtype)
     config.save(out)
     if card is not None:
         (out / CARD_NAME).write_text(card, encoding="utf-8")
