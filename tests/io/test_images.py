@@ -51,3 +51,68 @@ def test_huge_images_are_refused(monkeypatch, media):
     monkeypatch.setattr(images, "MAX_IMAGE_PIXELS", 1000)
     with pytest.raises(InvalidInputError, match="exceeds"):
         load_image(media("single_face.jpg"))
+
+
+def stored_sideways(upright: np.ndarray, orientation: int) -> np.ndarray:
+    """The pixels a camera stores for a picture that displays as ``upright`` under EXIF ``orientation``
+    (the EXIF spec's meaning of each value, written out with numpy, not with the code under test)."""
+    u = upright
+    return np.ascontiguousarray({1: u, 2: u[:, ::-1], 3: u[::-1, ::-1], 4: u[::-1], 5: u.transpose(1, 0, 2),
+                                 6: np.rot90(u, 1), 7: u[::-1, ::-1].transpose(1, 0, 2),
+                                 8: np.rot90(u, -1)}[orientation])
+
+
+def write_with_orientation(path, bgr: np.ndarray, orientation: int) -> None:
+    from PIL import Image
+
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    options = {"quality": 95} if path.suffix == ".jpg" else {"lossless": True} if path.suffix == ".webp" else {}
+    Image.fromarray(bgr[..., ::-1]).save(path, exif=exif, **options)
+
+
+@pytest.mark.parametrize("suffix", [".jpg", ".png", ".webp", ".tiff"])
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_exif_orientation_is_applied(media, tmp_path, suffix, orientation):
+    upright = load_image(media("single_face.jpg"))  # 572 wide, 562 high: a swap of the sides shows
+    path = tmp_path / f"o{orientation}{suffix}"
+    write_with_orientation(path, stored_sideways(upright, orientation), orientation)
+    img = load_image(path)
+    assert img.shape == upright.shape == (562, 572, 3)
+    # JPEG re-encoding changes pixels by about 1 level; a wrong orientation by about 50
+    assert np.abs(img.astype(int) - upright).mean() < (2 if suffix == ".jpg" else 0.01)
+
+
+def test_sideways_photo_gives_the_upright_face(media, tmp_path, video_recognizer):
+    upright = load_image(media("single_face.jpg"))
+    ref = video_recognizer.predict_image(upright)
+    assert len(ref) == 1
+    for orientation in (3, 6, 8):
+        path = tmp_path / f"phone{orientation}.jpg"
+        write_with_orientation(path, stored_sideways(upright, orientation), orientation)
+        res = video_recognizer.predict_image(path)
+        assert (res.width, res.height) == (572, 562) and len(res) == 1
+        np.testing.assert_allclose(res[0].box, ref[0].box, atol=3)  # displayed coordinates
+        assert res[0].prediction.label == ref[0].prediction.label
+
+
+def test_huge_image_is_refused_from_its_header(tmp_path, monkeypatch):
+    from PIL import Image
+
+    Image.new("L", (400, 300)).save(tmp_path / "big.png")
+    monkeypatch.setattr(images, "MAX_IMAGE_PIXELS", 100_000)
+    monkeypatch.setattr(cv2, "imdecode", None)  # never reached: the header alone refuses it
+    with pytest.raises(InvalidInputError, match="400x300 pixels exceeds"):
+        load_image(tmp_path / "big.png")
+
+
+def test_float_tiff_and_corrupt_jpeg_get_typed_errors(tmp_path, media):
+    from PIL import Image
+
+    Image.fromarray(np.random.default_rng(0).random((20, 30), dtype=np.float32), mode="F").save(tmp_path / "f.tiff")
+    with pytest.raises(InvalidInputError, match="float32"):
+        load_image(tmp_path / "f.tiff")
+    data = media("single_face.jpg").read_bytes()
+    (tmp_path / "cut.jpg").write_bytes(data[:600])  # the header and a few bytes of the first scan
+    with pytest.raises(MediaError):
+        load_image(tmp_path / "cut.jpg")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import cv2
@@ -48,8 +49,57 @@ def to_bgr_uint8(image: np.ndarray, color: str = "bgr") -> np.ndarray:
     return np.ascontiguousarray(out)
 
 
+EXIF_ORIENTATION = 0x0112
+
+
+def _read_header(path: Path) -> tuple[tuple[int, int], int] | None:
+    """``((width, height), EXIF orientation)`` as stored, from the file's header (no pixels decoded),
+    or ``None`` where Pillow does not know the format or takes the file for a decompression bomb."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # DecompressionBombWarning: our own limit applies below
+            with Image.open(path) as im:
+                return im.size, int(im.getexif().get(EXIF_ORIENTATION, 1) or 1)
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError, TypeError):
+        return None
+
+
+def _decode_with_pillow(path: Path) -> np.ndarray:
+    """Pixels as a viewer shows them (EXIF orientation applied), as uint8/uint16 grey or RGB, or the
+    file's own float/int dtype, which :func:`to_bgr_uint8` then refuses."""
+    from PIL import Image, ImageOps
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with Image.open(path) as im:
+                im = ImageOps.exif_transpose(im)
+                if im.mode not in ("L", "RGB", "RGBA", "I;16", "I;16L", "I;16B", "I;16N", "I", "F"):
+                    im = im.convert("RGBA" if "A" in im.mode or "transparency" in im.info else "RGB")
+                arr = np.asarray(im)
+    except (OSError, SyntaxError, ValueError) as exc:  # truncated or corrupt data
+        raise MediaError(f"corrupt image {path}: {exc}", path) from exc
+    if arr.dtype.kind == "u" and arr.dtype.itemsize == 2:
+        arr = arr.astype(np.uint16)  # big-endian 16-bit to native
+    return arr[..., :3] if arr.ndim == 3 else arr
+
+
 def load_image(source: str | os.PathLike[str] | np.ndarray, color: str = "bgr") -> np.ndarray:
-    """Read an image file (any format OpenCV decodes) or take an array; returns uint8 BGR ``H x W x 3``."""
+    """Read an image file (any format OpenCV decodes) or take an array; returns uint8 BGR ``H x W x 3``.
+
+    A file is returned as a photo viewer shows it: its EXIF orientation (all eight values, e.g. a
+    phone's portrait photo stored sideways with Orientation 6) is applied, so the array's size, and
+    every box found in it, are in displayed coordinates. Arrays carry no EXIF: they are taken in the
+    orientation the caller gives.
+
+    Raises:
+        MediaError: the file is missing, empty, not an image or corrupt.
+        InvalidInputError: an unsupported array (float, wrong shape) or more than
+            :data:`MAX_IMAGE_PIXELS` pixels (refused from the file's header before decoding, where the
+            format allows).
+    """
     if isinstance(source, np.ndarray):
         return to_bgr_uint8(source, color)
     if not isinstance(source, (str, os.PathLike)):
@@ -59,10 +109,21 @@ def load_image(source: str | os.PathLike[str] | np.ndarray, color: str = "bgr") 
         raise MediaError(f"no such file: {path}", path)
     if not path.is_file():
         raise MediaError(f"not a file: {path}", path)
-    data = np.fromfile(str(path), dtype=np.uint8)
-    if data.size == 0:
+    if path.stat().st_size == 0:
         raise MediaError(f"empty file: {path}", path)
-    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    header = _read_header(path)
+    if header is not None:
+        (width, height), orientation = header
+        if width * height > MAX_IMAGE_PIXELS:
+            raise InvalidInputError(f"image of {width}x{height} pixels exceeds {MAX_IMAGE_PIXELS} pixels")
+        if orientation != 1:
+            # Pillow applies EXIF orientation the same way for every format; OpenCV's own handling
+            # differs by format and version (its TIFF reader orients even when asked not to)
+            image = _decode_with_pillow(path)
+            return to_bgr_uint8(image, "rgb" if image.ndim == 3 else "bgr")
+    data = np.fromfile(str(path), dtype=np.uint8)
+    # without IMREAD_IGNORE_ORIENTATION, OpenCV applies the EXIF orientation of formats Pillow cannot open
+    image = cv2.imdecode(data, cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR)
     if image is None:
         raise MediaError(f"not an image OpenCV can decode (or corrupt): {path}", path)
     if image.ndim == 3 and image.shape[2] == 4:
