@@ -88,6 +88,31 @@ def test_video_with_no_face_at_all(video_recognizer, media):
     assert res.summary()["frames_with_face"] == 0 and res.tracks() == {}
 
 
+def _refuse_constant(token):
+    raise AssertionError(f"{token} is not JSON")
+
+
+def test_json_has_no_nan_tokens(video_recognizer, media, tmp_path):
+    res = video_recognizer.predict_video(media("no_face.mp4"), max_frames=4)
+    assert not any(r.has_face for r in res.rows)
+    d = json.loads(res.to_json(tmp_path / "v.json", indent=1), parse_constant=_refuse_constant)
+    assert d["summary"]["overall"]["start_time"] is None and d["summary"]["overall"]["frames"] == 0
+    assert d["summary"]["overall"]["mean_probabilities"] == {k: None for k in res.labels}
+    json.loads((tmp_path / "v.json").read_text(), parse_constant=_refuse_constant)
+    json.dumps(res.to_dict(), allow_nan=False)
+    json.dumps(res.summary(), allow_nan=False)
+    res.rows[0].time = float("nan")  # e.g. a stream without timestamps
+    res.fps = float("inf")
+    d = json.loads(res.to_json(), parse_constant=_refuse_constant)
+    assert d["rows"][0]["time"] is None and d["fps"] is None
+    img = video_recognizer.predict_image(media("free-mountain-vector-01.jpg"))
+    json.loads(img.to_json(), parse_constant=_refuse_constant)
+    img = video_recognizer.predict_image(media("single_face.jpg"))
+    img.faces[0].prediction.probabilities["Fear"] = float("-inf")
+    assert json.loads(img.to_json(), parse_constant=_refuse_constant)["faces"][0]["probabilities"]["Fear"] is None
+    assert json.dumps(img.to_dict(), allow_nan=False)
+
+
 def test_corrupt_video_keeps_rows_before_the_damage(video_recognizer, media, tmp_path):
     _, cut = _cut_avi(media, tmp_path)
     res = video_recognizer.predict_video(cut)

@@ -5,8 +5,11 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Optional, Sequence
+
+import numpy as np
 
 from cfcsp_sdk.errors import CfcspError
 
@@ -31,16 +34,40 @@ class FacePrediction:
     fine_scores: dict[str, Optional[dict[str, float]]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        return json_safe({
             "label": self.label,
             "label_index": self.label_index,
             "probabilities": dict(self.probabilities),
             "coarse_scores": dict(self.coarse_scores),
             "fine_scores": {k: (dict(v) if v is not None else None) for k, v in self.fine_scores.items()},
-        }
+        })
 
     def to_json(self, **kwargs: Any) -> str:
-        return json.dumps(self.to_dict(), **kwargs)
+        return dumps_json(self.to_dict(), **kwargs)
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` with every NaN or infinite float (Python or numpy) replaced by ``None``, recursively
+    through dicts, lists, tuples and arrays, so ``json.dumps(value, allow_nan=False)`` works: bare
+    ``NaN`` tokens are not JSON and strict parsers (JavaScript's ``JSON.parse``, pandas) reject them."""
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return json_safe(value.tolist())
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return float(value) if math.isfinite(value) else None
+    return value
+
+
+def dumps_json(data: Any, **kwargs: Any) -> str:
+    """Strict JSON text of ``data`` (non-finite floats written as ``null``); ``kwargs`` go to ``json.dumps``."""
+    return json.dumps(json_safe(data), allow_nan=False, **kwargs)
 
 
 def _write_text(text: str, path: Any) -> str:
@@ -104,10 +131,10 @@ class FaceBatchResult:
         return ["face", "label", "label_index"] + [f"p_{k}" for k in self.labels]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"labels": list(self.labels), "predictions": [p.to_dict() for p in self.predictions]}
+        return json_safe({"labels": list(self.labels), "predictions": [p.to_dict() for p in self.predictions]})
 
     def to_json(self, path: Any = None, **kwargs: Any) -> str:
-        return _write_text(json.dumps(self.to_dict(), **kwargs), path)
+        return _write_text(dumps_json(self.to_dict(), **kwargs), path)
 
     def to_csv(self, path: Any = None) -> str:
         return rows_to_csv(predictions_to_rows(self.predictions), self.columns, path)
@@ -137,12 +164,12 @@ class DetectedFace:
     prediction: FacePrediction
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        return json_safe({
             "box": [float(v) for v in self.box],
             "detection_score": float(self.detection_score),
             "landmarks": None if self.landmarks is None else [[float(x), float(y)] for x, y in self.landmarks],
             **self.prediction.to_dict(),
-        }
+        })
 
 
 @dataclass
@@ -177,11 +204,11 @@ class ImageResult:
         return out
 
     def to_dict(self) -> dict[str, Any]:
-        return {"width": self.width, "height": self.height, "labels": list(self.labels),
-                "faces": [f.to_dict() for f in self.faces]}
+        return json_safe({"width": self.width, "height": self.height, "labels": list(self.labels),
+                          "faces": [f.to_dict() for f in self.faces]})
 
     def to_json(self, path: Any = None, **kwargs: Any) -> str:
-        return _write_text(json.dumps(self.to_dict(), **kwargs), path)
+        return _write_text(dumps_json(self.to_dict(), **kwargs), path)
 
     def to_csv(self, path: Any = None) -> str:
         return rows_to_csv(self.rows(), self.columns, path)
@@ -219,7 +246,7 @@ class FaceRow:
         return self.track >= 0
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        return json_safe({
             "frame": self.frame,
             "time": self.time,
             "track": self.track,
@@ -231,7 +258,7 @@ class FaceRow:
             "probabilities": self.probabilities,
             "raw_label": self.raw_label,
             "raw_probabilities": self.raw_probabilities,
-        }
+        })
 
 
 @dataclass
@@ -245,7 +272,7 @@ class Segment:
     end_time: float
 
     def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        return json_safe(dict(self.__dict__))
 
 
 @dataclass
@@ -264,7 +291,7 @@ class TrackSummary:
     def to_dict(self) -> dict[str, Any]:
         d = dict(self.__dict__)
         d["segments"] = [s.to_dict() for s in self.segments]
-        return d
+        return json_safe(d)
 
 
 def summarize(rows: Sequence[FaceRow], labels: Sequence[str], track: int) -> TrackSummary:
@@ -346,14 +373,14 @@ class VideoResult:
         }
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        return json_safe({
             "source": self.source, "labels": list(self.labels), "fps": self.fps, "frame_count": self.frame_count,
             "width": self.width, "height": self.height, "error": self.error, "smoothing": self.smoothing,
             "summary": self.summary(), "rows": [r.to_dict() for r in self.rows],
-        }
+        })
 
     def to_json(self, path: Any = None, **kwargs: Any) -> str:
-        return _write_text(json.dumps(self.to_dict(), **kwargs), path)
+        return _write_text(dumps_json(self.to_dict(), **kwargs), path)
 
     @property
     def columns(self) -> list[str]:
