@@ -10,6 +10,7 @@ from cfcsp_sdk.errors import (
     MediaError,
     ModelConfigError,
     ModelNotFoundError,
+    UnsafeFileError,
     UnsafePickleError,
 )
 from cfcsp_sdk.recognizer import Recognizer
@@ -32,6 +33,7 @@ __all__ = [
     "ModelNotFoundError",
     "Recognizer",
     "Smoother",
+    "UnsafeFileError",
     "UnsafePickleError",
     "__version__",
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import math
 import numbers
 from typing import Any, Callable
 
@@ -15,11 +16,30 @@ class InvalidInputError(CfcspError, ValueError):
     """An argument has the wrong type, dtype, shape or value (e.g. a float image, a 2-D batch)."""
 
 
+def _is_bool(value: object) -> bool:
+    # numpy's bool_ is not a Python bool subclass, so test its type name too
+    return isinstance(value, bool) or type(value).__name__ in ("bool_", "bool") and type(value).__module__ == "numpy"
+
+
 def require_positive_int(name: str, value: object) -> int:
-    """``value`` as an ``int`` if it is a positive integer (not a bool), else :class:`InvalidInputError`."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+    """``value`` as an ``int`` if it is a positive integer (Python or numpy; bools are refused), else
+    :class:`InvalidInputError`."""
+    if _is_bool(value) or not isinstance(value, numbers.Integral) or value < 1:
         raise InvalidInputError(f"{name} must be a positive integer, got {value!r}")
     return int(value)
+
+
+def require_positive_number(name: str, value: object, maximum: float | None = None) -> float:
+    """``value`` as a ``float`` if it is a finite number > 0 (Python or numpy, int or float; bools are
+    refused) and at most ``maximum`` if given, else :class:`InvalidInputError`."""
+    if _is_bool(value) or not isinstance(value, numbers.Real):
+        raise InvalidInputError(f"{name} must be a positive number, got {value!r} of type {type(value).__name__}")
+    number = float(value)
+    if not math.isfinite(number) or number <= 0:
+        raise InvalidInputError(f"{name} must be a finite number > 0, got {number!r}")
+    if maximum is not None and number > maximum:
+        raise InvalidInputError(f"{name} must be at most {maximum:g}, got {number:g}")
+    return number
 
 
 def require_accepted_options(factory: Callable[..., Any], options: dict[str, Any], what: str) -> None:
@@ -74,6 +94,11 @@ class BackendError(CfcspError):
     """An inference backend is unknown, not installed, or failed to load or run a network."""
 
 
+class UnsafeFileError(CfcspError, ValueError):
+    """A model repository names a file that would lead outside its folder (a ``..`` or absolute path, a
+    symlink pointing out, ONNX external data stored elsewhere), so it was refused unread."""
+
+
 class UnsafePickleError(CfcspError):
     """A pickle held something other than plain arrays and containers, so it was refused unread."""
 
@@ -85,5 +110,6 @@ __all__ = [
     "MediaError",
     "ModelConfigError",
     "ModelNotFoundError",
+    "UnsafeFileError",
     "UnsafePickleError",
 ]

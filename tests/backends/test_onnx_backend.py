@@ -43,3 +43,95 @@ def test_missing_and_corrupt_weight_files(tiny_repo, tmp_path):
     (tmp_path / "coarse.onnx").write_bytes(b"not an onnx file")
     with pytest.raises(BackendError, match="could not load"):
         b.load_network(tmp_path, "coarse", cfg.networks["coarse"])
+
+
+# ---- external data: nothing outside the model folder is read (issue 14) ---------------------------------
+def _external_copy(tiny_repo, folder, location="coarse.weights"):
+    """A copy of the tiny repository whose coarse.onnx keeps its initializers in ``location``."""
+    import shutil
+
+    import onnx
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for f in tiny_repo.iterdir():
+        shutil.copy(f, folder / f.name)
+    model = onnx.load(str(folder / "coarse.onnx"))
+    onnx.save(model, str(folder / "coarse.onnx"), save_as_external_data=True, all_tensors_to_one_file=True,
+              location="coarse.weights", size_threshold=0)
+    if location != "coarse.weights":
+        model = onnx.load(str(folder / "coarse.onnx"), load_external_data=False)
+        for t in model.graph.initializer:
+            for entry in t.external_data:
+                if entry.key == "location":
+                    entry.value = location
+        (folder / "coarse.onnx").write_bytes(model.SerializeToString())
+    return folder
+
+
+def test_external_data_inside_the_folder_loads(tiny_repo, tmp_path):
+    from cfcsp_sdk.backends.onnx_external_data import external_data_locations
+
+    repo = _external_copy(tiny_repo, tmp_path / "repo")
+    locations = external_data_locations(repo / "coarse.onnx")
+    assert len(locations) > 5 and {loc for _, loc in locations} == {"coarse.weights"}
+    cfg = ModelConfig.from_file(repo / "config.json")
+    x = np.random.default_rng(0).random((2, 3, 32, 32), dtype=np.float32)
+    ref = get_backend("onnx").load_network(tiny_repo, "coarse", cfg.networks["coarse"])(x)
+    out = get_backend("onnx").load_network(repo, "coarse", cfg.networks["coarse"])(x)
+    np.testing.assert_allclose(out, ref, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("where", ["parent", "absolute", "symlink", "ort_memory_marker", "missing"])
+def test_external_data_outside_the_folder_is_refused_before_a_session(tiny_repo, tmp_path, where):
+    from cfcsp_sdk import UnsafeFileError
+
+    secret = tmp_path / "secret.bin"
+    repo = tmp_path / "repo"
+    location = {"parent": "../secret.bin", "absolute": str(secret), "symlink": "link.bin",
+                "ort_memory_marker": "*/_ORT_MEM_ADDR_/*", "missing": "nothing.bin"}[where]
+    _external_copy(tiny_repo, repo, location)
+    secret.write_bytes((repo / "coarse.weights").read_bytes())  # the real weights, so only the place is wrong
+    if where == "symlink":
+        (repo / "link.bin").symlink_to(secret)
+    cfg = ModelConfig.from_file(repo / "config.json")
+    with pytest.raises(UnsafeFileError, match="external data of tensor"):
+        get_backend("onnx").load_network(repo, "coarse", cfg.networks["coarse"])
+
+
+def test_installed_onnxruntime_refuses_escaping_external_data_itself(tiny_repo, tmp_path):
+    """The minimum onnxruntime in pyproject.toml has its own check (1.17 loaded ../ paths); this proves
+    the installed one has it, as a second line behind ours."""
+    secret = tmp_path / "secret.bin"
+    repo = _external_copy(tiny_repo, tmp_path / "repo", "../secret.bin")
+    secret.write_bytes((repo / "coarse.weights").read_bytes())
+    with pytest.raises(Exception, match="(?i)external data"):
+        ort.InferenceSession(str(repo / "coarse.onnx"), providers=["CPUExecutionProvider"])
+
+
+def test_external_data_in_a_subgraph_is_found(tmp_path):
+    """Tensors inside control-flow subgraphs (an If node's branch) are checked too."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    from cfcsp_sdk import UnsafeFileError
+    from cfcsp_sdk.backends.onnx_external_data import check_external_data, external_data_locations
+
+    w = numpy_helper.from_array(np.arange(4, dtype=np.float32), "w")
+    w.ClearField("raw_data")
+    w.data_location = TensorProto.EXTERNAL
+    for k, v in (("location", "../../etc/passwd"), ("offset", "0"), ("length", "16")):
+        entry = w.external_data.add()
+        entry.key, entry.value = k, v
+    branch = helper.make_graph([helper.make_node("Identity", ["w"], ["o"])], "b", [],
+                               [helper.make_tensor_value_info("o", TensorProto.FLOAT, [4])], [w])
+    other = helper.make_graph([helper.make_node("Identity", ["x"], ["o2"])], "c", [],
+                              [helper.make_tensor_value_info("o2", TensorProto.FLOAT, [4])])
+    node = helper.make_node("If", ["cond"], ["y"], then_branch=branch, else_branch=other)
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("cond", TensorProto.BOOL, []),
+                                            helper.make_tensor_value_info("x", TensorProto.FLOAT, [4])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [4])])
+    path = tmp_path / "m.onnx"
+    onnx.save(helper.make_model(graph), str(path))
+    assert external_data_locations(path) == [("w", "../../etc/passwd")]
+    with pytest.raises(UnsafeFileError, match="'w'"):
+        check_external_data(path)

@@ -12,6 +12,7 @@ import numpy as np
 
 from cfcsp_sdk.config import NetworkSpec
 from cfcsp_sdk.errors import BackendError, InvalidInputError, require_accepted_options
+from cfcsp_sdk.io.files import file_inside
 
 ENTRY_POINT_GROUP = "cfcsp_sdk.backends"
 
@@ -51,7 +52,13 @@ class Backend(ABC):
         return {"name": self.name}
 
     def weights_path(self, folder: Path, name: str) -> Path:
-        path = Path(folder) / f"{name}{self.weights_suffix}"
+        """``folder/<name><weights_suffix>``, checked to be a file that lies inside ``folder``.
+
+        Raises:
+            UnsafeFileError: the name or a symlink would lead outside the folder.
+            BackendError: the file is missing.
+        """
+        path = file_inside(folder, f"{name}{self.weights_suffix}", f"weights file of network {name!r}")
         if not path.is_file():
             raise BackendError(
                 f"backend {self.name!r} needs {path.name} in {folder}, which is missing"

@@ -9,6 +9,7 @@ import numpy as np
 import onnxruntime as ort
 
 from cfcsp_sdk.backends.base import Backend, Network, check_network_input
+from cfcsp_sdk.backends.onnx_external_data import check_external_data
 from cfcsp_sdk.config import NetworkSpec
 from cfcsp_sdk.errors import BackendError
 
@@ -16,6 +17,48 @@ _DEVICE_PROVIDERS = {
     "cpu": ["CPUExecutionProvider"],
     "cuda": ["CUDAExecutionProvider", "CPUExecutionProvider"],
 }
+
+
+_LEVELS = {
+    "disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
+    "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+    "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+    "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
+}
+
+
+def session_options(
+    intra_op_num_threads: int = 0,
+    inter_op_num_threads: int = 0,
+    allow_spinning: bool = False,
+    graph_optimization_level: str = "all",
+) -> ort.SessionOptions:
+    """The ``onnxruntime.SessionOptions`` every ONNX Runtime session of the SDK is made with (our
+    networks and the face detectors' networks).
+
+    Intra- and inter-op spinning are off unless ``allow_spinning``: ONNX Runtime's default keeps its
+    worker threads busy-waiting between operators, which on a small CPU takes the cores that video
+    decoding, detection and the other sessions need. Measured on a 2-core machine (bench/bench_video.py):
+    1.6x the frames/s at half the CPU time, 2x under load (docs/speed.md).
+
+    Raises:
+        BackendError: a negative thread count or an unknown ``graph_optimization_level``.
+    """
+    if graph_optimization_level not in _LEVELS:
+        raise BackendError(f"graph_optimization_level must be one of {', '.join(_LEVELS)}, "
+                           f"got {graph_optimization_level!r}")
+    for name, value in (("intra_op_num_threads", intra_op_num_threads), ("inter_op_num_threads", inter_op_num_threads)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise BackendError(f"{name} must be an int >= 0 (0: ONNX Runtime decides), got {value!r}")
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = intra_op_num_threads
+    opts.inter_op_num_threads = inter_op_num_threads
+    opts.graph_optimization_level = _LEVELS[graph_optimization_level]
+    opts.log_severity_level = 3
+    spin = "1" if allow_spinning else "0"
+    opts.add_session_config_entry("session.intra_op.allow_spinning", spin)
+    opts.add_session_config_entry("session.inter_op.allow_spinning", spin)
+    return opts
 
 
 class OnnxNetwork:
@@ -44,9 +87,12 @@ class OnnxBackend(Backend):
     Args:
         device: ``"cpu"`` or ``"cuda"`` (needs onnxruntime-gpu; an error if CUDA is not available).
         providers: explicit execution providers, overriding ``device``.
-        intra_op_num_threads: threads inside one operator (0 lets ONNX Runtime decide).
+        intra_op_num_threads: threads inside one operator (0 lets ONNX Runtime decide: one per
+            physical core).
         inter_op_num_threads: threads across operators.
         graph_optimization_level: ``"disable"``, ``"basic"``, ``"extended"`` or ``"all"``.
+        allow_spinning: let idle worker threads busy-wait for the next operator (ONNX Runtime's own
+            default). Off by default: see :func:`session_options`.
     """
 
     name = "onnx"
@@ -59,6 +105,7 @@ class OnnxBackend(Backend):
         intra_op_num_threads: int = 0,
         inter_op_num_threads: int = 0,
         graph_optimization_level: str = "all",
+        allow_spinning: bool = False,
     ) -> None:
         available = ort.get_available_providers()
         if providers is None:
@@ -72,23 +119,13 @@ class OnnxBackend(Backend):
                 f"ONNX Runtime here lacks {', '.join(missing)} (available: {', '.join(available)}); "
                 "for CUDA install onnxruntime-gpu"
             )
-        levels = {
-            "disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
-            "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
-            "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
-            "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
-        }
-        if graph_optimization_level not in levels:
-            raise BackendError(f"graph_optimization_level must be one of {', '.join(levels)}")
         self.providers = list(providers)
-        self.options = ort.SessionOptions()
-        self.options.intra_op_num_threads = intra_op_num_threads
-        self.options.inter_op_num_threads = inter_op_num_threads
-        self.options.graph_optimization_level = levels[graph_optimization_level]
-        self.options.log_severity_level = 3
+        self.options = session_options(intra_op_num_threads, inter_op_num_threads, allow_spinning,
+                                       graph_optimization_level)
 
     def load_network(self, folder: Path, name: str, spec: NetworkSpec) -> Network:
         path = self.weights_path(folder, name)
+        check_external_data(path)  # before ONNX Runtime follows any location (older releases follow any)
         try:
             session = ort.InferenceSession(str(path), sess_options=self.options, providers=self.providers)
         except Exception as exc:
@@ -100,5 +137,8 @@ class OnnxBackend(Backend):
             "name": self.name,
             "onnxruntime": ort.__version__,
             "providers": [p if isinstance(p, str) else p[0] for p in self.providers],
+            "intra_op_num_threads": self.options.intra_op_num_threads,
+            "inter_op_num_threads": self.options.inter_op_num_threads,
+            "allow_spinning": self.options.get_session_config_entry("session.intra_op.allow_spinning") == "1",
             "available_providers": ort.get_available_providers(),
         }

@@ -12,7 +12,7 @@ import numpy as np
 
 from cfcsp_sdk.backends.base import Backend, Network, check_network_input
 from cfcsp_sdk.config import NetworkSpec
-from cfcsp_sdk.errors import BackendError, state_mismatch
+from cfcsp_sdk.errors import BackendError, ModelConfigError, state_mismatch
 
 try:
     import torch
@@ -83,7 +83,14 @@ class TorchBackend(Backend):
         from cfcsp_sdk.models import build_network
 
         path = self.weights_path(folder, name)
-        module = build_network(spec.architecture, spec.num_classes, spec.args)
+        try:
+            module = build_network(spec.architecture, spec.num_classes, spec.args)
+        except ModelConfigError as exc:
+            raise ModelConfigError(str(exc), field=f"networks.{name}.args") from exc
+        except (RuntimeError, ValueError, TypeError, ZeroDivisionError, MemoryError) as exc:
+            # the builder's own complaint (a negative width, heads not dividing a dimension ...)
+            raise ModelConfigError(f"architecture {spec.architecture!r} cannot be built with these arguments: "
+                                   f"{type(exc).__name__}: {exc}", field=f"networks.{name}.args") from exc
         try:
             state = load_file(str(path))
         except Exception as exc:
