@@ -79,3 +79,73 @@ def test_defaults_for_optional_sections():
     cfg = ModelConfig.from_dict(d)
     assert (cfg.smoothing.window, cfg.smoothing.mode) == (5, "centered")
     assert (cfg.cascade.rule, cfg.cascade.fine_policy) == ("hard", "when_needed")
+
+
+# ---- hardening (issue 14): every bad value is a ModelConfigError at load time naming the field ------------
+@pytest.mark.parametrize("name", ["../../evilnet", "/etc/evilnet", "a/b", "..", "a\\b", "C:evil", "", "9net",
+                                  "x" * 65, "net.onnx"])
+def test_network_names_must_be_plain_identifiers(name):
+    d = affwild_config_dict()
+    d["networks"][name] = d["networks"].pop("negative")
+    d["cascade"]["groups"][0]["network"] = name
+    with pytest.raises(ModelConfigError, match="plain identifier") as err:
+        ModelConfig.from_dict(d)
+    assert err.value.field == "networks"
+
+
+@pytest.mark.parametrize(
+    "path,value,field",
+    [
+        ("preprocessing.scale", "abc", "preprocessing.scale"),
+        ("preprocessing.scale", [1, 2], "preprocessing.scale"),
+        ("preprocessing.scale", 0, "preprocessing.scale"),
+        ("preprocessing.scale", float("nan"), "preprocessing.scale"),
+        ("preprocessing.scale", True, "preprocessing.scale"),
+        ("preprocessing.input_size", [100000, 100000], "preprocessing.input_size"),
+        ("preprocessing.face_template.size", [10**9, 10**9], "preprocessing.face_template.size"),
+        ("preprocessing.face_template.points", [[1e300, 2]] * 5, "preprocessing.face_template.points[0]"),
+        ("networks.coarse.architecture", "no-such-net", "networks.coarse.architecture"),
+        ("networks.coarse.num_classes", 10**9, "networks.coarse.num_classes"),
+        ("networks.coarse.args", {"widths": [-4, 8, 8, 8]}, "networks.coarse.args.widths"),
+        ("networks.coarse.args", {"widths": [4, 8, 8, 10**7]}, "networks.coarse.args.widths"),
+        ("networks.coarse.args", {"widths": [[[[4]]]]}, "networks.coarse.args.widths"),
+        ("networks.coarse.args", {"widths": list(range(1, 1000))}, "networks.coarse.args.widths"),
+        ("networks.coarse.args", {"dropout": float("inf")}, "networks.coarse.args.dropout"),
+        ("networks.coarse.args", {"x": {"nested": 1}}, "networks.coarse.args.x"),
+        ("smoothing.window", 10**9, "smoothing.window"),
+        ("labels", ["L" * 1000] + ["B"] * 0, "labels"),
+        ("name", ["not", "a", "string"], "name"),
+    ],
+)
+def test_bad_values_are_refused_with_the_field(path, value, field):
+    with pytest.raises(ModelConfigError) as err:
+        ModelConfig.from_dict(_broken(path, value))
+    assert err.value.field == field
+
+
+def test_deeply_nested_or_huge_config_files(tmp_path):
+    path = tmp_path / "config.json"
+    path.write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(ModelConfigError, match="nests JSON too deeply"):
+        ModelConfig.from_file(path)
+    path.write_text(json.dumps({"format_version": 1, "pad": "x" * (2 << 20)}))
+    with pytest.raises(ModelConfigError, match="at most"):
+        ModelConfig.from_file(path)
+
+
+def test_save_writes_whole_and_keeps_the_old_file_on_failure(tmp_path, monkeypatch):
+    import os
+
+    cfg = ModelConfig.from_dict(affwild_config_dict())
+    path = cfg.save(tmp_path)
+    before = path.read_bytes()
+    assert ModelConfig.from_file(path) == cfg
+
+    def full_disk(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", full_disk)
+    with pytest.raises(OSError, match="No space"):
+        ModelConfig.from_dict({**affwild_config_dict(), "name": "changed"}).save(tmp_path)
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["config.json"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Optional
@@ -24,6 +25,19 @@ FinePolicy = Literal["when_needed", "always"]
 SmoothingMode = Literal["centered", "causal"]
 ColorOrder = Literal["gray", "rgb", "bgr"]
 Interpolation = Literal["nearest", "linear", "cubic", "area"]
+
+# Bounds: anything beyond them is a broken or hostile file, refused at load time instead of failing
+# later with MemoryError or a backend's own error
+MAX_CONFIG_BYTES = 1 << 20
+MAX_INPUT_SIDE = 2048  # pixels, each side of a network input
+MAX_TEMPLATE_SIDE = 4096  # pixels, each side of the face template canvas
+MAX_CLASSES = 1000
+MAX_LABEL_LENGTH = 100
+MAX_SMOOTHING_WINDOW = 10_000
+MAX_ARG_INT = 4096  # every integer among a network's builder arguments
+MAX_ARG_ITEMS = 64  # entries of a list among a network's builder arguments
+NETWORK_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}")
+"""Network names become file names (``<name>.onnx``): plain identifiers only, never a path."""
 
 RULES = ("hard", "soft")
 FINE_POLICIES = ("when_needed", "always")
@@ -123,16 +137,22 @@ class ModelConfig:
                 field="format_version",
             )
         labels = d.str_list("labels", nonempty=True, unique=True)
-        networks = {
-            name: _parse_network(_Reader(spec, f"networks.{name}"))
-            for name, spec in d.mapping("networks", nonempty=True).items()
-        }
+        networks = {}
+        for name, spec in d.mapping("networks", nonempty=True).items():
+            if not isinstance(name, str) or not NETWORK_NAME.fullmatch(name):
+                raise ModelConfigError(
+                    f"network name {name!r} must be a plain identifier (letters, digits, '_' and '-', "
+                    "starting with a letter, at most 64 characters): it becomes a file name",
+                    field="networks",
+                )
+            networks[name] = _parse_network(_Reader(spec, f"networks.{name}"))
         cascade = _parse_cascade(d.sub("cascade"), labels, networks)
         pre = _parse_preprocessing(d.sub("preprocessing"))
         smoothing = SmoothingDefaults()
         if "smoothing" in d.data:
             s = d.sub("smoothing")
-            smoothing = SmoothingDefaults(window=s.int("window", minimum=1), mode=s.choice("mode", SMOOTHING_MODES))
+            smoothing = SmoothingDefaults(window=s.int("window", minimum=1, maximum=MAX_SMOOTHING_WINDOW),
+                                          mode=s.choice("mode", SMOOTHING_MODES))
         for name, net in networks.items():
             if net.args.get("in_channels", pre.channels) != pre.channels:
                 raise ModelConfigError(
@@ -140,9 +160,12 @@ class ModelConfig:
                     f"{pre.color!r} gives {pre.channels}",
                     field=f"networks.{name}.args.in_channels",
                 )
+        name = d.data.get("name", "")
+        if not isinstance(name, str) or len(name) > 200:
+            raise d.fail("name", f"must be a string of at most 200 characters, got {name!r:.80}")
         return cls(
             labels=tuple(labels), cascade=cascade, preprocessing=pre, networks=networks,
-            smoothing=smoothing, name=str(d.data.get("name", "")), format_version=version,
+            smoothing=smoothing, name=name, format_version=version,
         )
 
     @classmethod
@@ -151,10 +174,14 @@ class ModelConfig:
         path = Path(path)
         if not path.is_file():
             raise ModelNotFoundError(f"no {CONFIG_NAME} at {path}")
+        if path.stat().st_size > MAX_CONFIG_BYTES:
+            raise ModelConfigError(f"{path} is {path.stat().st_size} bytes; a config.json is at most {MAX_CONFIG_BYTES}")
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise ModelConfigError(f"{path} is not valid JSON: {exc}") from exc
+        except RecursionError:
+            raise ModelConfigError(f"{path} nests JSON too deeply to be a config") from None
         return cls.from_dict(data)
 
     # ---- writing -------------------------------------------------------------------------
@@ -203,10 +230,10 @@ class ModelConfig:
         return json.dumps(self.to_dict(), indent=2) + "\n"
 
     def save(self, folder: str | Path) -> Path:
-        """Write ``config.json`` into ``folder``; returns its path."""
-        path = Path(folder) / CONFIG_NAME
-        path.write_text(self.to_json(), encoding="utf-8")
-        return path
+        """Write ``config.json`` into ``folder`` (whole or not at all); returns its path."""
+        from cfcsp_sdk.io.files import write_text_atomic
+
+        return write_text_atomic(Path(folder) / CONFIG_NAME, self.to_json())
 
 
 class _Reader:
@@ -238,12 +265,14 @@ class _Reader:
             raise self.fail(key, "must be a non-empty JSON object" if nonempty else "must be a JSON object")
         return v
 
-    def int(self, key: str, minimum: int | None = None) -> int:
+    def int(self, key: str, minimum: int | None = None, maximum: int | None = None) -> int:
         v = self.get(key)
         if isinstance(v, bool) or not isinstance(v, int):
-            raise self.fail(key, f"must be an integer, got {v!r}")
+            raise self.fail(key, f"must be an integer, got {v!r:.80}")
         if minimum is not None and v < minimum:
             raise self.fail(key, f"must be >= {minimum}, got {v}")
+        if maximum is not None and v > maximum:
+            raise self.fail(key, f"must be <= {maximum}, got {v}")
         return v
 
     def str(self, key: str) -> str:
@@ -260,8 +289,10 @@ class _Reader:
 
     def str_list(self, key: str, nonempty: bool = False, unique: bool = False) -> list[str]:
         v = self.get(key)
-        if not isinstance(v, list) or not all(isinstance(s, str) and s for s in v):
-            raise self.fail(key, "must be a list of non-empty strings")
+        if not isinstance(v, list) or not all(isinstance(s, str) and s and len(s) <= MAX_LABEL_LENGTH for s in v):
+            raise self.fail(key, f"must be a list of non-empty strings of at most {MAX_LABEL_LENGTH} characters")
+        if len(v) > MAX_CLASSES:
+            raise self.fail(key, f"has {len(v)} entries; at most {MAX_CLASSES}")
         if nonempty and not v:
             raise self.fail(key, "must not be empty")
         if unique and len(set(v)) != len(v):
@@ -275,17 +306,49 @@ class _Reader:
         )
         if not ok or (length is not None and len(v) != length):
             n = f"{length} " if length is not None else ""
-            raise self.fail(key, f"must be a list of {n}finite numbers, got {v!r}")
+            raise self.fail(key, f"must be a list of {n}finite numbers, got {v!r:.80}")
         if positive and any(x <= 0 for x in v):
             raise self.fail(key, f"must hold positive numbers, got {v!r}")
         return [float(x) for x in v]
 
 
+def _check_arg(r: _Reader, key: str, value: Any, depth: int = 0) -> None:
+    """Builder arguments are flat: numbers, strings, booleans, null, and lists of those (nested at most
+    twice), every integer in 0..MAX_ARG_INT, so no config can ask for a negative or giant layer."""
+    if value is None or isinstance(value, bool):
+        return
+    if isinstance(value, int):
+        if not 0 <= value <= MAX_ARG_INT:
+            raise r.fail(key, f"integers must lie in 0..{MAX_ARG_INT}, got {value}")
+    elif isinstance(value, float):
+        if not math.isfinite(value) or abs(value) > MAX_ARG_INT:
+            raise r.fail(key, f"numbers must be finite and at most {MAX_ARG_INT} in size, got {value!r}")
+    elif isinstance(value, str):
+        if len(value) > 200:
+            raise r.fail(key, "strings must be at most 200 characters")
+    elif isinstance(value, list):
+        if depth >= 2 or len(value) > MAX_ARG_ITEMS:
+            raise r.fail(key, f"lists may hold at most {MAX_ARG_ITEMS} entries and nest at most twice")
+        for item in value:
+            _check_arg(r, key, item, depth + 1)
+    else:
+        raise r.fail(key, f"must be a number, string, boolean, null or list, got {type(value).__name__}")
+
+
 def _parse_network(r: _Reader) -> NetworkSpec:
+    from cfcsp_sdk.models.registry import list_architectures
+
     args = r.data.get("args", {})
     if not isinstance(args, dict):
         raise r.fail("args", "must be a JSON object")
-    return NetworkSpec(architecture=r.str("architecture"), num_classes=r.int("num_classes", minimum=2), args=args)
+    for key, value in args.items():
+        _check_arg(r, f"args.{key}", value)
+    architecture = r.str("architecture")
+    known = list_architectures()
+    if architecture not in known:
+        raise r.fail("architecture", f"unknown architecture {architecture!r:.80}; known: {', '.join(known)}")
+    num_classes = r.int("num_classes", minimum=2, maximum=MAX_CLASSES)
+    return NetworkSpec(architecture=architecture, num_classes=num_classes, args=args)
 
 
 def _final_index(r: _Reader, key: str, value: Any, n_final: int) -> int:
@@ -353,22 +416,23 @@ def _parse_cascade(r: _Reader, labels: list[str], networks: dict[str, NetworkSpe
 
 def _parse_preprocessing(r: _Reader) -> Preprocessing:
     size = r.get("input_size")
-    if not (isinstance(size, list) and len(size) == 2 and all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in size)):
-        raise r.fail("input_size", f"must be [height, width] in positive integers, got {size!r}")
+    if not (isinstance(size, list) and len(size) == 2 and all(isinstance(v, int) and not isinstance(v, bool) and 0 < v <= MAX_INPUT_SIDE for v in size)):
+        raise r.fail("input_size", f"must be [height, width] in integers 1..{MAX_INPUT_SIDE}, got {size!r:.80}")
     color = r.choice("color", ("gray", "rgb", "bgr"))
     channels = 1 if color == "gray" else 3
     t = r.sub("face_template")
     tsize = t.get("size")
-    if not (isinstance(tsize, list) and len(tsize) == 2 and all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in tsize)):
-        raise t.fail("size", f"must be [width, height] in positive integers, got {tsize!r}")
+    if not (isinstance(tsize, list) and len(tsize) == 2 and all(isinstance(v, int) and not isinstance(v, bool) and 0 < v <= MAX_TEMPLATE_SIDE for v in tsize)):
+        raise t.fail("size", f"must be [width, height] in integers 1..{MAX_TEMPLATE_SIDE}, got {tsize!r:.80}")
     pts = t.get("points")
     if not (isinstance(pts, list) and len(pts) == 5):
         raise t.fail("points", "must be a list of five [x, y] points")
     points = []
     for i, p in enumerate(pts):
         if not (isinstance(p, list) and len(p) == 2 and all(
-                isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in p)):
-            raise t.fail(f"points[{i}]", f"must be [x, y] in finite numbers, got {p!r}")
+                isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+                and abs(v) <= 2 * MAX_TEMPLATE_SIDE for v in p)):
+            raise t.fail(f"points[{i}]", f"must be [x, y] in finite numbers, got {p!r:.80}")
         points.append((float(p[0]), float(p[1])))
     return Preprocessing(
         input_size=(size[0], size[1]),
@@ -377,5 +441,14 @@ def _parse_preprocessing(r: _Reader) -> Preprocessing:
         mean=tuple(r.number_list("mean", length=channels)),
         std=tuple(r.number_list("std", length=channels, positive=True)),
         face_template=FaceTemplate(size=(tsize[0], tsize[1]), points=tuple(points)),  # type: ignore[arg-type]
-        scale=float(r.data.get("scale", 1.0 / 255.0)),
+        scale=_scale(r),
     )
+
+
+def _scale(r: _Reader) -> float:
+    if "scale" not in r.data:
+        return 1.0 / 255.0
+    v = r.data["scale"]
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or not 0 < v <= 1000:
+        raise r.fail("scale", f"must be a number in (0, 1000], got {v!r:.80}")
+    return float(v)

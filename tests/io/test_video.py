@@ -71,3 +71,30 @@ def test_zero_frame_video(tmp_path):
         except MediaError:
             return
         assert list(r) == [] and r.error == "no frame could be decoded"
+
+
+def test_sampling_rates_huge_numpy_and_bool(tmp_path):
+    """fps=1e20 used to loop forever (adding 1/fps to the next sample time stops changing it); numpy
+    numbers are accepted like Python ones, bools are refused (issue 14)."""
+    import threading
+
+    path = tmp_path / "ten_fps.avi"
+    write_video(path, 20)
+    got = {}
+    worker = threading.Thread(target=lambda: got.setdefault("huge", [f.index for f in VideoReader(path, fps=1e20)]),
+                              daemon=True)
+    worker.start()
+    worker.join(timeout=30)
+    assert not worker.is_alive(), "fps=1e20 did not finish"
+    assert got["huge"] == list(range(20))  # above the video's rate every frame is a sample
+    # samples due at k/3 s are the first frames at or after those times (frames every 0.1 s)
+    assert [f.index for f in VideoReader(path, fps=3)] == [0, 4, 7, 10, 14, 17]
+    assert [f.index for f in VideoReader(path, fps=np.float32(3))] == [0, 4, 7, 10, 14, 17]
+    assert [f.index for f in VideoReader(path, fps=np.int64(5))] == list(range(0, 20, 2))
+    assert [f.index for f in VideoReader(path, stride=np.int64(5), max_frames=np.int32(3))] == [0, 5, 10]
+    for bad in (True, np.bool_(True), float("inf"), float("nan"), 0, "5"):
+        with pytest.raises(InvalidInputError, match="fps"):
+            VideoReader(path, fps=bad)
+    for bad in (True, np.bool_(True)):
+        with pytest.raises(InvalidInputError, match="stride"):
+            VideoReader(path, stride=bad)

@@ -12,7 +12,7 @@ from typing import Iterator
 import cv2
 import numpy as np
 
-from cfcsp_sdk.errors import InvalidInputError, MediaError, require_positive_int
+from cfcsp_sdk.errors import MediaError, require_positive_int, require_positive_number
 
 
 @dataclass
@@ -64,8 +64,8 @@ class VideoReader:
         stride = require_positive_int("stride", stride)
         if max_frames is not None:
             max_frames = require_positive_int("max_frames", max_frames)
-        if fps is not None and (not isinstance(fps, (int, float)) or not math.isfinite(fps) or fps <= 0):
-            raise InvalidInputError(f"fps must be a positive number, got {fps!r}")
+        if fps is not None:
+            fps = require_positive_number("fps", fps)
         self.stride, self.sample_fps, self.max_frames = stride, fps, max_frames
         self.error: str | None = None
         self.is_file = not isinstance(source, int) and "://" not in str(source)
@@ -102,7 +102,7 @@ class VideoReader:
 
     def __iter__(self) -> Iterator[Frame]:
         index, kept = -1, 0
-        next_time = 0.0
+        next_sample = 0  # sample k is due at k / sample_fps seconds
         fps = self.info.fps if self.info.fps > 0 else 30.0
         try:
             while self.max_frames is None or kept < self.max_frames:
@@ -112,11 +112,11 @@ class VideoReader:
                 msec = self._cap.get(cv2.CAP_PROP_POS_MSEC)
                 t = msec / 1000.0 if msec and msec > 0 or index == 0 else index / fps
                 if self.sample_fps is not None:
-                    if t + 1e-6 < next_time:
+                    # times by index, not by adding 1/fps up (which stops changing a large sum and
+                    # would loop forever for a huge fps); the next due sample is the first after t
+                    if t + 1e-6 < next_sample / self.sample_fps:
                         continue
-                    next_time += 1.0 / self.sample_fps
-                    while next_time <= t:
-                        next_time += 1.0 / self.sample_fps
+                    next_sample = max(next_sample + 1, math.floor((t + 1e-6) * self.sample_fps) + 1)
                 elif index % self.stride:
                     continue
                 ok, image = self._cap.retrieve()
