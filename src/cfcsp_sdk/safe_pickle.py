@@ -26,10 +26,26 @@ def _dtype(*args: Any) -> np.dtype:
     return dt
 
 
+def _plain_dtype(dtype: Any) -> np.dtype:
+    try:
+        dt = dtype if isinstance(dtype, np.dtype) else np.dtype(dtype)
+    except TypeError as exc:
+        raise UnsafePickleError(f"bad numpy dtype in pickle: {exc}") from None
+    if dt.hasobject:
+        raise UnsafePickleError("the pickle asks for an object array, which could hold code; refused")
+    return dt
+
+
+def _ndarray(shape: Any, dtype: Any = float, *args: Any) -> np.ndarray:
+    """``numpy.ndarray`` as a pickle may call it (``ndarray(shape, dtype, buffer, ...)``), with the dtype
+    checked first: numpy's own class would make an object array (``ndarray((2,), 'O')``)."""
+    return np.ndarray(shape, _plain_dtype(dtype), *args)
+
+
 def _reconstruct(cls: Any, shape: Any, dtype_code: Any) -> np.ndarray:
-    if cls is not np.ndarray:
+    if cls is not _ndarray:
         raise UnsafePickleError("only plain numpy arrays may be reconstructed")
-    return np.ndarray.__new__(np.ndarray, shape, dtype_code)
+    return np.ndarray.__new__(np.ndarray, shape, _plain_dtype(dtype_code))
 
 
 def _scalar(dtype: np.dtype, data: bytes) -> Any:
@@ -63,7 +79,7 @@ class _JoblibArrayHeader:
 
 
 _ALLOWED: dict[tuple[str, str], Any] = {
-    ("numpy", "ndarray"): np.ndarray,
+    ("numpy", "ndarray"): _ndarray,
     ("numpy", "dtype"): _dtype,
     ("numpy.core.multiarray", "_reconstruct"): _reconstruct,
     ("numpy._core.multiarray", "_reconstruct"): _reconstruct,
@@ -135,7 +151,7 @@ class RestrictedUnpickler(pickle._Unpickler):  # the Python implementation: its 
 
     def _read_joblib_array(self, header: dict[str, Any]) -> np.ndarray:
         dtype, shape, order = header.get("dtype"), header.get("shape"), header.get("order", "C")
-        if not isinstance(dtype, np.dtype) or dtype.hasobject or header.get("subclass") is not np.ndarray:
+        if not isinstance(dtype, np.dtype) or dtype.hasobject or header.get("subclass") is not _ndarray:
             raise UnsafePickleError("joblib array of a kind other than a plain numeric ndarray; refused")
         if not isinstance(shape, tuple) or not all(isinstance(s, int) and s >= 0 for s in shape):
             raise UnsafePickleError("malformed joblib array shape")
@@ -155,10 +171,30 @@ class RestrictedUnpickler(pickle._Unpickler):  # the Python implementation: its 
         return arr.reshape(shape, order="F" if order == "F" else "C")
 
 
+def _refuse_objects(value: Any, depth: int = 0) -> None:
+    """A last check on the loaded value: no array or scalar of an object dtype anywhere, however it was
+    built (the checks while loading should already have refused it)."""
+    if depth > 200:
+        raise UnsafePickleError("containers nested too deeply")
+    if isinstance(value, (np.ndarray, np.generic)):
+        if value.dtype.hasobject:
+            raise UnsafePickleError("object arrays are refused")
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            _refuse_objects(k, depth + 1)
+            _refuse_objects(v, depth + 1)
+    elif isinstance(value, (list, tuple, set, frozenset)):
+        for v in value:
+            _refuse_objects(v, depth + 1)
+
+
 def restricted_loads(data: bytes, joblib: bool = False) -> Any:
-    """Unpickle ``data`` admitting only numpy arrays, dtypes and plain containers."""
+    """Unpickle ``data`` admitting only numpy arrays, dtypes and plain containers (object dtypes are
+    refused however they are asked for)."""
     try:
-        return RestrictedUnpickler(io.BytesIO(data), joblib=joblib).load()
+        value = RestrictedUnpickler(io.BytesIO(data), joblib=joblib).load()
+        _refuse_objects(value)
+        return value
     except UnsafePickleError:
         raise
     except Exception as exc:
