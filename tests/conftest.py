@@ -99,9 +99,50 @@ def face_crops() -> np.ndarray:
     return np.stack([cv2.resize(x, (40, 40), interpolation=cv2.INTER_CUBIC) for x in low])
 
 
+# Data that is not in the repository and not on a package registry: ../shared next to the checkout,
+# or wherever CFCSP_SHARED points. Tests that need it ask for it through the fixtures below, which
+# skip with one line saying what is missing and how to get it, and fail instead under CI (env CI set).
 SHARED = Path(os.environ.get("CFCSP_SHARED", Path(__file__).resolve().parents[2] / "shared"))
 YUNET_DYNAMIC = SHARED / "models" / "yunet" / "yunet_n_dynamic.onnx"
 YUNET_FIXED = SHARED / "models" / "yunet" / "yunet_n_640_640.onnx"
+FERPLUS_TEST = SHARED / "data" / "ferplus" / "test.npz"
+
+_HOW_TO_GET = {
+    YUNET_DYNAMIC: "YuNet's onnx/yunet_n_dynamic.onnx from github.com/ShiqiYu/libfacedetection.train",
+    YUNET_FIXED: "YuNet's onnx/yunet_n_640_640.onnx from github.com/ShiqiYu/libfacedetection.train",
+    FERPLUS_TEST: "FER+ Test faces as an .npz (images uint8 [N,48,48], votes int16 [N,10]) built from "
+                  "FER2013 and github.com/microsoft/FERPlus",
+}
+
+
+def require_shared(path: Path) -> Path:
+    """``path`` if it exists; otherwise skip the test (or fail it when ``CI`` is set) in one line."""
+    if path.is_file():
+        return path
+    rel = path.relative_to(SHARED)
+    message = (f"needs shared file {rel} ({_HOW_TO_GET.get(path, 'see README.md')}), not found in {SHARED}: "
+               f"set CFCSP_SHARED to the folder that holds {rel}")
+    if os.environ.get("CI", "").lower() not in ("", "0", "false"):
+        pytest.fail(f"CI must not skip: {message}", pytrace=False)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def yunet_dynamic() -> Path:
+    """YuNet with dynamic input size, from the shared data (skips without it, fails in CI)."""
+    return require_shared(YUNET_DYNAMIC)
+
+
+@pytest.fixture(scope="session")
+def yunet_fixed() -> Path:
+    """YuNet with a fixed 640x640 input, from the shared data (skips without it, fails in CI)."""
+    return require_shared(YUNET_FIXED)
+
+
+@pytest.fixture(scope="session")
+def ferplus_test() -> Path:
+    """FER+ Test faces, from the shared data (skips without them, fails in CI)."""
+    return require_shared(FERPLUS_TEST)
 
 
 @pytest.fixture(scope="session")
@@ -114,7 +155,8 @@ def media():
 
 @pytest.fixture(scope="session")
 def video_recognizer(tiny_repo):
-    """The tiny model with the YuNet detector from ../shared (plumbing tests on real media)."""
+    """The tiny model with the default MTCNN detector (its weights come with the ``mtcnn`` package, so
+    these plumbing tests on real media run on any checkout); one detector thread on busy machines."""
     from cfcsp_sdk import Recognizer
 
-    return Recognizer(tiny_repo, detector="yunet", detector_options={"model": str(YUNET_DYNAMIC)})
+    return Recognizer(tiny_repo, detector_options={"threads": 1})

@@ -6,8 +6,6 @@ import pytest
 from cfcsp_sdk import Recognizer
 from cfcsp_sdk.hub import default_model_folder
 
-from conftest import SHARED
-
 FINAL = ["Neutral", "Anger", "Disgust", "Fear", "Happiness", "Sadness", "Surprise"]
 FER_COLUMN_TO_FINAL = [0, 4, 6, 5, 1, 2, 3, -1, -1, -1]  # FER+ vote columns -> final labels
 
@@ -27,8 +25,8 @@ def test_shipped_repository_is_complete_and_small(rec):
     assert "research use" in card.lower() and "contempt" in card.lower()
 
 
-def test_fer_plus_test_faces_get_their_labels(rec):
-    with np.load(SHARED / "data" / "ferplus" / "test.npz") as d:
+def test_fer_plus_test_faces_get_their_labels(rec, ferplus_test):
+    with np.load(ferplus_test) as d:
         images, votes = d["images"], d["votes"]
     truth = np.array(FER_COLUMN_TO_FINAL)[votes.argmax(1)]
     keep = np.flatnonzero(truth >= 0)[:300]
@@ -53,12 +51,12 @@ def test_torch_backend_agrees_with_onnx(rec):
     np.testing.assert_allclose(a.probabilities, b.probabilities, atol=1e-4)
 
 
-def test_a_face_and_its_mirror_image_get_nearly_the_same_answer(rec):
+def test_a_face_and_its_mirror_image_get_nearly_the_same_answer(rec, ferplus_test):
     # mirror-camera frames: each view is averaged with its mirror image inside the shipped ONNX graphs;
     # only the 1 px right/down view is not mirrored, so answers differ a little (the networks alone,
     # without test-time views: 91% of these faces keep their label, median probability change 0.05)
     assert all(spec.args.get("flip_average") for spec in rec.config.networks.values())
-    with np.load(SHARED / "data" / "ferplus" / "test.npz") as d:
+    with np.load(ferplus_test) as d:
         faces = d["images"][:512]
     a = rec.run_cascade(rec.preprocess(list(faces)))
     b = rec.run_cascade(rec.preprocess(list(faces[:, :, ::-1])))

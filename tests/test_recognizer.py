@@ -2,7 +2,6 @@ import json
 
 import numpy as np
 import pytest
-from conftest import YUNET_DYNAMIC
 
 from cfcsp_sdk import FaceBatchResult, FacePrediction, InvalidInputError, ModelNotFoundError, Recognizer
 
@@ -129,6 +128,6 @@ def test_misconfiguration_fails_at_construction_with_typed_errors(tiny_repo):
     with pytest.raises(ModelNotFoundError, match="empty"):
         Recognizer("")
     # and good options still go through
-    rec = Recognizer(tiny_repo, detector="yunet", detector_options={"model": str(YUNET_DYNAMIC), "score_threshold": 0.7},
+    rec = Recognizer(tiny_repo, detector="mtcnn", detector_options={"min_face": 30, "threads": 1},
                      backend_options={"intra_op_num_threads": 1})
-    assert rec.detector.__class__.__name__ == "YuNetDetector"
+    assert rec.detector.__class__.__name__ == "MtcnnDetector" and rec.detector.min_face == 30

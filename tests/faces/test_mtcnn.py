@@ -6,8 +6,6 @@ from cfcsp_sdk.faces.mtcnn import MtcnnDetector, build_onnx, load_mtcnn_weights,
 from cfcsp_sdk.faces.yunet import YuNetDetector
 from cfcsp_sdk.io import load_image
 
-from conftest import YUNET_DYNAMIC
-
 
 @pytest.fixture(scope="module")
 def mtcnn():
@@ -23,11 +21,22 @@ def test_weights_come_from_the_mtcnn_package_without_importing_it():
     assert "mtcnn" not in sys.modules and "tensorflow" not in sys.modules
 
 
-def test_group_photo_faces_and_landmarks_agree_with_yunet(mtcnn, media):
+def test_the_default_detector_needs_no_onnx_package(media):
+    import subprocess
+    import sys
+
+    code = ("import sys; from cfcsp_sdk.faces.mtcnn import MtcnnDetector; from cfcsp_sdk.io import load_image; "
+            f"n = len(MtcnnDetector(threads=1).detect(load_image({str(media('single_face.jpg'))!r}))); "
+            "print(n, 'onnx' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["1", "False"]
+
+
+def test_group_photo_faces_and_landmarks_agree_with_yunet(mtcnn, media, yunet_dynamic):
     img = load_image(media("multi_face.jpg"))
     dets = mtcnn.detect(img)
     assert len(dets) == 5 and all(d.score > 0.9 for d in dets)
-    yunet = YuNetDetector(YUNET_DYNAMIC).detect(img)
+    yunet = YuNetDetector(yunet_dynamic).detect(img)
     iou = iou_matrix([d.box for d in dets], [d.box for d in yunet])
     assert (iou.max(axis=1) > 0.5).all()
     for d in dets:
@@ -38,6 +47,7 @@ def test_group_photo_faces_and_landmarks_agree_with_yunet(mtcnn, media):
 
 
 def test_onnx_and_torch_networks_agree(media):
+    import onnx
     import onnxruntime as ort
     import torch
 
@@ -47,7 +57,10 @@ def test_onnx_and_torch_networks_agree(media):
     rng = np.random.default_rng(0)
     for name, size in (("pnet", 37), ("rnet", 24), ("onet", 48)):
         x = rng.normal(size=(3, 3, size, size)).astype(np.float32)
-        a = ort.InferenceSession(build_onnx(name, weights[name])).run(None, {"input": x})
+        graph = build_onnx(name, weights[name])  # written without the onnx package: check it with onnx
+        onnx.checker.check_model(onnx.load_from_string(graph), full_check=True)
+        assert onnx.load_from_string(graph).SerializeToString() == graph
+        a = ort.InferenceSession(graph).run(None, {"input": x})
         with torch.inference_mode():
             b = [o.numpy() for o in build_torch(name, weights[name])(torch.from_numpy(x))]
         assert len(a) == len(b)

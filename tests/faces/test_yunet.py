@@ -6,12 +6,10 @@ from cfcsp_sdk.faces.detection import iou_matrix
 from cfcsp_sdk.faces.yunet import YuNetDetector
 from cfcsp_sdk.io import load_image
 
-from conftest import YUNET_DYNAMIC, YUNET_FIXED
-
 
 @pytest.fixture(scope="module")
-def detectors():
-    return YuNetDetector(YUNET_FIXED), YuNetDetector(YUNET_DYNAMIC)
+def detectors(yunet_fixed, yunet_dynamic):
+    return YuNetDetector(yunet_fixed), YuNetDetector(yunet_dynamic)
 
 
 def test_finds_the_five_faces_of_a_group_photo(detectors, media):

@@ -74,24 +74,27 @@ def load_mtcnn_weights(folder: str) -> dict[str, list[np.ndarray]]:
 
 # ---- ONNX graphs ---------------------------------------------------------------------------------
 def build_onnx(name: str, weights: list[np.ndarray]) -> bytes:
-    """The network ``name`` as a serialised ONNX model (input ``input``: float32 N x 3 x H x W, RGB)."""
-    import onnx
-    from onnx import TensorProto, helper, numpy_helper
+    """The network ``name`` as a serialised ONNX model (input ``input``: float32 N x 3 x H x W, RGB).
+
+    Written with :mod:`cfcsp_sdk.io.onnx_proto`, so the base install needs no ``onnx`` package.
+    """
+    from cfcsp_sdk.io import onnx_proto
 
     prog = _PROGRAMS[name]
-    nodes, inits = [], []
+    nodes: list[bytes] = []
+    inits: list[bytes] = []
     counter = [0]
 
     def const(arr: np.ndarray) -> str:
         counter[0] += 1
         n = f"w{counter[0]}"
-        inits.append(numpy_helper.from_array(np.ascontiguousarray(arr, dtype=np.float32), n))
+        inits.append(onnx_proto.tensor(n, arr))
         return n
 
     def node(op: str, inputs: list[str], **attrs: Any) -> str:
         counter[0] += 1
         out = f"t{counter[0]}"
-        nodes.append(helper.make_node(op, inputs, [out], **attrs))
+        nodes.append(onnx_proto.node(op, inputs, [out], **attrs))
         return out
 
     def conv(x: str, i: int) -> str:
@@ -120,18 +123,12 @@ def build_onnx(name: str, weights: list[np.ndarray]) -> bytes:
         y = conv(x, i) if kind == "conv" else dense(x, i)
         if softmax:
             y = node("Softmax", [y], axis=1)
-        channels = weights[i + 1].shape[0]
-        outputs.append(helper.make_tensor_value_info(
-            y, TensorProto.FLOAT, ["N", channels, "h", "w"] if kind == "conv" else ["N", channels]))
+        channels = int(weights[i + 1].shape[0])
+        outputs.append(onnx_proto.value_info(y, ["N", channels, "h", "w"] if kind == "conv" else ["N", channels]))
     size = prog["size"]
     shape = ["N", 3, size, size] if size else ["N", 3, "H", "W"]
-    graph = helper.make_graph(
-        nodes, name, [helper.make_tensor_value_info("input", TensorProto.FLOAT, shape)], outputs, inits,
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="cfcsp-sdk")
-    model.ir_version = 8
-    onnx.checker.check_model(model)
-    return model.SerializeToString()
+    return onnx_proto.model(nodes, name, [onnx_proto.value_info("input", shape)], outputs, inits,
+                            opset=17, ir_version=8)
 
 
 # ---- torch modules -------------------------------------------------------------------------------
