@@ -165,3 +165,88 @@ def test_cli_push_publishes_a_folder(hub, tiny_repo, tmp_path):
     p = subprocess.run([sys.executable, "-m", "cfcsp_sdk.cli", "push", str(broken), "lab/x"], env=env,
                        capture_output=True, text=True, timeout=120)
     assert p.returncode == 2 and "negative.onnx" in p.stderr
+
+
+# ---- nothing outside the model folder is read, written or published (issue 14) ------------------------------
+def _evil_config(tiny_repo, name="../../evilnet"):
+    cfg = json.loads((tiny_repo / "config.json").read_text())
+    cfg["networks"][name] = cfg["networks"].pop("negative")
+    cfg["cascade"]["groups"][0]["network"] = name
+    return json.dumps(cfg).encode()
+
+
+@pytest.mark.parametrize("name", ["../../evilnet", "/tmp/evilnet"])
+def test_traversing_network_names_are_refused_locally_and_from_the_hub_cache(tiny_repo, tmp_path, name):
+    from cfcsp_sdk import ModelConfigError
+
+    local = tmp_path / "a" / "b" / "repo"
+    shutil.copytree(tiny_repo, local)
+    (local / "config.json").write_bytes(_evil_config(tiny_repo, name))
+    shutil.copy(tiny_repo / "negative.onnx", tmp_path / "a" / "evilnet.onnx")  # what the name points at
+    with pytest.raises(ModelConfigError, match="plain identifier") as err:
+        Recognizer(local)
+    assert err.value.field == "networks"
+    files = repo_files(tiny_repo)
+    files["config.json"] = _evil_config(tiny_repo, name)
+    lay_out_cache(tmp_path / "cache", "acme/evil", files, "c" * 40)
+    with pytest.raises(ModelConfigError, match="plain identifier"):
+        Recognizer("acme/evil", cache_dir=tmp_path / "cache", local_files_only=True)
+
+
+def test_weight_symlinks_leading_out_of_the_folder_are_refused(tiny_repo, tmp_path):
+    from cfcsp_sdk import UnsafeFileError
+
+    repo = tmp_path / "repo"
+    shutil.copytree(tiny_repo, repo)
+    outside = tmp_path / "elsewhere.onnx"
+    shutil.move(repo / "negative.onnx", outside)
+    (repo / "negative.onnx").symlink_to(outside)
+    with pytest.raises(UnsafeFileError, match="outside the model folder"):
+        Recognizer(repo)
+    # a symlink that stays inside the folder is fine
+    (repo / "negative.onnx").unlink()
+    shutil.move(outside, repo / "real-negative.onnx")
+    (repo / "negative.onnx").symlink_to("real-negative.onnx")
+    assert Recognizer(repo).labels == Recognizer(tiny_repo).labels
+
+
+def test_save_pretrained_copies_external_data_and_writes_only_inside(tiny_repo, tmp_path, face_crops):
+    import onnx
+
+    repo = tmp_path / "repo"
+    shutil.copytree(tiny_repo, repo)
+    model = onnx.load(str(repo / "coarse.onnx"))
+    onnx.save(model, str(repo / "coarse.onnx"), save_as_external_data=True, location="coarse.weights",
+              size_threshold=0)
+    dst = tmp_path / "saved"
+    dst.mkdir()
+    (dst / "coarse.safetensors").symlink_to(tmp_path / "victim")  # a planted link is replaced, not followed
+    (tmp_path / "victim").write_bytes(b"keep me")
+    Recognizer(repo).save_pretrained(dst)
+    assert (tmp_path / "victim").read_bytes() == b"keep me"
+    assert not (dst / "coarse.safetensors").is_symlink()
+    assert sorted(p.name for p in dst.iterdir()) == sorted(
+        ["config.json", "README.md", "coarse.onnx", "coarse.weights", "coarse.safetensors", "negative.onnx",
+         "negative.safetensors"])
+    ref = Recognizer(tiny_repo).predict_faces(face_crops)
+    assert [p.label for p in Recognizer(dst).predict_faces(face_crops)] == [p.label for p in ref]
+
+
+def test_push_publishes_only_repository_files_inside_the_folder(hub, tiny_repo, tmp_path):
+    from cfcsp_sdk import UnsafeFileError
+    from cfcsp_sdk.hub import upload_folder
+
+    repo = tmp_path / "repo"
+    shutil.copytree(tiny_repo, repo)
+    (repo / "notes-with-secrets.txt").write_text("not part of the model")
+    upload_folder(repo, "lab/clean", token="hf_test_token", endpoint=hub.endpoint)
+    pushed = hub.repos["lab/clean"].commits[hub.repos["lab/clean"].refs["main"]]
+    assert sorted(n for n in pushed if n != ".gitattributes") == sorted(repo_files(tiny_repo))
+    secret = tmp_path / "id_rsa"
+    secret.write_text("PRIVATE KEY")
+    (repo / "negative.safetensors").unlink()
+    (repo / "negative.safetensors").symlink_to(secret)
+    with pytest.raises(UnsafeFileError, match="outside the model folder"):
+        upload_folder(repo, "lab/leak", token="hf_test_token", endpoint=hub.endpoint)
+    assert "lab/leak" not in hub.repos or not any(
+        b"PRIVATE KEY" in data for c in hub.repos["lab/leak"].commits.values() for data in c.values())

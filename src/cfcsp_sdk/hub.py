@@ -16,6 +16,7 @@ from typing import Iterable
 
 from cfcsp_sdk.config import CONFIG_NAME
 from cfcsp_sdk.errors import InvalidInputError, ModelNotFoundError
+from cfcsp_sdk.io.files import atomic_path, file_inside
 
 DEFAULT_MODEL_PACKAGE_DIR = "pretrained/ferplus-cfc"
 """Where the default model's repository lies inside the installed package."""
@@ -109,17 +110,52 @@ def resolve_model_folder(
     return path
 
 
+WEIGHT_SUFFIXES = (".safetensors", ".onnx")
+
+
+def repository_file_names(folder: Path, networks: Iterable[str],
+                          suffixes: Iterable[str] = WEIGHT_SUFFIXES) -> list[str]:
+    """The files that make up the model repository ``folder`` (whether present or not): config.json,
+    the model card, ``<network><suffix>`` for every network and suffix, and the external-data files
+    the ONNX files name (each checked to lie inside the folder).
+
+    Raises:
+        UnsafeFileError: a name or an ONNX external-data location leads outside the folder.
+    """
+    from cfcsp_sdk.backends.onnx_external_data import check_external_data
+
+    names = [CONFIG_NAME, CARD_NAME]
+    for net in networks:
+        for suffix in suffixes:
+            name = f"{net}{suffix}"
+            names.append(name)
+            path = file_inside(folder, name, f"weights file of network {net!r}")
+            if suffix == ".onnx" and path.is_file():
+                names += [p.relative_to(folder).as_posix() for p in check_external_data(path)]
+    return list(dict.fromkeys(names))
+
+
 def copy_repository_files(src: Path, dst: Path, names: Iterable[str]) -> list[Path]:
-    """Copy the named files that exist in ``src`` to ``dst`` (resolving cache symlinks); returns the copies."""
+    """Copy the named files that exist in ``src`` to ``dst``; returns the copies.
+
+    Each source must resolve inside ``src`` (symlinks into a Hub cache's blob store are followed) and
+    each destination inside ``dst``; every copy is written whole or not at all.
+
+    Raises:
+        UnsafeFileError: a name or a symlink leads outside ``src`` or ``dst``.
+    """
     dst.mkdir(parents=True, exist_ok=True)
     copied = []
     for name in names:
-        source = src / name
-        if source.is_file() and source.resolve() != (dst / name).resolve():
-            shutil.copyfile(source.resolve(), dst / name)
-            copied.append(dst / name)
-        elif (dst / name).is_file():
-            copied.append(dst / name)
+        source = file_inside(src, name, "repository file")
+        target = file_inside(dst, name, "repository file", for_writing=True)
+        if source.is_file() and (target.is_symlink() or source.resolve() != target.resolve()):
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with atomic_path(target) as tmp:
+                shutil.copyfile(source.resolve(), tmp)
+            copied.append(target)
+        elif target.is_file():
+            copied.append(target)
     return copied
 
 
@@ -133,14 +169,31 @@ def upload_folder(
     commit_message: str = "Upload cfcsp-sdk model repository",
     endpoint: str | None = None,
 ) -> str:
-    """Create ``repo_id`` if needed (and the branch ``revision``), upload ``folder``; returns the commit URL."""
+    """Create ``repo_id`` if needed (and the branch ``revision``), upload the model repository in
+    ``folder``; returns the commit URL.
+
+    Only the repository's own files are uploaded (config.json, the model card, each network's weight
+    files and their ONNX external data), each checked to lie inside ``folder``: a stray file or a symlink
+    pointing elsewhere (``~/.ssh/id_rsa``) is never published.
+
+    Raises:
+        ModelConfigError: config.json is invalid.
+        UnsafeFileError: a repository file leads outside ``folder``.
+    """
     from huggingface_hub import HfApi
+
+    from cfcsp_sdk.config import ModelConfig
+
+    folder = Path(folder)
+    config = ModelConfig.from_file(folder / CONFIG_NAME)
+    names = [n for n in repository_file_names(folder, config.networks) if (folder / n).is_file()]
 
     api = HfApi(endpoint=endpoint, token=token)
     api.create_repo(repo_id, private=private, exist_ok=True)
     if revision:
         api.create_branch(repo_id, branch=revision, exist_ok=True)
     info = api.upload_folder(
-        folder_path=str(folder), repo_id=repo_id, revision=revision, commit_message=commit_message
+        folder_path=str(folder), repo_id=repo_id, revision=revision, commit_message=commit_message,
+        allow_patterns=names,
     )
     return str(getattr(info, "commit_url", info))

@@ -14,7 +14,7 @@ from cfcsp_sdk.backends import Backend, get_backend
 from cfcsp_sdk.cascade import Cascade, CascadeOutput
 from cfcsp_sdk.config import CONFIG_NAME, FinePolicy, ModelConfig, Rule, SmoothingMode
 from cfcsp_sdk.errors import InvalidInputError, MediaError, ModelNotFoundError, require_positive_int
-from cfcsp_sdk.hub import CARD_NAME, copy_repository_files, resolve_model_folder, upload_folder
+from cfcsp_sdk.hub import copy_repository_files, repository_file_names, resolve_model_folder, upload_folder
 from cfcsp_sdk.preprocess import CropColor, Crops, crops_to_batch, split_crops
 from cfcsp_sdk.results import DetectedFace, FaceBatchResult, FacePrediction, FaceRow, ImageResult, VideoResult
 from cfcsp_sdk.smoother import Smoother, softmax
@@ -114,9 +114,7 @@ class Recognizer:
     def save_pretrained(self, folder: str | os.PathLike[str]) -> Path:
         """Write this model's repository (config.json, model card, every weight file it has) to ``folder``."""
         dst = Path(folder)
-        names = [CONFIG_NAME, CARD_NAME] + [
-            f"{net}{suffix}" for net in self.config.networks for suffix in WEIGHT_SUFFIXES
-        ]
+        names = repository_file_names(self.folder, self.config.networks, WEIGHT_SUFFIXES)
         copy_repository_files(self.folder, dst, names)
         for net in self.config.networks:
             if not any((dst / f"{net}{s}").is_file() for s in WEIGHT_SUFFIXES):

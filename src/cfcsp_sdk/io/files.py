@@ -112,13 +112,14 @@ def allowed_roots(folder: Path) -> list[Path]:
     return roots
 
 
-def file_inside(folder: str | os.PathLike[str], relative: str, what: str = "file") -> Path:
+def file_inside(folder: str | os.PathLike[str], relative: str, what: str = "file", *, for_writing: bool = False) -> Path:
     """``folder / relative`` after checking that it cannot lead outside ``folder``.
 
     ``relative`` must be a relative path without ``..`` components (absolute paths, Windows drive
     letters and backslashes are refused too), and the real path, symlinks resolved, must lie inside
     the folder (or, for a Hugging Face cache snapshot, inside the same repository's blob store). The
-    file need not exist.
+    file need not exist. With ``for_writing=True`` a symlink in the last component is not followed (an
+    atomic write replaces the link itself), only the folders above it must resolve inside.
 
     Raises:
         UnsafeFileError: naming ``what`` and the offending path.
@@ -130,7 +131,7 @@ def file_inside(folder: str | os.PathLike[str], relative: str, what: str = "file
         raise UnsafeFileError(f"{what} {rel!r} is not a plain path inside the model folder; refused")
     base = Path(folder)
     path = base / rel
-    real = path.resolve()
+    real = path.parent.resolve() / path.name if for_writing else path.resolve()
     if not any(_is_within(real, root) for root in allowed_roots(base)):
         raise UnsafeFileError(f"{what} {rel!r} resolves to {real}, outside the model folder {base}; refused")
     return path
