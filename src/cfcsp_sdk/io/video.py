@@ -39,6 +39,15 @@ class VideoInfo:
         return self.frame_count / self.fps if self.fps > 0 else float("nan")
 
 
+MAX_CONSECUTIVE_FAILURES = 50
+"""Decoding a video file ends after this many undecodable frames in a row; a damaged stretch shorter
+than that is skipped and reported (:attr:`VideoReader.skipped_frames`)."""
+
+
+DECODER_DELAY = 16
+"""Frames after an undecodable one during which a jump in timestamps counts as lost frames."""
+
+
 class VideoReader:
     """Iterate over the frames of a video file, webcam (an int) or stream URL, one at a time.
 
@@ -48,9 +57,17 @@ class VideoReader:
         fps: keep frames at about this rate, by their timestamps (overrides ``stride``).
         max_frames: stop after this many kept frames.
 
+    In a file, undecodable frames (a damaged stretch) are skipped and decoding goes on, up to
+    :data:`MAX_CONSECUTIVE_FAILURES` in a row; :attr:`skipped_frames` and :attr:`skipped_times` list
+    them, and the frames after the gap keep their own indices and timestamps (the gap's length comes
+    from the timestamps). URLs and cameras stop at the first failure (retrying a dropped connection
+    could wait out a network timeout each time).
+
     After iteration, :attr:`error` holds a message if decoding stopped before the container's stated
-    end (a truncated or corrupt file, or a whole video over http(s) whose connection dropped); the frames
-    already yielded stay valid. Live streams and cameras state no length, so for them a dropped
+    end (a truncated or corrupt file, or a whole video over http(s) whose connection dropped), however
+    few frames are missing; the frames already yielded stay valid. :attr:`frames_read` is the number
+    of frames gone through (decoded or skipped), which may differ from the container's estimate
+    :attr:`VideoInfo.frame_count`. Live streams and cameras state no length, so for them a dropped
     connection looks like the end.
     """
 
@@ -68,6 +85,10 @@ class VideoReader:
             fps = require_positive_number("fps", fps)
         self.stride, self.sample_fps, self.max_frames = stride, fps, max_frames
         self.error: str | None = None
+        self.skipped_frames: list[int] = []  # undecodable frames passed over, by index
+        self.skipped_times: list[float] = []  # and their (estimated) times in seconds
+        self.frames_read = 0  # frames gone through, decoded or skipped, up to the last one decoded
+        self._start_frames = 0
         self.is_file = not isinstance(source, int) and "://" not in str(source)
         if self.is_file:
             path = Path(source)  # type: ignore[arg-type]
@@ -104,13 +125,41 @@ class VideoReader:
         index, kept = -1, 0
         next_sample = 0  # sample k is due at k / sample_fps seconds
         fps = self.info.fps if self.info.fps > 0 else 30.0
+        failures = 0  # undecodable frames in a row
+        watch = 0  # frames after a failure during which a jump in timestamps counts as lost frames
+        last_time: float | None = None
         try:
             while self.max_frames is None or kept < self.max_frames:
                 if not self._cap.grab():
-                    break
-                index += 1
+                    failures += 1
+                    # a URL or camera that fails may be gone: retrying could wait out a network timeout
+                    if not self.is_file or failures >= MAX_CONSECUTIVE_FAILURES:
+                        break
+                    continue
                 msec = self._cap.get(cv2.CAP_PROP_POS_MSEC)
-                t = msec / 1000.0 if msec and msec > 0 or index == 0 else index / fps
+                timed = bool(msec and msec > 0) or index < 0 and failures == 0
+                step = 1
+                if failures:
+                    # the decoder hands frames out a few reads late (reordering), so the gap a damaged
+                    # stretch leaves in the timestamps shows up to DECODER_DELAY frames later
+                    watch = DECODER_DELAY
+                if watch and timed:
+                    before = last_time if last_time is not None else -1.0 / fps
+                    step = max(1, round((msec / 1000.0 - before) * fps))
+                    watch -= 1
+                elif failures:
+                    step = failures + 1  # no timestamps: one lost frame per failed read
+                if index < 0:
+                    self._start_frames = self._first_frame_offset(msec, fps)
+                for lost in range(index + 1, index + step):
+                    self.skipped_frames.append(lost)
+                    self.skipped_times.append(round((last_time if last_time is not None else -1.0 / fps)
+                                                    + (lost - index) / fps, 6))
+                index += step
+                failures = 0
+                t = msec / 1000.0 if timed else index / fps
+                last_time = t
+                self.frames_read = index + 1
                 if self.sample_fps is not None:
                     # times by index, not by adding 1/fps up (which stops changing a large sum and
                     # would loop forever for a huge fps); the next due sample is the first after t
@@ -121,18 +170,114 @@ class VideoReader:
                     continue
                 ok, image = self._cap.retrieve()
                 if not ok or image is None or image.size == 0:
-                    self.error = f"frame {index} could not be decoded"
-                    break
+                    if not self.is_file:
+                        self.error = f"frame {index} could not be decoded"
+                        break
+                    self.skipped_frames.append(index)
+                    self.skipped_times.append(round(t, 6))
+                    continue
                 kept += 1
                 yield Frame(index=index, time=t, image=image)
         finally:
             self.close()
-        # containers often state an estimated frame count: only a clear shortfall means truncation. This
-        # holds for files and for URLs of whole videos; live streams and cameras state no count (0), so for
-        # them an ended stream and a dropped one look the same
-        shortfall = self.info.frame_count - (index + 1)
-        if self.error is None and shortfall > max(5, 0.05 * self.info.frame_count) \
-                and (self.max_frames is None or kept < self.max_frames):
-            self.error = f"decoding stopped at frame {index + 1} of {self.info.frame_count} (truncated or corrupt video, or a dropped connection)"
+        stopped_early = self.max_frames is not None and kept >= self.max_frames
+        if self.error is None and not stopped_early:
+            self.error = self._shortfall(index + 1)
         if index < 0 and self.error is None:
             self.error = "no frame could be decoded"
+
+    def _first_frame_offset(self, msec: float, fps: float) -> int:
+        """Frames between time 0 of the container and the first frame (a cut from a longer recording
+        keeps its timestamps): OpenCV's ``CAP_PROP_PTS`` counts from 0 in frames, its ``POS_MSEC``
+        from the first frame."""
+        pts = self._cap.get(cv2.CAP_PROP_PTS) if hasattr(cv2, "CAP_PROP_PTS") else 0.0
+        if not pts or not math.isfinite(pts) or pts <= 0:
+            return 0
+        return max(0, int(round(pts - (msec or 0.0) / 1000.0 * fps)))
+
+    def _shortfall(self, frames: int) -> str | None:
+        """Why the frames read fall short of the container's length, or ``None`` if they do not.
+
+        Every frame short counts: a file cut short must never pass silently. Containers that measure
+        their length from time 0 rather than from their first frame (Matroska, for a cut from a
+        recording whose timestamps start at 5 s) are recognised by the first frame's timestamp, so an
+        intact cut is not reported as truncated. Live streams and cameras state no length (0): for them
+        an ended stream and a dropped one look the same.
+        """
+        expected = self.info.frame_count
+        short = expected > 0 and frames < expected and not (frames > 0 and frames + self._start_frames == expected)
+        if not short and not (self.is_file and self.skipped_frames):
+            return None
+        message = (f"decoding stopped at frame {frames} of {expected or '?'} (truncated or corrupt video, or a "
+                   "dropped connection)")
+        if not self.is_file:
+            return message
+        # OpenCV's count may be an estimate or include frames never shown (an edit list's pre-roll), and
+        # frames skipped near the end may be a cut file: ask the container itself
+        packets = container_check(self.source)  # type: ignore[arg-type]
+        if packets is None:
+            return message if short else None
+        if packets.damaged or frames < packets.frames or packets.end_short:
+            return message
+        return None
+
+
+@dataclass
+class ContainerCheck:
+    """What demuxing a file's video stream (reading its packets, decoding none) shows.
+
+    Attributes:
+        frames: packets that hold a shown frame (a pre-roll that an edit list discards is not counted).
+        damaged: the demuxer hit a read error, a packet it flags corrupt (data cut off mid-packet), or
+            fewer packets than the span of their timestamps holds at the stream's frame rate.
+        end_short: the last packet ends before the duration the stream states (a file cut at a packet
+            boundary). Matroska states its duration from time 0, not from the first frame, and only in
+            its header; other containers' whole-file durations (FLV's metadata) are not used.
+    """
+
+    frames: int
+    damaged: bool
+    end_short: bool
+
+
+def container_check(path: str | os.PathLike[str]) -> ContainerCheck | None:
+    """Demux the first video stream of ``path`` with PyAV; ``None`` if PyAV cannot open it."""
+    import av
+
+    try:
+        container = av.open(str(path))
+    except (av.error.FFmpegError, OSError, ValueError):
+        return None
+    frames, damaged, first, end = 0, False, None, None
+    with container:
+        if not container.streams.video:
+            return None
+        stream = container.streams.video[0]
+        tb = float(stream.time_base) if stream.time_base else 0.0
+        try:
+            for packet in container.demux(stream):
+                if packet.size == 0:
+                    continue  # the end-of-stream marker
+                damaged |= bool(packet.is_corrupt)
+                if packet.is_discard:
+                    continue
+                frames += 1
+                if packet.pts is not None and tb:
+                    t = packet.pts * tb
+                    first = t if first is None else min(first, t)
+                    end = max(end if end is not None else t, t + (packet.duration or 0) * tb)
+        except (av.error.FFmpegError, OSError):
+            damaged = True
+        stated = None  # seconds from the first frame, or (Matroska) from time 0
+        if stream.duration and tb:
+            stated = stream.duration * tb
+        elif container.duration and "matroska" in container.format.name:
+            stated = container.duration / 1e6
+        rate = float(stream.average_rate or stream.guessed_rate or 0)
+    end_short = False
+    if end is not None and first is not None and rate > 0:
+        damaged |= frames < round((end - first) * rate)
+        if stated:
+            slack = 0.5 / rate  # half a frame
+            end_short = end - first + slack < stated and end + slack < stated
+    return ContainerCheck(frames, damaged, end_short)
