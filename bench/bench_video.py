@@ -2,14 +2,20 @@
 
     python bench/bench_video.py VIDEO [--runs 5] [--model M] [--detector mtcnn|yunet]
                                       [--detector-model yunet.onnx] [--fps N] [--backend onnx|torch]
+                                      [--detect-every K]
 
-Prints the median of ``--runs`` runs (after one warm-up run) and every run's figures.
+Prints the median of ``--runs`` runs (after one warm-up run) and every run's figures. With
+``--detect-every K`` (K > 1) runs with K and with 1 alternate (same process, same load), both are
+printed, with how often the smoothed labels of the two agree: per sampled frame with a face in either
+run, faces paired by box overlap (IoU >= 0.5), a frame agrees when every face is paired with the same
+label.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import statistics
 import time
@@ -24,7 +30,10 @@ def main() -> None:
     p.add_argument("--detector", default="mtcnn")
     p.add_argument("--detector-model", default=None)
     p.add_argument("--fps", type=float, default=None)
+    p.add_argument("--detect-every", type=int, default=1)
     args = p.parse_args()
+    if args.detect_every > 1:
+        return compare_detect_every(args)
 
     from cfcsp_sdk import Recognizer
 
@@ -49,6 +58,78 @@ def main() -> None:
         print(f"  {stage:7s} {ms:8.2f} ms/frame  ({100 * med[f'{stage}_s'] / med['wall_s']:5.1f} % of wall)")
     print(f"peak RSS: {peak_mb:.0f} MiB")
     print("runs:", json.dumps([{k: round(v, 4) for k, v in r.items()} for r in runs]))
+
+
+
+def label_agreement(a, b) -> tuple[float, int]:
+    """Share of sampled frames (with a face in ``a`` or ``b``) whose faces pair up with equal smoothed
+    labels; and the number of such frames."""
+    from cfcsp_sdk.faces.detection import iou_matrix
+
+    frames: dict[int, tuple[list, list]] = {}
+    for which, res in enumerate((a, b)):
+        for r in res.rows:
+            if r.has_face:
+                frames.setdefault(r.frame, ([], []))[which].append(r)
+    agree = 0
+    for ra, rb in frames.values():
+        if len(ra) != len(rb):
+            continue
+        iou = iou_matrix([r.box for r in ra], [r.box for r in rb])
+        agree += all(iou[i].max() >= 0.5 and rb[int(iou[i].argmax())].label == ra[i].label for i in range(len(ra)))
+    return agree / max(len(frames), 1), len(frames)
+
+
+class CountingDetector:
+    """Passes detect() through to a real detector and counts the frames it saw."""
+
+    def __init__(self, detector) -> None:
+        self.detector, self.frames = detector, 0
+
+    def detect(self, image):
+        self.frames += 1
+        return self.detector.detect(image)
+
+    def detect_batch(self, images):
+        self.frames += len(images)
+        batch = getattr(self.detector, "detect_batch", None)
+        return batch(images) if batch else [self.detector.detect(i) for i in images]
+
+
+def compare_detect_every(args) -> None:
+    from cfcsp_sdk import Recognizer
+    from cfcsp_sdk.faces.detection import get_detector
+
+    opts = {"model": args.detector_model} if args.detector_model else {}
+    counting = CountingDetector(get_detector(args.detector, **opts))
+    rec = Recognizer(args.model, backend=args.backend, detector=counting)
+    rec.predict_video(args.video, fps=args.fps)  # warm-up
+    runs: dict[int, list[dict]] = {1: [], args.detect_every: []}
+    agreement = []
+    for _ in range(args.runs):
+        results = {}
+        for k in runs:
+            counting.frames = 0
+            t0 = time.perf_counter()
+            res = rec.predict_video(args.video, fps=args.fps, detect_every=k)
+            wall = time.perf_counter() - t0
+            results[k] = res
+            runs[k].append({"wall_s": wall, "frames": res.frames_processed, "detected": counting.frames,
+                            "faces": sum(r.has_face for r in res.rows), "fps": res.frames_processed / wall,
+                            **{f"{s}_s": v for s, v in res.timings.items()}})
+        agreement.append(label_agreement(results[1], results[args.detect_every]))
+    print(f"video: {args.video}  detector: {args.detector}  backend: {args.backend}  model: {rec.config.name}")
+    print(f"load average (1, 5, 15 min) at the end: {os.getloadavg()}")
+    for k, rs in runs.items():
+        med = {key: statistics.median(r[key] for r in rs) for key in rs[0]}
+        print(f"detect_every={k}: {med['fps']:.1f} frames/s (median of {len(rs)}), detector ran on "
+              f"{med['detected']:.0f} of {med['frames']:.0f} frames, faces {med['faces']:.0f}; ms/frame: "
+              + ", ".join(f"{st} {1000 * med[f'{st}_s'] / max(med['frames'], 1):.2f}"
+                          for st in ("decode", "detect", "align", "model", "smooth")))
+        print("  runs fps:", [round(r["fps"], 1) for r in rs])
+    share, n = agreement[0]
+    print(f"smoothed-label agreement, detect_every={args.detect_every} vs 1: {100 * share:.1f}% of {n} frames "
+          f"with a face (every run: {[round(100 * a, 1) for a, _ in agreement]})")
 
 
 if __name__ == "__main__":

@@ -233,3 +233,170 @@ print(json.dumps([len(img), vid.frames_processed, len(vid.track_ids), 'torch' in
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     assert json.loads(out.stdout.splitlines()[-1]) == [5, 6, 1, False, False, False]
+
+
+# ---- track ids that stay with people; detecting on every k-th frame -------------------------------
+
+class FramesSeen:
+    """A real detector (YuNet) that records a fingerprint of each frame it is asked about."""
+
+    def __init__(self):
+        from cfcsp_sdk.faces.yunet import YuNetDetector
+        from conftest import YUNET_DYNAMIC
+
+        self.detector = YuNetDetector(model=str(YUNET_DYNAMIC), threads=1)
+        self.seen: list[int] = []
+
+    def detect(self, image):
+        self.seen.append(hash(image.tobytes()))
+        return self.detector.detect(image)
+
+
+@pytest.fixture(scope="module")
+def counting(tiny_repo):
+    from cfcsp_sdk import Recognizer
+
+    detector = FramesSeen()
+    return Recognizer(tiny_repo, detector=detector), detector
+
+
+def _frames(path):
+    cap = cv2.VideoCapture(str(path))
+    out = []
+    while True:
+        ok, frame = cap.read()
+        if not ok:
+            return out
+        out.append(frame)
+
+
+def _ids_per_person(result, truth):
+    from cfcsp_sdk.faces.detection import iou_matrix
+
+    seen: dict[str, list[int]] = {}
+    for r in result.rows:
+        if r.has_face:
+            overlap = {p: iou_matrix([r.box], [b])[0, 0] for p, b in truth[r.frame].items()}
+            person = max(overlap, key=overlap.get)
+            assert overlap[person] > 0.5, (r.frame, r.box, truth[r.frame])
+            seen.setdefault(person, []).append(r.track)
+    return seen
+
+
+@pytest.mark.parametrize("detect_every", [1, 3])
+def test_people_crossing_keep_one_id_each(counting, media, tmp_path, detect_every):
+    from moving_faces import crossing_video
+
+    rec, _ = counting
+    path, truth, hidden = crossing_video(media, tmp_path, 32, 15, 12)
+    res = rec.predict_video(path, detect_every=detect_every)
+    faces_per_frame = [sum(r.has_face for r in res.rows if r.frame == k) for k in range(len(truth))]
+    assert all(faces_per_frame[k] == 1 for k in hidden)  # B was hidden behind A
+    seen = _ids_per_person(res, truth)
+    assert {p: sorted(set(v)) for p, v in seen.items()} == {"A": [seen["A"][0]], "B": [seen["B"][0]]}
+    assert seen["A"][0] != seen["B"][0] and len(seen["B"]) >= len(truth) - len(hidden) - 4
+    assert sorted(res.track_ids) == [0, 1] and set(res.tracks()) == {0, 1}
+
+
+def test_panning_face_sampled_at_2_fps_is_one_track(counting, media, tmp_path):
+    from moving_faces import panning_video
+
+    rec, _ = counting
+    path, truth = panning_video(media, tmp_path)  # A moves 1.9 face widths between samples at 2 fps
+    for res in (rec.predict_video(path, fps=2), rec.predict_video(path, stride=15)):
+        assert [r.frame for r in res.rows if r.track == res.rows[0].track] == [0, 15, 30, 45, 60, 75]
+        seen = _ids_per_person(res, truth)
+        assert len(seen["A"]) == len(seen["B"]) == 6
+        assert len(set(seen["A"])) == 1 and len(set(seen["B"])) == 1 and res.track_ids == [0, 1]
+
+
+def test_detect_every_carries_faces_between_detections(counting, media):
+    rec, detector = counting
+    frames = _frames(media("single_face.mp4"))[:24]
+    detector.seen = []
+    full = rec.predict_video(media("single_face.mp4"), max_frames=24)
+    assert len(detector.seen) == 24
+    detector.seen = []
+    res = rec.predict_video(media("single_face.mp4"), max_frames=24, detect_every=4)
+    assert detector.seen == [hash(frames[k].tobytes()) for k in range(0, 24, 4)]  # 0, 4, 8, ...
+    assert [r.frame for r in res.rows] == list(range(24)) and res.track_ids == [0]
+    from cfcsp_sdk.faces.detection import iou_matrix
+
+    for a, b in zip(full.rows, res.rows):
+        size = np.sqrt((a.box[2] - a.box[0]) * (a.box[3] - a.box[1]))
+        assert iou_matrix([a.box], [b.box])[0, 0] > 0.85
+        assert np.abs(np.asarray(a.landmarks) - np.asarray(b.landmarks)).max() < 0.08 * size
+        assert b.label is not None and b.raw_probabilities is not None
+    carried = [r for r in res.rows if r.frame % 4]
+    assert all(r.detection_score == res.rows[r.frame - r.frame % 4].detection_score for r in carried)
+
+
+def test_detect_every_detects_early_when_a_face_jumps(counting, media, tmp_path):
+    rec, detector = counting
+    frames = _frames(media("single_face.mp4"))[:20]
+    frames = [f if k < 7 else np.roll(f, 100, axis=1) for k, f in enumerate(frames)]  # a cut at frame 7
+    path = tmp_path / "jump.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 30, frames[0].shape[1::-1])
+    for f in frames:
+        writer.write(f)
+    writer.release()
+    decoded = _frames(path)
+    detector.seen = []
+    full = rec.predict_video(path)
+    detector.seen = []
+    res = rec.predict_video(path, detect_every=5)
+    # 0 and 5 as scheduled, 7 because the face cannot be carried across the cut, then 12 and 17
+    assert detector.seen == [hash(decoded[k].tobytes()) for k in (0, 5, 7, 12, 17)]
+    from cfcsp_sdk.faces.detection import iou_matrix
+
+    assert [r.frame for r in res.rows] == list(range(20))
+    assert all(iou_matrix([a.box], [b.box])[0, 0] > 0.85 for a, b in zip(full.rows, res.rows))
+
+
+def test_stream_with_detect_every(counting, media):
+    rec, detector = counting
+    detector.seen = []
+    seen = [(f.index, [r.track for r in rows]) for f, rows in rec.stream(media("single_face.mp4"), max_frames=9,
+                                                                         detect_every=3)]
+    assert seen == [(k, [0]) for k in range(9)] and len(detector.seen) == 3
+
+
+def test_detect_every_must_be_a_positive_int(counting, tiny_repo, media):
+    from cfcsp_sdk import Recognizer
+
+    rec, _ = counting
+    for bad in (0, -2, 1.5, "3"):
+        with pytest.raises(InvalidInputError, match="detect_every"):
+            Recognizer(tiny_repo, detector="aligned", detect_every=bad)
+        with pytest.raises(InvalidInputError, match="detect_every"):
+            rec.predict_video(media("single_face.mp4"), detect_every=bad)
+        with pytest.raises(InvalidInputError, match="detect_every"):
+            rec.stream(media("single_face.mp4"), detect_every=bad)
+    assert Recognizer(tiny_repo, detector="aligned", detect_every=4).detect_every == 4
+
+
+def test_damaged_video_reports_skipped_frames(video_recognizer, media, tmp_path):
+    from made_video import damaged_mp4
+
+    calls = []
+    res = video_recognizer.predict_video(damaged_mp4(media, tmp_path), progress=lambda d, t: calls.append((d, t)))
+    assert res.frames_processed == 71 and res.skipped_frames == [34] and res.error is None
+    assert res.skipped_times == [pytest.approx(34 / 30, abs=1e-3)] and res.frames_read == 72
+    assert [r.frame for r in res.rows] == [f for f in range(72) if f != 34]
+    d = json.loads(res.to_json())
+    assert d["skipped_frames"] == [34] and d["frames_read"] == 72
+    assert calls[-1] == (72, 72)
+    assert len(res.to_abaw().splitlines()) == 1 + 72
+
+
+def test_offset_cut_abaw_and_progress_use_decoded_frames(video_recognizer, media, tmp_path):
+    from made_video import encode
+
+    path = encode(media, tmp_path / "cut.mkv", "matroska", start=5.0)
+    for fps, processed in ((None, 72), (5, 12)):
+        calls = []
+        res = video_recognizer.predict_video(path, fps=fps, progress=lambda d, t: calls.append((d, t)))
+        assert res.error is None and res.frame_count == 222 and res.frames_read == 72
+        assert res.frames_processed == processed
+        assert calls[0][1] == 222 and calls[-1] == (72, 72)  # the estimate, then what was read: 100 %
+        assert len(res.to_abaw().splitlines()) == 1 + 72  # was 1 + 222: 150 lines for frames that do not exist

@@ -70,6 +70,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     rec = _recognizer(args)
     if is_video:
         result = rec.predict_video(src, fps=args.fps, stride=args.stride, max_frames=args.max_frames,
+                                   detect_every=args.detect_every,
                                    progress=not args.quiet)
         if result.error:
             print(f"warning: {result.error}; results cover the frames before it", file=sys.stderr)
@@ -197,6 +198,9 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--fps", type=float, default=None, help="sample video frames at this rate")
     pr.add_argument("--stride", type=int, default=1, help="or keep every N-th video frame")
     pr.add_argument("--max-frames", type=int, default=None, help="stop after this many sampled video frames")
+    pr.add_argument("--detect-every", type=int, default=None, metavar="K",
+                    help="video: detect faces on every K-th sampled frame and carry them between by optical "
+                         "flow (default 1: every frame)")
     pr.add_argument("--offline", action="store_true", help="use only local files and the Hub cache")
     pr.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     pr.set_defaults(func=cmd_predict)

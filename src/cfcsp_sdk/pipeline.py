@@ -20,7 +20,7 @@ from cfcsp_sdk.cascade import Cascade
 from cfcsp_sdk.config import ModelConfig
 from cfcsp_sdk.faces.alignment import align_face, box_landmarks
 from cfcsp_sdk.faces.detection import Detection, Detector, detect_many
-from cfcsp_sdk.faces.tracking import IouTracker
+from cfcsp_sdk.faces.tracking import FaceTracker, appearance_descriptor
 from cfcsp_sdk.io.video import Frame
 from cfcsp_sdk.preprocess import crops_to_batch
 from cfcsp_sdk.results import FaceRow
@@ -56,11 +56,15 @@ class VideoPipeline:
         smoother: Smoother,
         detector: Detector,
         batch_size: int = 64,
-        tracker: IouTracker | None = None,
+        tracker: FaceTracker | None = None,
+        detect_every: int = 1,
     ) -> None:
         self.config, self.cascade, self.smoother, self.detector = config, cascade, smoother, detector
         self.batch_size = batch_size
-        self.tracker = tracker or IouTracker()
+        self.tracker = tracker or FaceTracker()
+        self.detect_every = detect_every
+        self._since_detection = detect_every  # sampled frames since the detector last ran
+        self.frames_detected = 0  # frames the detector ran on (the others had their faces carried)
         self.rows: dict[int, FaceRow] = {}  # row id -> row (ids grow; streaming drops old rows)
         self.coarse: dict[int, np.ndarray] = {}
         self.fine: dict[int, dict[int, np.ndarray]] = {i: {} for i in range(len(config.cascade.groups))}
@@ -79,24 +83,30 @@ class VideoPipeline:
         if not frames:
             return []
         t0 = time.perf_counter()
-        detections = detect_many(self.detector, [f.image for f in frames])
-        t1 = time.perf_counter()
-        self.timings["detect"] += t1 - t0
+        batched = detect_many(self.detector, [f.image for f in frames]) if self.detect_every == 1 else None
+        self.timings["detect"] += time.perf_counter() - t0
         new_rows, crops, ended_all = [], [], []
-        for frame, dets in zip(frames, detections):
-            ids, ended = self.tracker.update(dets)
+        for i, frame in enumerate(frames):
+            t1 = time.perf_counter()
+            dets, ids, ended = self._faces(frame, batched[i] if batched is not None else None)
+            t2 = time.perf_counter()
+            self.timings["detect"] += t2 - t1
+            frame_crops = aligned_crops(frame.image, dets, self.config)
+            if ids is None:
+                ids, ended = self.tracker.update(
+                    dets, frame.time, [appearance_descriptor(c) for c in frame_crops],
+                    image=frame.image)
             ended_all += ended
             if not dets:
                 new_rows.append(self._add_row(FaceRow(frame=frame.index, time=frame.time)))
-                continue
-            for det, tid, crop in zip(dets, ids, aligned_crops(frame.image, dets, self.config)):
+            for det, tid, crop in zip(dets, ids, frame_crops):
                 r = self._add_row(FaceRow(frame=frame.index, time=frame.time, track=tid, box=det.box,
                                           landmarks=det.landmarks, detection_score=det.score))
                 self.tracks.setdefault(tid, _Track()).rows.append(r)
                 crops.append((r, crop))
                 new_rows.append(r)
+            self.timings["align"] += time.perf_counter() - t2
         t2 = time.perf_counter()
-        self.timings["align"] += t2 - t1
         if crops:
             batch = crops_to_batch([c for _, c in crops], self.config.preprocessing, "bgr")
             t3 = time.perf_counter()
@@ -110,6 +120,22 @@ class VideoPipeline:
         self.timings["model"] += time.perf_counter() - (t3 if crops else t4)
         self.ended = set(ended_all)
         return new_rows
+
+    def _faces(self, frame: Frame, detected: list[Detection] | None
+               ) -> tuple[list[Detection], list[int] | None, list[int]]:
+        """The frame's faces: ``detected`` (from a batched detector call), or carried from the previous
+        frame by the tracker, or from the detector. Ids and ended tracks come with carried faces only."""
+        if detected is not None:
+            self.frames_detected += 1
+            return detected, None, []
+        if self._since_detection + 1 < self.detect_every:
+            carried = self.tracker.carry(frame.image, frame.time)
+            if carried is not None:  # None: a face moved too fast or could not be followed
+                self._since_detection += 1
+                return carried[0], carried[1], carried[2]
+        self._since_detection = 0
+        self.frames_detected += 1
+        return self.detector.detect(frame.image), None, []
 
     def _add_row(self, row: FaceRow) -> int:
         r = self._next_row

@@ -50,6 +50,10 @@ class Recognizer:
             (inputs already are aligned crops) or any object with ``detect(image) -> list[Detection]``.
         detector_options: keyword arguments for a named detector (e.g. ``model`` for YuNet's file,
             ``backend="torch"`` for MTCNN).
+        detect_every: in video, run the detector on every ``detect_every``-th sampled frame only and
+            carry faces across the frames between by optical flow (earlier when a face moves fast or
+            cannot be followed); every sampled frame still gets its expression. 1 (default): detect on
+            every frame. :meth:`predict_video` and :meth:`stream` can override it per call.
     """
 
     def __init__(
@@ -69,6 +73,7 @@ class Recognizer:
         batch_size: int = 64,
         detector: "str | Detector | None" = None,
         detector_options: dict[str, Any] | None = None,
+        detect_every: int = 1,
     ) -> None:
         from cfcsp_sdk.faces.detection import check_detector
 
@@ -95,6 +100,7 @@ class Recognizer:
             mode=smoothing_mode or self.config.smoothing.mode,
         )
         self.batch_size = require_positive_int("batch_size", batch_size)
+        self.detect_every = require_positive_int("detect_every", detect_every)
 
     @classmethod
     def from_pretrained(cls, model: str | os.PathLike[str] | None = None, **kwargs: Any) -> "Recognizer":
@@ -233,10 +239,12 @@ class Recognizer:
             faces = [DetectedFace(d.box, d.score, d.landmarks, p) for d, p in zip(dets, preds)]
         return ImageResult(faces=faces, labels=self.labels, width=img.shape[1], height=img.shape[0])
 
-    def _pipeline(self, smoother: Smoother) -> Any:
+    def _pipeline(self, smoother: Smoother, detect_every: int | None = None) -> Any:
         from cfcsp_sdk.pipeline import VideoPipeline
 
-        return VideoPipeline(self.config, self.cascade, smoother, self.detector, batch_size=self.batch_size)
+        every = self.detect_every if detect_every is None else require_positive_int("detect_every", detect_every)
+        return VideoPipeline(self.config, self.cascade, smoother, self.detector, batch_size=self.batch_size,
+                             detect_every=every)
 
     def predict_video(
         self,
@@ -247,6 +255,7 @@ class Recognizer:
         max_frames: int | None = None,
         chunk_frames: int = 16,
         progress: "bool | Callable[[int, int], None]" = False,
+        detect_every: int | None = None,
     ) -> VideoResult:
         """Recognise expressions in every sampled frame of a video, per face track, with SP smoothing.
 
@@ -260,6 +269,8 @@ class Recognizer:
             max_frames: stop after this many sampled frames.
             chunk_frames: frames per processing chunk.
             progress: ``True`` for a progress bar on stderr, or a callable ``(frames_done, frames_total)``.
+            detect_every: detect faces on every k-th sampled frame and carry them between (default:
+                the Recognizer's ``detect_every``).
 
         Returns:
             A :class:`VideoResult`; if decoding stopped early, its ``error`` says why and the rows up to
@@ -269,7 +280,7 @@ class Recognizer:
 
         chunk_frames = require_positive_int("chunk_frames", chunk_frames)
         reader = VideoReader(source, stride=stride, fps=fps, max_frames=max_frames)
-        pipeline = self._pipeline(self.smoother)
+        pipeline = self._pipeline(self.smoother, detect_every)
         bar, callback = _progress(progress, reader.info.frame_count)
         chunk: list[Frame] = []
         decode = 0.0
@@ -308,6 +319,7 @@ class Recognizer:
         stride: int = 1,
         max_frames: int | None = None,
         chunk_frames: int = 1,
+        detect_every: int | None = None,
     ) -> Iterator[tuple["Frame", list[FaceRow]]]:
         """Yield ``(frame, rows)`` as each frame is done, with causal SP (past frames only).
 
@@ -325,7 +337,7 @@ class Recognizer:
 
         chunk_frames = require_positive_int("chunk_frames", chunk_frames)
         smoother = Smoother(window=self.smoother.window, mode="causal")
-        pipeline = self._pipeline(smoother)
+        pipeline = self._pipeline(smoother, detect_every)
         reader = VideoReader(source, stride=stride, fps=fps, max_frames=max_frames)
         return _raise_decoding_error_at_end(pipeline.stream(reader, chunk=chunk_frames), reader)
 

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import heapq
 import os
+import shutil
+import subprocess
+import tempfile
+import warnings
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Iterator, Sequence
 
 import cv2
 import numpy as np
@@ -21,92 +27,383 @@ def track_color(track: int) -> tuple[int, int, int]:
     return _PALETTE[track % len(_PALETTE)]
 
 
+_FONT = cv2.FONT_HERSHEY_SIMPLEX
+_Box = tuple[int, int, int, int]
+
+
+def _text_scale(px: float) -> tuple[float, int]:
+    """OpenCV font scale and stroke thickness for capital letters about ``px`` pixels high."""
+    scale = px / 22.0  # FONT_HERSHEY_SIMPLEX capitals are about 22 px high at scale 1
+    return scale, max(1, int(round(px / 12)))
+
+
+def _overlap(a: _Box, b: _Box) -> int:
+    return max(0, min(a[2], b[2]) - max(a[0], b[0])) * max(0, min(a[3], b[3]) - max(a[1], b[1]))
+
+
+def _fit(x: int, y: int, w: int, h: int, fw: int, fh: int) -> _Box:
+    """A ``w x h`` rectangle at ``(x, y)`` moved (not resized) to lie inside an ``fw x fh`` frame."""
+    x = min(max(0, x), max(0, fw - w))
+    y = min(max(0, y), max(0, fh - h))
+    return (x, y, x + w, y + h)
+
+
+def _panel(out: np.ndarray, box: _Box, alpha: float = 0.6) -> None:
+    """Darken ``box`` of ``out`` in place (a background that keeps text readable on any picture)."""
+    x1, y1, x2, y2 = box
+    region = out[y1:y2, x1:x2]
+    region[:] = (region * (1 - alpha)).astype(out.dtype)
+
+
 def annotate_frame(image: np.ndarray, rows: Sequence[FaceRow], labels: Sequence[str], bars: bool = True) -> np.ndarray:
-    """A copy of ``image`` (BGR) with each face's box, track id, label and probability bars drawn."""
+    """A copy of ``image`` (BGR uint8) with each face's box, track id, label and probability bars drawn.
+
+    Text and bars scale with the frame and the face (capitals at least 11 px high, so a 640x360 video
+    stays readable) and stay inside the frame. Each face's probability panel goes right of, left of,
+    below or above the face, whichever covers no face (its own or another's); in smaller type where
+    none fits, and is left out if even that would cover a face (the label tag above the box remains).
+    """
     out = image.copy()
-    h, w = out.shape[:2]
-    scale = max(0.4, min(w, h) / 900)
-    for row in rows:
-        if not row.has_face or row.box is None:
-            continue
+    fh, fw = out.shape[:2]
+    short = min(fh, fw)
+    faces = [r for r in rows if r.has_face and r.box is not None]
+    boxes: list[_Box] = [tuple(int(round(v)) for v in r.box) for r in faces]  # type: ignore[misc,union-attr]
+    drawn: list[_Box] = []  # tags and panels so far
+    for row, (x1, y1, x2, y2) in zip(faces, boxes):
         color = track_color(row.track)
-        x1, y1, x2, y2 = (int(round(v)) for v in row.box)
-        cv2.rectangle(out, (x1, y1), (x2, y2), color, max(1, int(2 * scale)))
+        face_h = max(1, y2 - y1)
+        px = float(np.clip(0.16 * face_h, max(11.0, 0.028 * short), max(11.0, 0.05 * short)))
+        scale, thick = _text_scale(px)
+        cv2.rectangle(out, (x1, y1), (x2, y2), color, max(2, thick + 1))
         text = f"#{row.track} {row.label or ''}"
         if row.probabilities and row.label:
             text += f" {row.probabilities[row.label]:.2f}"
-        (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 0.6 * scale, 1)
-        ty = max(th + base, y1 - 4)
-        cv2.rectangle(out, (x1, ty - th - base), (x1 + tw + 4, ty + base // 2), color, -1)
-        cv2.putText(out, text, (x1 + 2, ty - base // 2), cv2.FONT_HERSHEY_SIMPLEX, 0.6 * scale, (255, 255, 255), 1,
-                    cv2.LINE_AA)
+        (tw, th), base = cv2.getTextSize(text, _FONT, scale, thick)
+        pad = max(2, int(px * 0.25))
+        tag_w, tag_h = tw + 2 * pad, th + base + 2 * pad
+        others = [b for b in boxes if b != (x1, y1, x2, y2)]
+        # above the box, else below it, else inside its top edge (left- or right-aligned): the first
+        # that covers nothing, else the one covering least (other faces, tags and panels count most)
+        spots = [_fit(x, y, tag_w, tag_h, fw, fh) for y in (y1 - tag_h, y2, y1) for x in (x1, x2 - tag_w)]
+        face = (x1 + 3, y1 + 3, x2 - 3, y2 - 3)
+        tag = min(spots, key=lambda r: 10 * sum(_overlap(r, b) for b in others + drawn) + _overlap(r, face))
+        cv2.rectangle(out, tag[:2], (tag[2] - 1, tag[3] - 1), color, -1)
+        cv2.putText(out, text, (tag[0] + pad, tag[3] - pad - base), _FONT, scale, (255, 255, 255), thick, cv2.LINE_AA)
+        drawn.append(tag)
         if bars and row.probabilities:
-            bar_w = int(90 * scale)
-            line = int(14 * scale) + 2
-            bx = x2 + 4 if x2 + 4 + bar_w + int(70 * scale) < w else max(0, x1 - bar_w - int(74 * scale))
-            for i, k in enumerate(labels):
-                by = y1 + i * line
-                p = row.probabilities.get(k, 0.0)
-                cv2.rectangle(out, (bx, by), (bx + bar_w, by + line - 3), (40, 40, 40), -1)
-                cv2.rectangle(out, (bx, by), (bx + int(bar_w * p), by + line - 3), color, -1)
-                cv2.putText(out, k[:9], (bx + bar_w + 3, by + line - 4), cv2.FONT_HERSHEY_SIMPLEX, 0.4 * scale,
-                            (255, 255, 255), 1, cv2.LINE_AA)
+            panel = _draw_bars(out, row, labels, (x1, y1, x2, y2), others + drawn, px, color)
+            if panel is not None:
+                drawn.append(panel)
     return out
 
 
-def write_annotated_video(result: VideoResult, path: str | os.PathLike[str], fourcc: str = "mp4v") -> Path:
+def _draw_bars(out: np.ndarray, row: FaceRow, labels: Sequence[str], face: _Box, avoid: list[_Box], px: float,
+               color: tuple[int, int, int]) -> _Box | None:
+    """Draw ``row``'s probability panel beside ``face`` where it covers neither ``face`` nor any of
+    ``avoid``; returns where, or ``None`` if there was no such place."""
+    fh, fw = out.shape[:2]
+    x1, y1, x2, y2 = face
+    for size in (px * 0.8, px * 0.65, 10.0):
+        scale, thick = _text_scale(max(size, 9.0))
+        cap_w = max(cv2.getTextSize(k[:10], _FONT, scale, thick)[0][0] for k in labels)
+        (_, th), base = cv2.getTextSize("Ag", _FONT, scale, thick)
+        gap = max(2, int(size * 0.3))
+        line = th + base + gap
+        bar_w = int(size * 5)
+        pw, ph = cap_w + bar_w + 3 * gap, line * len(labels) + gap
+        candidates = [(x2 + gap, y1), (x1 - gap - pw, y1), (x1, y2 + gap), (x1, y1 - gap - ph)]
+        best = None
+        for cx, cy in candidates:
+            if cx < 0 or cy < 0 or cx + pw > fw or cy + ph > fh:
+                continue  # would have to move onto the face to fit the frame
+            rect = (cx, cy, cx + pw, cy + ph)
+            if _overlap(rect, face) == 0 and all(_overlap(rect, b) == 0 for b in avoid):
+                best = rect
+                break
+        if best is not None:
+            break
+    else:
+        return None  # nowhere to put them without covering a face
+    bx, by = best[0], best[1]
+    _panel(out, best)
+    for i, k in enumerate(labels):
+        top = by + gap + i * line
+        p = float((row.probabilities or {}).get(k, 0.0))
+        cv2.putText(out, k[:10], (bx + gap, top + th), _FONT, scale, (255, 255, 255), thick, cv2.LINE_AA)
+        left = bx + 2 * gap + cap_w
+        cv2.rectangle(out, (left, top), (left + bar_w, top + th), (90, 90, 90), -1)
+        if p > 0:
+            cv2.rectangle(out, (left, top), (left + max(1, int(round(bar_w * p))), top + th), color, -1)
+    return best
+
+
+def _temp_next_to(dest: Path, tag: str) -> Path:
+    """A new empty hidden file in ``dest``'s folder whose name ends in ``dest``'s suffix (writers pick
+    the container by suffix)."""
+    fd, name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=f"{tag}{dest.suffix}", dir=dest.parent)
+    os.close(fd)
+    return Path(name)
+
+
+VIDEO_WRITERS = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".mkv": "mp4v", ".avi": "MJPG", ".webm": "VP80"}
+"""Annotated-video suffixes and the OpenCV codec (fourcc) each is written with."""
+
+
+def check_video_writer(path: str | os.PathLike[str], fourcc: str | None = None) -> str:
+    """Make sure a video can be written to ``path`` before any work: a known video suffix (see
+    :data:`VIDEO_WRITERS`), an existing folder, and a codec this OpenCV build can encode and decode
+    (checked by writing and reading back a two-frame file next to ``path``, then deleting it).
+
+    Returns:
+        The fourcc to write ``path`` with.
+
+    Raises:
+        MediaError: the suffix is not a video suffix, the folder does not exist, or the codec fails.
+    """
+    dest = Path(path)
+    suffix = dest.suffix.lower()
+    if suffix not in VIDEO_WRITERS:
+        raise MediaError(f"an annotated video must end in {', '.join(VIDEO_WRITERS)}, got {str(dest)!r}", dest)
+    if not dest.parent.is_dir():
+        raise MediaError(f"folder {str(dest.parent)!r} does not exist", dest)
+    fourcc = fourcc or VIDEO_WRITERS[suffix]
+    probe = _temp_next_to(dest, ".probe")
+    try:
+        writer = cv2.VideoWriter(str(probe), cv2.VideoWriter_fourcc(*fourcc), 10.0, (64, 48))
+        if writer.isOpened():
+            for v in (0, 255):
+                writer.write(np.full((48, 64, 3), v, np.uint8))
+        writer.release()
+        cap = cv2.VideoCapture(str(probe))
+        ok = cap.isOpened() and cap.read()[0]
+        cap.release()
+    finally:
+        with contextlib.suppress(OSError):
+            probe.unlink()
+    if not ok:
+        raise MediaError(f"this OpenCV cannot write {suffix} video with codec {fourcc!r}; use .mp4 or .avi", dest)
+    return fourcc
+
+
+def copy_audio(source: str | os.PathLike[str], video: str | os.PathLike[str], dest: str | os.PathLike[str]) -> str:
+    """Write ``dest``: the video stream of ``video`` with the first audio stream of ``source``, both
+    copied without re-encoding, with PyAV (``pip install av``) or else an ``ffmpeg`` on PATH.
+
+    Returns:
+        ``"copied"``; ``"no audio"`` if ``source`` has none (``dest`` is not written); otherwise why it
+        could not be done (no tool installed, a codec the container cannot hold), and ``dest`` is not
+        written.
+    """
+    try:
+        import av
+    except ImportError:
+        av = None
+    if av is not None:
+        try:
+            return _copy_audio_pyav(av, str(source), str(video), str(dest))
+        except Exception as exc:  # PyAV raises its own error types for every FFmpeg failure
+            with contextlib.suppress(OSError):
+                os.remove(dest)
+            return f"PyAV could not copy the audio: {exc}"
+    ffmpeg = shutil.which("ffmpeg")
+    if ffmpeg is None:
+        return "copying the sound needs PyAV (pip install av) or ffmpeg on PATH"
+    probe = subprocess.run([ffmpeg, "-v", "error", "-i", str(source), "-map", "0:a:0", "-c", "copy", "-t", "0",
+                            "-f", "null", "-"], capture_output=True, text=True)
+    if probe.returncode != 0:
+        return "no audio"
+    proc = subprocess.run([ffmpeg, "-y", "-v", "error", "-i", str(video), "-i", str(source), "-map", "0:v:0",
+                           "-map", "1:a:0", "-c", "copy", str(dest)], capture_output=True, text=True)
+    if proc.returncode != 0:
+        with contextlib.suppress(OSError):
+            os.remove(dest)
+        return f"ffmpeg could not copy the audio: {proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else proc.returncode}"
+    return "copied"
+
+
+def _copy_audio_pyav(av: Any, source: str, video: str, dest: str) -> str:
+    with av.open(source) as src:
+        if not src.streams.audio:
+            return "no audio"
+        with av.open(video) as vin, av.open(dest, "w") as out:
+            v_in, a_in = vin.streams.video[0], src.streams.audio[0]
+            v_out = out.add_stream_from_template(v_in)
+            a_out = out.add_stream_from_template(a_in)
+
+            def packets(container: Any, stream: Any, target: Any) -> Iterator[tuple[float, int, Any]]:
+                for i, pkt in enumerate(container.demux(stream)):
+                    if pkt.dts is None:
+                        continue  # the flush packet at the end
+                    pkt.stream = target
+                    yield float(pkt.dts * pkt.time_base), i, pkt
+
+            # interleave by time so the muxer never buffers a whole stream
+            for _, _, pkt in heapq.merge(packets(vin, v_in, v_out), packets(src, a_in, a_out), key=lambda t: t[:2]):
+                out.mux(pkt)
+    return "copied"
+
+
+def write_annotated_video(result: VideoResult, path: str | os.PathLike[str], fourcc: str | None = None,
+                          audio: bool = True) -> Path:
     """Decode ``result.source`` again and write every frame with its faces drawn to ``path``.
 
-    Frames skipped by sampling show the rows of the latest sampled frame before them.
+    Frames skipped by sampling show the rows of the latest sampled frame before them. The codec
+    follows the suffix (:data:`VIDEO_WRITERS`; checked before the first frame, see
+    :func:`check_video_writer`). With ``audio``, the source's sound is copied in (:func:`copy_audio`);
+    when that cannot be done a :class:`UserWarning` says why and the video is written without it.
+    The file appears whole or not at all.
+
+    Raises:
+        MediaError: see :func:`check_video_writer`, or the source cannot be decoded.
     """
+    from cfcsp_sdk.io.files import atomic_path
     from cfcsp_sdk.io.video import VideoReader
 
+    fourcc = check_video_writer(path, fourcc)
     by_frame: dict[int, list[FaceRow]] = {}
     for r in result.rows:
         by_frame.setdefault(r.frame, []).append(r)
     reader = VideoReader(result.source)
     fps = reader.info.fps if reader.info.fps > 0 else 25.0
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), fps, (reader.info.width, reader.info.height))
-    if not writer.isOpened():
-        reader.close()
-        raise MediaError(f"cannot write a video to {path} (codec {fourcc!r})", path)
-    current: list[FaceRow] = []
-    try:
-        for frame in reader:
-            current = by_frame.get(frame.index, current)
-            writer.write(annotate_frame(frame.image, current, result.labels))
-    finally:
-        writer.release()
-    return Path(path)
+    dest = Path(path)
+    with atomic_path(dest) as final:
+        silent = _temp_next_to(dest, ".video")
+        try:
+            writer = cv2.VideoWriter(str(silent), cv2.VideoWriter_fourcc(*fourcc), fps,
+                                     (reader.info.width, reader.info.height))
+            if not writer.isOpened():
+                reader.close()
+                raise MediaError(f"cannot write a video to {path} (codec {fourcc!r})", path)
+            current: list[FaceRow] = []
+            try:
+                for frame in reader:
+                    current = by_frame.get(frame.index, current)
+                    writer.write(annotate_frame(frame.image, current, result.labels))
+            finally:
+                writer.release()
+            status = copy_audio(result.source, silent, final) if audio else "not asked for"
+            if status != "copied":
+                os.replace(silent, final)
+                if status not in ("no audio", "not asked for"):
+                    warnings.warn(f"the annotated video has no sound: {status}", UserWarning, stacklevel=2)
+        finally:
+            with contextlib.suppress(OSError):
+                silent.unlink()
+    return dest
+
+
+def require_matplotlib() -> None:
+    """Raise :class:`CfcspError` now if matplotlib (the ``plot`` extra) is missing, before any work."""
+    import importlib.util
+
+    if importlib.util.find_spec("matplotlib") is None:
+        raise CfcspError("timeline plots need matplotlib: pip install 'cfcsp-sdk[plot]' (or pip install matplotlib)")
+
+
+def _runs(times: Sequence[float], keep: Sequence[bool], step: float, end: float) -> list[tuple[float, float]]:
+    """``(start, width)`` of each run of consecutive samples with ``keep``; a sample at ``times[i]``
+    lasts until the next sample (the last one ``step`` seconds, at most to ``end``)."""
+    spans: list[tuple[float, float]] = []
+    for i, (t, k) in enumerate(zip(times, keep)):
+        if not k:
+            continue
+        # the last sample lasts to the end of the video unless sampling stopped well before it
+        stop = times[i + 1] if i + 1 < len(times) else (end if end - t <= 2 * step else t + step)
+        if spans and abs(spans[-1][0] + spans[-1][1] - t) < 1e-9:
+            spans[-1] = (spans[-1][0], stop - spans[-1][0])
+        else:
+            spans.append((t, stop - t))
+    return spans
 
 
 def plot_timeline(result: VideoResult, path: str | os.PathLike[str], tracks: Sequence[int] | None = None) -> Path:
-    """A PNG with one panel per track: smoothed probability of every label over time."""
-    try:
-        import matplotlib
+    """Write :func:`timeline_figure` as a PNG to ``path`` (whole or not at all).
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError as exc:
-        raise CfcspError("plot_timeline() needs matplotlib: pip install 'cfcsp-sdk[plot]'") from exc
-    ids = list(tracks) if tracks is not None else result.track_ids
-    n = max(1, len(ids))
-    fig, axes = plt.subplots(n, 1, figsize=(10, 2.4 * n + 0.6), sharex=True, squeeze=False)
-    for ax, tid in zip(axes[:, 0], ids or [None]):
-        if tid is None:
-            ax.text(0.5, 0.5, "no face found", ha="center", va="center", transform=ax.transAxes)
-            continue
-        rows = result.track(tid)
-        t = [r.time for r in rows]
-        for k in result.labels:
-            ax.plot(t, [r.probabilities[k] for r in rows], label=k, lw=1.4)  # type: ignore[index]
-        ax.set_ylim(0, 1)
-        ax.set_ylabel(f"track {tid}")
-        ax.grid(alpha=0.3)
-    axes[0, 0].legend(ncol=min(8, len(result.labels)), fontsize=8, loc="upper center", bbox_to_anchor=(0.5, 1.35))
-    axes[-1, 0].set_xlabel("time (s)")
-    fig.suptitle(f"{Path(result.source).name}: smoothed expression probabilities", y=0.995, fontsize=10)
-    fig.tight_layout()
-    fig.savefig(str(path), dpi=110)
-    plt.close(fig)
+    Raises:
+        CfcspError: matplotlib is not installed (``pip install 'cfcsp-sdk[plot]'``).
+    """
+    from cfcsp_sdk.io.files import atomic_path
+
+    fig = timeline_figure(result, tracks)
+    with atomic_path(path) as tmp:
+        fig.savefig(str(tmp), dpi=110, format="png")
     return Path(path)
+
+
+def timeline_figure(result: VideoResult, tracks: Sequence[int] | None = None) -> Any:
+    """A matplotlib Figure with one panel per face track: the track's label over time as a coloured band on top,
+    and the smoothed probability of every label below it.
+
+    The time axis spans the whole video (from the container's frame count and fps, else the last
+    sampled frame); sampled frames with no face at all are shaded grey on every panel. Each sampled
+    frame is drawn as lasting until the next one, so a track seen in a single frame still shows. A
+    video with no face gets one panel that says so (and no legend of labels).
+
+    Raises:
+        CfcspError: matplotlib is not installed (``pip install 'cfcsp-sdk[plot]'``).
+    """
+    require_matplotlib()
+    import matplotlib
+    from matplotlib.figure import Figure  # not pyplot: no global state, no GUI backend
+    from matplotlib.patches import Patch
+
+    ids = list(tracks) if tracks is not None else result.track_ids
+    frame_times: dict[int, float] = {}
+    with_face: dict[int, bool] = {}
+    for r in result.rows:
+        frame_times.setdefault(r.frame, r.time)
+        with_face[r.frame] = with_face.get(r.frame, False) or r.has_face
+    frames = sorted(frame_times)
+    times = [frame_times[f] for f in frames]
+    diffs = np.diff(times)
+    step = float(np.median(diffs)) if len(diffs) else (1.0 / result.fps if result.fps > 0 else 0.04)
+    end = max(times[-1] + step if times else 0.0,
+              result.frame_count / result.fps if result.fps > 0 and result.frame_count > 0 else 0.0)
+    no_face = _runs(times, [not with_face[f] for f in frames], step, end)
+    colors = {k: matplotlib.colormaps["tab10"](i % 10) for i, k in enumerate(result.labels)}
+
+    n = max(1, len(ids))
+    height = 2.3 * n + 1.2  # inches: panels, then 0.7 at the top for the title and the legend
+    fig = Figure(figsize=(11, height))
+    axes = fig.subplots(n, 1, sharex=True, squeeze=False)
+    for ax in axes[:, 0]:
+        for start, width in no_face:
+            ax.axvspan(start, start + width, color="0.85", lw=0, zorder=0)
+        ax.set_xlim(0, end)
+        ax.set_ylim(-0.02, 1.3)
+        ax.set_yticks([0, 0.5, 1])
+        ax.axhline(1.0, color="0.6", lw=0.6, ls=":", zorder=1)
+        ax.grid(alpha=0.25, axis="x")
+    if not ids:
+        axes[0, 0].text(end / 2 if end else 0.5, 0.5, f"no face found in {len(frames)} sampled frames",
+                        ha="center", va="center")
+    summaries = result.tracks()
+    for ax, tid in zip(axes[:, 0], ids):
+        rows = result.track(tid)
+        seen = {r.frame: r for r in rows}
+        t = [r.time for r in rows]
+        marker = "o" if len(rows) < 3 else None
+        for k in result.labels:
+            ax.plot(t, [r.probabilities[k] for r in rows], color=colors[k], lw=1.3, marker=marker, ms=3,  # type: ignore[index]
+                    zorder=2)
+        for k in result.labels:  # the band: one coloured span per run of the same label
+            spans = _runs(times, [f in seen and seen[f].label == k for f in frames], step, end)
+            if spans:
+                ax.broken_barh(spans, (1.08, 0.17), facecolors=colors[k], lw=0, zorder=3)
+        ax.set_ylabel(f"track {tid}")
+        summary = summaries.get(tid)
+        if summary is not None:
+            ax.text(1.0, 1.0, f"mostly {summary.dominant_label} ({summary.frames} frame"
+                    f"{'s' if summary.frames != 1 else ''})", transform=ax.transAxes,
+                    ha="right", va="bottom", fontsize=8)
+    axes[-1, 0].set_xlabel("time (s)")
+    handles = [Patch(color=colors[k], label=k) for k in result.labels] if ids else []
+    if no_face:
+        handles.append(Patch(color="0.85", label="no face"))
+    if handles:
+        fig.legend(handles=handles, ncol=min(9, len(handles)), fontsize=8, loc="upper center",
+                   bbox_to_anchor=(0.5, 1 - 0.3 / height), frameon=False)
+    fig.suptitle(f"{Path(result.source).name}: label per track (band) and smoothed probabilities", y=0.995,
+                 fontsize=10)
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.65 / height))
+    return fig
