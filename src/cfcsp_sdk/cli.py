@@ -6,8 +6,9 @@ import argparse
 import json
 import platform
 import sys
+import time
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 from cfcsp_sdk.errors import CfcspError
 
@@ -21,6 +22,9 @@ def _recognizer(args: argparse.Namespace):
     if args.detector_model and detector == "mtcnn":
         detector = "yunet"  # a detector file is a YuNet model
     detector_options = {"model": args.detector_model} if args.detector_model else {}
+    for option, key in (("min_face_score", "min_score"), ("min_face_size", "min_face"), ("min_face_ratio", "min_face_ratio")):
+        if getattr(args, option, None) is not None:
+            detector_options[key] = getattr(args, option)
     return Recognizer(args.model, revision=args.revision, backend=args.backend, detector=detector,
                       detector_options=detector_options, local_files_only=args.offline)
 
@@ -39,83 +43,219 @@ def _check_output(option: str, value: str | None, suffixes: set[str] | None, hin
         raise CfcspError(f"{option}: folder {str(path.parent)!r} does not exist")
 
 
-def cmd_predict(args: argparse.Namespace) -> int:
-    src: Path | str | int = Path(args.input)
-    if src.exists():
-        is_video = src.suffix.lower() in VIDEO_SUFFIXES
-    elif args.input.isdigit():  # a camera index
+def _source(text: str, args: argparse.Namespace) -> tuple[str | int, bool]:
+    """``(source, is_video)`` for one input as typed: a file (video by suffix, image by suffix or if
+    OpenCV reads it as one), a camera index or a URL; checked before any frame is read."""
+    from cfcsp_sdk.io.sources import IMAGE_SUFFIXES
+
+    path = Path(text)
+    if path.exists():
+        suffix = path.suffix.lower()
+        if suffix in VIDEO_SUFFIXES or suffix in IMAGE_SUFFIXES:
+            return text, suffix in VIDEO_SUFFIXES
+        from cfcsp_sdk.io.images import load_image
+
+        try:
+            load_image(path)
+            return text, False
+        except CfcspError:
+            return text, True  # not an image OpenCV reads: try it as a video
+    if text.isdigit():  # a camera index
         if args.max_frames is None:
             raise CfcspError("a camera never ends: pass --max-frames N")
         if args.annotate:
             raise CfcspError("--annotate re-reads the video, which a camera cannot replay")
-        src, is_video = int(args.input), True
-    elif "://" in args.input:  # a stream or a video on a web server
-        src, is_video = args.input, True
-    else:
-        raise CfcspError(f"no such file: {src}")
-    if not is_video:
-        from cfcsp_sdk.io.images import load_image
+        return int(text), True
+    if "://" in text:  # a stream or a video on a web server
+        return text, True
+    raise CfcspError(f"no such file: {text}")
 
-        try:
-            load_image(src)
-        except CfcspError:
-            is_video = True  # not an image OpenCV reads: try it as a video
-    if args.plot and not is_video:
-        raise CfcspError("--plot draws a timeline and needs a video")
-    _check_output("--output", args.output, {".csv", ".json", ".txt"} if is_video else {".csv", ".json"},
-                  ".csv or .json (or .txt for an ABAW label file from a video)")
-    _check_output("--annotate", args.annotate, None if is_video else IMAGE_WRITE_SUFFIXES,
-                  "an image suffix (" + ", ".join(sorted(IMAGE_WRITE_SUFFIXES)) + ")")
-    _check_output("--plot", args.plot, None, "")
-    rec = _recognizer(args)
+
+def _is_batch(inputs: Sequence[str]) -> bool:
+    import glob
+
+    return len(inputs) > 1 or any(Path(i).is_dir() or (glob.has_magic(i) and not Path(i).exists()) for i in inputs)
+
+
+def _check_folder(option: str, value: str | None) -> None:
+    if value and not Path(value).is_dir():
+        raise CfcspError(f"{option}: with several inputs this names an existing folder (one file per input), "
+                         f"got {value!r}")
+
+
+def _name_in(folder: str, source: str | int, suffix: str, used: set[str]) -> Path:
+    """``folder/<input's stem><suffix>``, made unique among the names ``used`` so far."""
+    stem = Path(str(source).rstrip("/")).stem or "input"
+    name, n = f"{stem}{suffix}", 1
+    while name in used:
+        n += 1
+        name = f"{stem}-{n}{suffix}"
+    used.add(name)
+    return Path(folder) / name
+
+
+def _predict_one(rec: Any, src: str | int, is_video: bool, args: argparse.Namespace,
+                 annotate: Path | None, plot: Path | None) -> Any:
+    """Recognise one input and write its own outputs (annotated copy, timeline)."""
+    import warnings
+
     if is_video:
-        result = rec.predict_video(src, fps=args.fps, stride=args.stride, max_frames=args.max_frames,
-                                   detect_every=args.detect_every,
-                                   progress=not args.quiet)
+        extra = {"detect_every": args.detect_every} if getattr(args, "detect_every", None) is not None else {}
+        result = rec.predict_video(src, fps=args.fps, stride=args.stride or 1, max_frames=args.max_frames,
+                                   progress=not args.quiet, **extra)
         if result.error:
-            print(f"warning: {result.error}; results cover the frames before it", file=sys.stderr)
+            print(f"warning: {src}: {result.error}; results cover the frames before it", file=sys.stderr)
     else:
         result = rec.predict_image(src)
-    if args.output:
-        out = Path(args.output)
-        if out.suffix.lower() == ".json":
-            result.to_json(out, indent=1)
-        elif out.suffix.lower() == ".csv":
-            result.to_csv(out)
-        else:
-            result.to_abaw(out)
-    if args.annotate:
+    if annotate is not None:
         if not is_video:
             import cv2
 
+            from cfcsp_sdk.io.files import atomic_path
             from cfcsp_sdk.io.images import load_image
             from cfcsp_sdk.render import annotate_frame
             from cfcsp_sdk.results import FaceRow
 
             rows = [FaceRow(0, 0.0, i, f.box, f.landmarks, f.detection_score, f.prediction.label,
                             f.prediction.probabilities) for i, f in enumerate(result.faces)]
-            if not cv2.imwrite(str(args.annotate), annotate_frame(load_image(src), rows, result.labels)):
-                raise CfcspError(f"could not write {args.annotate}")
+            with atomic_path(annotate) as tmp:  # same suffix, so OpenCV picks the same format
+                if not cv2.imwrite(str(tmp), annotate_frame(load_image(src), rows, result.labels)):
+                    raise CfcspError(f"could not write {annotate}")
         else:
             from cfcsp_sdk.render import write_annotated_video
 
-            write_annotated_video(result, args.annotate)
-    if args.plot:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                write_annotated_video(result, annotate)
+            for w in caught:
+                print(f"cfcsp: note: {annotate}: {w.message}", file=sys.stderr)
+    if plot is not None and is_video:
         from cfcsp_sdk.render import plot_timeline
 
-        plot_timeline(result, args.plot)
+        plot_timeline(result, plot)
+    return result
+
+
+def _stdout_lines(src: str | int, result: Any, is_video: bool) -> list[dict[str, Any]]:
+    """What ``cfcsp predict`` prints: one JSON line per video, or per face of an image."""
     if is_video:
         summary = result.summary()
-        print(json.dumps({"source": str(src), "frames_processed": summary["frames_processed"],
-                          "frames_with_face": summary["frames_with_face"],
-                          "tracks": {t: {"frames": s["frames"], "dominant_label": s["dominant_label"]}
-                                     for t, s in summary["tracks"].items()},
-                          "dominant_label": summary["overall"]["dominant_label"]}, indent=1))
+        return [{"source": str(src), "frames_processed": summary["frames_processed"],
+                 "frames_with_face": summary["frames_with_face"],
+                 "tracks": {t: {"frames": s["frames"], "dominant_label": s["dominant_label"]}
+                            for t, s in summary["tracks"].items()},
+                 "dominant_label": summary["overall"]["dominant_label"]}]
+    return [{"source": str(src), "face": i, "box": [round(v, 1) for v in f.box], "label": f.label,
+             "probability": round(f.probabilities[f.label], 4)} for i, f in enumerate(result.faces)]
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    if args.fps is not None and args.stride is not None:
+        raise CfcspError("--fps and --stride are two ways to sample a video: give one of them")
+    batch = _is_batch(args.input)
+    if batch:
+        from cfcsp_sdk.io.sources import expand_inputs
+
+        texts = expand_inputs(args.input)
     else:
-        print(json.dumps([{"box": [round(v, 1) for v in f.box], "label": f.prediction.label,
-                           "probability": round(f.prediction.probabilities[f.prediction.label], 4)}
-                          for f in result.faces], indent=1))
-    return 0
+        texts = list(args.input)
+    sources = [_source(t, args) for t in texts]
+    # every output's requirements are checked before a frame is read
+    if args.plot:
+        from cfcsp_sdk.render import require_matplotlib
+
+        require_matplotlib()
+    if batch:
+        _check_output("--output", args.output, {".csv", ".json"},
+                      ".csv or .json (one file for all inputs, each row or entry with its source)")
+        _check_folder("--annotate", args.annotate)
+        _check_folder("--plot", args.plot)
+        if args.annotate and any(v for _, v in sources):
+            from cfcsp_sdk.render import check_video_writer
+
+            check_video_writer(Path(args.annotate) / "probe.mp4")
+    else:
+        is_video = sources[0][1]
+        if args.plot and not is_video:
+            raise CfcspError("--plot draws a timeline and needs a video")
+        _check_output("--output", args.output, {".csv", ".json", ".txt"} if is_video else {".csv", ".json"},
+                      ".csv or .json (or .txt for an ABAW label file from a video)")
+        _check_output("--annotate", args.annotate, None if is_video else IMAGE_WRITE_SUFFIXES,
+                      "an image suffix (" + ", ".join(sorted(IMAGE_WRITE_SUFFIXES)) + ")")
+        _check_output("--plot", args.plot, None, "")
+        if args.annotate and is_video:
+            from cfcsp_sdk.render import check_video_writer
+
+            check_video_writer(args.annotate)
+    rec = _recognizer(args)
+    used: set[str] = set()
+    failed: list[str] = []
+    table: list[dict[str, Any]] = []
+    columns: list[str] = ["source"]
+    entries: list[dict[str, Any]] = []
+    for src, is_video in sources:
+        if batch:
+            suffix = ".annotated.mp4" if is_video else ".annotated.png"
+            annotate = _name_in(args.annotate, src, suffix, used) if args.annotate else None
+            plot = _name_in(args.plot, src, ".timeline.png", used) if args.plot and is_video else None
+        else:
+            annotate = Path(args.annotate) if args.annotate else None
+            plot = Path(args.plot) if args.plot else None
+        try:
+            result = _predict_one(rec, src, is_video, args, annotate, plot)
+        except (CfcspError, OSError) as exc:
+            if not batch:
+                raise
+            print(f"cfcsp: error: {src}: {exc}", file=sys.stderr)
+            failed.append(str(src))
+            continue
+        for line in _stdout_lines(src, result, is_video):
+            print(json.dumps(line))
+        if not batch and args.output:
+            out = Path(args.output)
+            if out.suffix.lower() == ".json":
+                result.to_json(out, indent=1)
+            elif out.suffix.lower() == ".csv":
+                result.to_csv(out)
+            else:
+                result.to_abaw(out)
+        elif args.output:
+            columns += [c for c in result.columns if c not in columns]
+            table += [{"source": str(src), **row} for row in (result.table() if is_video else result.rows())]
+            entries.append({"source": str(src), **result.to_dict()})
+    if batch:
+        if args.output:
+            from cfcsp_sdk.results import rows_to_csv, _write_text
+
+            if Path(args.output).suffix.lower() == ".csv":
+                rows_to_csv(table, columns, args.output)
+            else:
+                _write_text(json.dumps({"results": entries, "failed": failed}, indent=1), args.output)
+        print(f"cfcsp: {len(sources)} inputs: {len(sources) - len(failed)} done, {len(failed)} failed"
+              + (f" ({', '.join(failed)})" if failed else ""), file=sys.stderr)
+    return 1 if failed else 0
+
+
+def cmd_batch(args: argparse.Namespace) -> int:
+    detector = args.detector
+    if args.detector_model and detector == "mtcnn":
+        detector = "yunet"  # a detector file is a YuNet model
+    options = {"revision": args.revision, "backend": args.backend, "detector": detector,
+               "detector_options": {"model": args.detector_model} if args.detector_model else {},
+               "local_files_only": args.offline}
+    common = dict(recognizer_options=options, workers=args.workers, threads=args.threads, format=args.format,
+                  abaw=args.abaw, fps=args.fps, stride=args.stride, max_frames=args.max_frames,
+                  progress=not args.quiet)
+    if args.ray is not None:
+        from cfcsp_sdk.batch_ray import run_batch_ray
+
+        report = run_batch_ray(args.inputs, args.out, args.model, address=args.ray or None, **common)
+    else:
+        from cfcsp_sdk.batch import run_batch
+
+        report = run_batch(args.inputs, args.out, args.model, **common)
+    print(json.dumps(report.to_dict(), indent=1))
+    return 0 if not report.count("failed") else 3
 
 
 def cmd_info(args: argparse.Namespace) -> int:
@@ -184,8 +324,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="cfcsp", description="Facial expression recognition with CFC-SP.")
     sub = p.add_subparsers(dest="command", required=True)
     pr = sub.add_parser("predict", help="recognise expressions in an image or a video")
-    pr.add_argument("input", help="image or video file, a video URL (http(s)://, rtsp://) or a camera index "
-                                  "(with --max-frames)")
+    pr.add_argument("input", nargs="+", help="image or video files, folders, globs, a video URL (http(s)://, "
+                                             "rtsp://) or a camera index (with --max-frames); several inputs: "
+                                             "--output is one file for all, --annotate/--plot folders")
     pr.add_argument("--output", "-o", help="write results: X.csv, X.json, or X.txt (ABAW label file, video)")
     pr.add_argument("--annotate", help="write an annotated copy (OUT.mp4 for videos, OUT.png/jpg for images)")
     pr.add_argument("--plot", help="write a per-track timeline plot (PNG, videos)")
@@ -195,8 +336,15 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--detector", default="mtcnn", choices=["mtcnn", "yunet", "aligned"],
                     help="face detector: mtcnn (default, offline), yunet (faster; Hub file or --detector-model)")
     pr.add_argument("--detector-model", default=None, help="a YuNet .onnx file (implies --detector yunet)")
+    pr.add_argument("--min-face-score", type=float, default=None, metavar="S",
+                    help="drop faces the detector scores below S (0..1; default: the detector's, see docs/faces.md)")
+    pr.add_argument("--min-face-size", type=float, default=None, metavar="PX",
+                    help="smallest face to look for, in pixels (default 20)")
+    pr.add_argument("--min-face-ratio", type=float, default=None, metavar="F",
+                    help="smallest face to look for as a fraction of the image's shorter side (the larger of "
+                         "this and --min-face-size applies; 0 disables it)")
     pr.add_argument("--fps", type=float, default=None, help="sample video frames at this rate")
-    pr.add_argument("--stride", type=int, default=1, help="or keep every N-th video frame")
+    pr.add_argument("--stride", type=int, default=None, help="or keep every N-th video frame (not with --fps)")
     pr.add_argument("--max-frames", type=int, default=None, help="stop after this many sampled video frames")
     pr.add_argument("--detect-every", type=int, default=None, metavar="K",
                     help="video: detect faces on every K-th sampled frame and carry them between by optical "
@@ -204,6 +352,28 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--offline", action="store_true", help="use only local files and the Hub cache")
     pr.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     pr.set_defaults(func=cmd_predict)
+    ba = sub.add_parser("batch", help="label many videos into a folder (resumable; local processes or Ray)")
+    ba.add_argument("inputs", nargs="+", help="video files, folders, globs, URLs, or @list.txt / list.txt "
+                                              "(one path or URL a line)")
+    ba.add_argument("--out", required=True, help="output folder: one result file per video + manifest.jsonl")
+    ba.add_argument("--format", default="csv", choices=["csv", "parquet"], help="per-video result files "
+                                                                                "(parquet needs pyarrow)")
+    ba.add_argument("--abaw", action="store_true", help="also write OUT/abaw/<video>.txt, ABAW label files")
+    ba.add_argument("--workers", type=int, default=1, help="processes (or Ray actors), one model each")
+    ba.add_argument("--threads", type=int, default=None, help="threads per worker (default: cores / workers)")
+    ba.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
+                    help="run on Ray (pip install 'cfcsp-sdk[ray]'): a cluster address, or none for a local one")
+    ba.add_argument("--model", default=None, help="model folder or Hub repo id (default: the bundled model)")
+    ba.add_argument("--revision", default=None, help="Hub revision (branch, tag or commit)")
+    ba.add_argument("--backend", default="onnx", help="onnx (default), torch, or a plug-in backend")
+    ba.add_argument("--detector", default="mtcnn", choices=["mtcnn", "yunet", "aligned"], help="face detector")
+    ba.add_argument("--detector-model", default=None, help="a YuNet .onnx file (implies --detector yunet)")
+    ba.add_argument("--fps", type=float, default=None, help="sample video frames at this rate")
+    ba.add_argument("--stride", type=int, default=1, help="or keep every N-th video frame")
+    ba.add_argument("--max-frames", type=int, default=None, help="at most this many sampled frames per video")
+    ba.add_argument("--offline", action="store_true", help="use only local files and the Hub cache")
+    ba.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
+    ba.set_defaults(func=cmd_batch)
     cv = sub.add_parser("convert-paddle", help="convert the authors' Paddle Swin-S checkpoints to a model repository")
     cv.add_argument("--coarse", required=True, help="ABAW3_SwinS_Coarse_Iter10k.pdparams")
     cv.add_argument("--negative", required=True, help="ABAW3_SwinS_Negative_Iter20k.pdparams")
@@ -223,9 +393,32 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+_OUTPUT_OPTIONS = ("output", "annotate", "plot")
+
+
+def _written_since(args: argparse.Namespace | None, started: float) -> list[str]:
+    """This run's output files that exist and were finished after it started (outputs are written to a
+    temporary file and renamed into place, so one that exists is whole)."""
+    written = []
+    for option in _OUTPUT_OPTIONS:
+        value = getattr(args, option, None)
+        if not value:
+            continue
+        path = Path(value)
+        try:
+            # the file system's clock may trail time.time() by a tick
+            if path.is_file() and path.stat().st_mtime >= started - 0.05:
+                written.append(str(path))
+        except OSError:
+            pass
+    return written
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    started = time.time()
+    args = None
     try:
+        args = build_parser().parse_args(argv)
         return args.func(args)
     except CfcspError as exc:
         print(f"cfcsp: error: {exc}", file=sys.stderr)
@@ -233,7 +426,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:  # a disk full or a folder removed mid-run: say so without a traceback
         print(f"cfcsp: error: {exc}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # Ctrl-C: one line, no traceback, the shell's code for SIGINT
+        written = _written_since(args, started)
+        print("cfcsp: interrupted; " + (f"wrote {', '.join(written)}" if written else "nothing written"),
+              file=sys.stderr)
         return 130
 
 

@@ -268,7 +268,9 @@ class Recognizer:
             stride: or keep every ``stride``-th frame.
             max_frames: stop after this many sampled frames.
             chunk_frames: frames per processing chunk.
-            progress: ``True`` for a progress bar on stderr, or a callable ``(frames_done, frames_total)``.
+            progress: ``True`` for a progress bar on stderr, or a callable ``(frames_done, frames_total)``;
+                ``frames_total`` is the container's estimate (0 if unknown) until the last call, which
+                passes the frames actually read for both, so a bar ends at 100 %.
             detect_every: detect faces on every k-th sampled frame and carry them between (default:
                 the Recognizer's ``detect_every``).
 
@@ -296,8 +298,7 @@ class Recognizer:
                 t = time.perf_counter()
             decode += time.perf_counter() - t
             pipeline.process(chunk)
-            if chunk:
-                callback(chunk[-1].index + 1)
+            callback(reader.frames_read, final=True)  # the decoded length, not the container's estimate
         finally:
             if bar is not None:
                 bar.close()
@@ -308,7 +309,8 @@ class Recognizer:
             source=str(source), labels=self.labels, rows=rows, fps=reader.info.fps,
             frame_count=reader.info.frame_count, width=reader.info.width, height=reader.info.height,
             error=reader.error, smoothing={"window": self.smoother.window, "mode": self.smoother.mode},
-            timings={"decode": decode, **pipeline.timings},
+            timings={"decode": decode, **pipeline.timings}, frames_read=reader.frames_read,
+            skipped_frames=list(reader.skipped_frames), skipped_times=list(reader.skipped_times),
         )
 
     def stream(
@@ -354,16 +356,26 @@ def _raise_decoding_error_at_end(items: Iterator[Any], reader: Any) -> Iterator[
                          reader.info.source)
 
 
-def _progress(progress: "bool | Callable[[int, int], None]", total: int) -> tuple[Any, Callable[[int], None]]:
+def _progress(progress: "bool | Callable[..., None]", total: int) -> tuple[Any, Callable[..., None]]:
+    """A progress bar (or the caller's callable) and its update function; ``update(done, final=True)``
+    sets the total to the frames actually read, so the bar ends at 100 % even where the container's
+    frame count was an estimate or sampling stopped short of the last frame."""
     if callable(progress):
-        return None, lambda done: progress(done, total)  # type: ignore[operator,misc]
+        def call(done: int, final: bool = False) -> None:
+            progress(done, done if final else total)  # type: ignore[operator]
+
+        return None, call
     if progress:
         from tqdm.auto import tqdm
 
         bar = tqdm(total=total or None, unit="frame", desc="cfcsp")
 
-        def update(done: int) -> None:
+        def update(done: int, final: bool = False) -> None:
+            if final:
+                bar.total = done
             bar.update(done - bar.n)
+            if final:
+                bar.refresh()
 
         return bar, update
-    return None, lambda done: None
+    return None, lambda done, final=False: None

