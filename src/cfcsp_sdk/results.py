@@ -70,10 +70,13 @@ def dumps_json(data: Any, **kwargs: Any) -> str:
     return json.dumps(json_safe(data), allow_nan=False, **kwargs)
 
 
-def _write_text(text: str, path: Any) -> str:
+def _write_text(text: str, path: Any, newline: str | None = None) -> str:
+    """Write ``text`` to ``path`` (if given) whole or not at all (a temporary file renamed into place);
+    return the text."""
     if path is not None:
-        with open(path, "w", encoding="utf-8") as f:
-            f.write(text)
+        from cfcsp_sdk.io.files import write_text_atomic
+
+        write_text_atomic(path, text, newline=newline)
     return text
 
 
@@ -95,10 +98,7 @@ def rows_to_csv(rows: Iterable[dict[str, Any]], columns: Sequence[str], path: An
     for row in rows:
         writer.writerow(row)
     text = buf.getvalue()
-    if path is not None:
-        with open(path, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-    return text
+    return _write_text(text, path, newline="")
 
 
 def rows_to_dataframe(rows: list[dict[str, Any]], columns: Sequence[str]) -> Any:
@@ -162,6 +162,16 @@ class DetectedFace:
     detection_score: float
     landmarks: Optional[Any]
     prediction: FacePrediction
+
+    @property
+    def label(self) -> str:
+        """The final label (``prediction.label``)."""
+        return self.prediction.label
+
+    @property
+    def probabilities(self) -> dict[str, float]:
+        """A probability per final label (``prediction.probabilities``)."""
+        return self.prediction.probabilities
 
     def to_dict(self) -> dict[str, Any]:
         return json_safe({
@@ -250,7 +260,7 @@ class FaceRow:
             "frame": self.frame,
             "time": self.time,
             "track": self.track,
-            "face": self.has_face,
+            "has_face": self.has_face,
             "box": None if self.box is None else [float(v) for v in self.box],
             "landmarks": None if self.landmarks is None else [[float(x), float(y)] for x, y in self.landmarks],
             "detection_score": self.detection_score,
@@ -323,8 +333,12 @@ class VideoResult:
         labels: the model's final labels.
         rows: :class:`FaceRow` per (frame, face) in frame order; frames with no face have one row with
             ``track == -1``.
-        fps, frame_count, width, height: what the container says.
+        fps, frame_count, width, height: what the container says (``frame_count`` may be an estimate).
         error: ``None``, or why decoding stopped early (the rows before that point are kept).
+        frames_read: frames the decoder went through, decoded or skipped, up to the last one decoded
+            (0 if unknown); the length of the ABAW label file.
+        skipped_frames, skipped_times: indices and times (seconds) of undecodable frames passed over in
+            a damaged stretch; they have no rows.
         smoothing: the SP settings used.
         timings: seconds spent per stage (decode, detect, align, model, smooth).
     """
@@ -338,6 +352,9 @@ class VideoResult:
     height: int = 0
     error: Optional[str] = None
     smoothing: dict[str, Any] = field(default_factory=dict)
+    frames_read: int = 0
+    skipped_frames: list[int] = field(default_factory=list)
+    skipped_times: list[float] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
 
     def __len__(self) -> int:
@@ -369,13 +386,15 @@ class VideoResult:
             "frames_processed": self.frames_processed,
             "frames_with_face": len({r.frame for r in self.rows if r.has_face}),
             "overall": {k: v for k, v in overall.to_dict().items() if k not in ("track", "segments")},
-            "tracks": {str(t): s.to_dict() for t, s in self.tracks().items()},
+            "tracks": {t: s.to_dict() for t, s in self.tracks().items()},  # int keys, as tracks(); JSON makes them strings
         }
 
     def to_dict(self) -> dict[str, Any]:
         return json_safe({
             "source": self.source, "labels": list(self.labels), "fps": self.fps, "frame_count": self.frame_count,
             "width": self.width, "height": self.height, "error": self.error, "smoothing": self.smoothing,
+            "frames_read": self.frames_read, "skipped_frames": list(self.skipped_frames),
+            "skipped_times": list(self.skipped_times),
             "summary": self.summary(), "rows": [r.to_dict() for r in self.rows],
         })
 
@@ -384,14 +403,14 @@ class VideoResult:
 
     @property
     def columns(self) -> list[str]:
-        return (["frame", "time", "track", "face", "x1", "y1", "x2", "y2", "detection_score", "label", "raw_label"]
+        return (["frame", "time", "track", "has_face", "x1", "y1", "x2", "y2", "detection_score", "label", "raw_label"]
                 + [f"p_{k}" for k in self.labels] + [f"raw_p_{k}" for k in self.labels])
 
     def table(self) -> list[dict[str, Any]]:
         """Flat rows (the CSV / DataFrame view): smoothed ``p_<label>`` and raw ``raw_p_<label>`` columns."""
         out = []
         for r in self.rows:
-            row: dict[str, Any] = {"frame": r.frame, "time": round(r.time, 6), "track": r.track, "face": int(r.has_face),
+            row: dict[str, Any] = {"frame": r.frame, "time": round(r.time, 6), "track": r.track, "has_face": int(r.has_face),
                                    "detection_score": r.detection_score, "label": r.label or "", "raw_label": r.raw_label or ""}
             if r.box is not None:
                 row.update(dict(zip(("x1", "y1", "x2", "y2"), (round(v, 2) for v in r.box))))
@@ -418,8 +437,9 @@ class VideoResult:
     def to_abaw(self, path: Any = None, track: int | None = None, fill: str = "nearest") -> str:
         """The ABAW expression-challenge prediction file for one track (default: :meth:`main_track`).
 
-        Line 1 is the Aff-Wild2 label header; then one line per video frame with the label's Aff-Wild2
-        index. Frames without a prediction for the track (skipped by sampling, or no face) get the
+        Line 1 is the Aff-Wild2 label header; then one line per frame the decoder went through
+        (:attr:`frames_read`, not the container's estimate) with the label's Aff-Wild2 index. Frames
+        without a prediction for the track (skipped by sampling or as undecodable, or no face) get the
         nearest predicted frame's label with ``fill="nearest"``, or -1 with ``fill="none"``. Labels
         the model does not have are never written; labels outside Aff-Wild2's eight raise an error.
         """
@@ -429,7 +449,8 @@ class VideoResult:
         if unknown:
             raise CfcspError(f"labels {unknown} have no Aff-Wild2 index; the ABAW file cannot hold them")
         track = self.main_track() if track is None else track
-        n = max(self.frame_count, 1 + max((r.frame for r in self.rows), default=-1))
+        last = 1 + max((r.frame for r in self.rows), default=-1)
+        n = max(self.frames_read, last) if self.frames_read else max(self.frame_count, last)
         pred = {r.frame: AFFWILD2_LABELS.index(r.label) for r in self.rows if r.track == track and r.label}
         values = []
         known = sorted(pred)
