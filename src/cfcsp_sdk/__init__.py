@@ -1,8 +1,11 @@
 """cfcsp-sdk: facial expression recognition in video with CFC-SP (coarse-to-fine cascaded networks
 with smooth predicting, arXiv 2203.13052)."""
 
-from cfcsp_sdk.cascade import Cascade, CascadeOutput
-from cfcsp_sdk.config import ModelConfig
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from cfcsp_sdk.errors import (
     BackendError,
     CfcspError,
@@ -13,11 +16,40 @@ from cfcsp_sdk.errors import (
     UnsafeFileError,
     UnsafePickleError,
 )
-from cfcsp_sdk.recognizer import Recognizer
-from cfcsp_sdk.results import FaceBatchResult, FacePrediction
-from cfcsp_sdk.smoother import Smoother
+
+if TYPE_CHECKING:
+    from cfcsp_sdk.cascade import Cascade, CascadeOutput
+    from cfcsp_sdk.config import ModelConfig
+    from cfcsp_sdk.recognizer import Recognizer
+    from cfcsp_sdk.results import FaceBatchResult, FacePrediction
+    from cfcsp_sdk.smoother import Smoother
 
 __version__ = "0.1.0"
+
+# The heavy parts (numpy, OpenCV, ONNX Runtime) are imported on first use, not with the package: the
+# ``cfcsp`` command then starts in a few milliseconds, with its Ctrl-C handling in place before any of it
+_LAZY = {
+    "Cascade": "cfcsp_sdk.cascade",
+    "CascadeOutput": "cfcsp_sdk.cascade",
+    "ModelConfig": "cfcsp_sdk.config",
+    "Recognizer": "cfcsp_sdk.recognizer",
+    "FaceBatchResult": "cfcsp_sdk.results",
+    "FacePrediction": "cfcsp_sdk.results",
+    "Smoother": "cfcsp_sdk.smoother",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'cfcsp_sdk' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __all__ = [
     "BackendError",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import math
 import numbers
 from typing import Any, Callable
@@ -45,6 +44,8 @@ def require_positive_number(name: str, value: object, maximum: float | None = No
 def require_accepted_options(factory: Callable[..., Any], options: dict[str, Any], what: str) -> None:
     """:class:`InvalidInputError` unless ``factory(**options)`` matches its signature (names the unknown
     options and lists the accepted ones), so a misspelt option fails with our error, not a TypeError."""
+    import inspect  # not at the top: this module is imported at start-up by the cfcsp command
+
     try:
         signature = inspect.signature(factory)
     except (TypeError, ValueError):  # a callable without a signature: let the call itself decide

@@ -70,10 +70,13 @@ def dumps_json(data: Any, **kwargs: Any) -> str:
     return json.dumps(json_safe(data), allow_nan=False, **kwargs)
 
 
-def _write_text(text: str, path: Any) -> str:
+def _write_text(text: str, path: Any, newline: str | None = None) -> str:
+    """Write ``text`` to ``path`` (if given) whole or not at all (a temporary file renamed into place);
+    return the text."""
     if path is not None:
-        with open(path, "w", encoding="utf-8") as f:
-            f.write(text)
+        from cfcsp_sdk.io.files import write_text_atomic
+
+        write_text_atomic(path, text, newline=newline)
     return text
 
 
@@ -95,10 +98,7 @@ def rows_to_csv(rows: Iterable[dict[str, Any]], columns: Sequence[str], path: An
     for row in rows:
         writer.writerow(row)
     text = buf.getvalue()
-    if path is not None:
-        with open(path, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-    return text
+    return _write_text(text, path, newline="")
 
 
 def rows_to_dataframe(rows: list[dict[str, Any]], columns: Sequence[str]) -> Any:
@@ -162,6 +162,16 @@ class DetectedFace:
     detection_score: float
     landmarks: Optional[Any]
     prediction: FacePrediction
+
+    @property
+    def label(self) -> str:
+        """The final label (``prediction.label``)."""
+        return self.prediction.label
+
+    @property
+    def probabilities(self) -> dict[str, float]:
+        """A probability per final label (``prediction.probabilities``)."""
+        return self.prediction.probabilities
 
     def to_dict(self) -> dict[str, Any]:
         return json_safe({
@@ -250,7 +260,7 @@ class FaceRow:
             "frame": self.frame,
             "time": self.time,
             "track": self.track,
-            "face": self.has_face,
+            "has_face": self.has_face,
             "box": None if self.box is None else [float(v) for v in self.box],
             "landmarks": None if self.landmarks is None else [[float(x), float(y)] for x, y in self.landmarks],
             "detection_score": self.detection_score,
@@ -376,7 +386,7 @@ class VideoResult:
             "frames_processed": self.frames_processed,
             "frames_with_face": len({r.frame for r in self.rows if r.has_face}),
             "overall": {k: v for k, v in overall.to_dict().items() if k not in ("track", "segments")},
-            "tracks": {str(t): s.to_dict() for t, s in self.tracks().items()},
+            "tracks": {t: s.to_dict() for t, s in self.tracks().items()},  # int keys, as tracks(); JSON makes them strings
         }
 
     def to_dict(self) -> dict[str, Any]:
@@ -393,14 +403,14 @@ class VideoResult:
 
     @property
     def columns(self) -> list[str]:
-        return (["frame", "time", "track", "face", "x1", "y1", "x2", "y2", "detection_score", "label", "raw_label"]
+        return (["frame", "time", "track", "has_face", "x1", "y1", "x2", "y2", "detection_score", "label", "raw_label"]
                 + [f"p_{k}" for k in self.labels] + [f"raw_p_{k}" for k in self.labels])
 
     def table(self) -> list[dict[str, Any]]:
         """Flat rows (the CSV / DataFrame view): smoothed ``p_<label>`` and raw ``raw_p_<label>`` columns."""
         out = []
         for r in self.rows:
-            row: dict[str, Any] = {"frame": r.frame, "time": round(r.time, 6), "track": r.track, "face": int(r.has_face),
+            row: dict[str, Any] = {"frame": r.frame, "time": round(r.time, 6), "track": r.track, "has_face": int(r.has_face),
                                    "detection_score": r.detection_score, "label": r.label or "", "raw_label": r.raw_label or ""}
             if r.box is not None:
                 row.update(dict(zip(("x1", "y1", "x2", "y2"), (round(v, 2) for v in r.box))))
