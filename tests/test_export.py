@@ -96,3 +96,38 @@ def test_unknown_weights_dtype_is_refused(tmp_path, tiny_repo):
 
     with pytest.raises(ModelConfigError, match="weights_dtype"):
         save_safetensors(torch.nn.Linear(2, 2), tmp_path / "x.safetensors", weights_dtype="int8")
+
+
+class _FailsWhenTraced(torch.nn.Module):
+    def forward(self, x):
+        raise RuntimeError("this network cannot be traced")
+
+
+def test_a_failed_onnx_export_keeps_the_old_file(tmp_path):
+    import pytest
+
+    from cfcsp_sdk.export import export_onnx
+
+    path = tmp_path / "net.onnx"
+    export_onnx(torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(12, 2)), path, 3, 2, 2)
+    before = path.read_bytes()
+    onnx.checker.check_model(onnx.load(str(path)))
+    with pytest.raises(RuntimeError, match="cannot be traced"):
+        export_onnx(_FailsWhenTraced(), path, 3, 2, 2)
+    assert path.read_bytes() == before and [f.name for f in tmp_path.iterdir()] == ["net.onnx"]
+
+
+def test_write_model_repository_refuses_names_that_are_paths(tmp_path, tiny_repo):
+    import dataclasses
+
+    import pytest
+
+    from cfcsp_sdk import ModelConfig, ModelConfigError
+    from cfcsp_sdk.export import write_model_repository
+
+    cfg = ModelConfig.from_file(tiny_repo / "config.json")
+    evil = dataclasses.replace(cfg, networks={**cfg.networks, "../../evilnet": cfg.networks["negative"]})
+    out = tmp_path / "a" / "b" / "repo"
+    with pytest.raises(ModelConfigError, match="plain identifier"):
+        write_model_repository(out, evil, {n: torch.nn.Linear(1, 1) for n in evil.networks})
+    assert not (tmp_path / "evilnet.onnx").exists() and not (tmp_path / "evilnet.safetensors").exists()

@@ -5,7 +5,6 @@ Needs the ``torch`` extra.
 
 from __future__ import annotations
 
-import os
 import warnings
 from pathlib import Path
 from typing import Mapping
@@ -16,6 +15,7 @@ from safetensors.torch import save as safetensors_bytes
 from cfcsp_sdk.config import ModelConfig
 from cfcsp_sdk.errors import ModelConfigError
 from cfcsp_sdk.hub import CARD_NAME
+from cfcsp_sdk.io.files import atomic_path, write_bytes_atomic, write_text_atomic
 
 ONNX_OPSET = 17
 INPUT_NAME, OUTPUT_NAME = "input", "logits"
@@ -42,15 +42,10 @@ def save_safetensors(module: torch.nn.Module, path: str | Path, weights_dtype: s
         for name, t in module.state_dict().items()
         if t.dtype.is_floating_point
     }
-    # written as a new file with the umask's permissions, like the folder's other files (safetensors' own
-    # save_file leaves it readable by its owner only, which breaks folders shared between users or served
-    # over HTTP), then moved into place so an interrupted save never leaves half a file under the real name
-    path = Path(path)
-    partial = path.with_name(path.name + ".partial")
-    partial.unlink(missing_ok=True)
-    partial.write_bytes(safetensors_bytes(state))
-    os.replace(partial, path)
-    return path
+    # written with the umask's permissions, like the folder's other files (safetensors' own save_file
+    # leaves it readable by its owner only, which breaks folders shared between users or served over
+    # HTTP), whole or not at all
+    return write_bytes_atomic(path, safetensors_bytes(state))
 
 
 def export_onnx(
@@ -65,20 +60,20 @@ def export_onnx(
     _check_weights_dtype(weights_dtype)
     module = module.eval()
     example = torch.zeros(2, channels, height, width)
-    with warnings.catch_warnings():
+    with atomic_path(path) as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the TorchScript exporter announces its deprecation
         torch.onnx.export(
             module,
             (example,),
-            str(path),
+            str(tmp),
             input_names=[INPUT_NAME],
             output_names=[OUTPUT_NAME],
             dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
             opset_version=ONNX_OPSET,
             dynamo=False,
         )
-    if weights_dtype == "float16":
-        store_initializers_as_float16(path)
+        if weights_dtype == "float16":
+            store_initializers_as_float16(tmp)
     return Path(path)
 
 
@@ -106,9 +101,7 @@ def store_initializers_as_float16(path: str | Path, min_elements: int = 16) -> N
     del graph.node[:]
     graph.node.extend(nodes)
     onnx.checker.check_model(model)
-    partial = Path(str(path) + ".partial")
-    onnx.save(model, str(partial))
-    os.replace(partial, path)
+    write_bytes_atomic(path, model.SerializeToString())
 
 
 def write_model_repository(
@@ -138,5 +131,5 @@ def write_model_repository(
         export_onnx(module, out / f"{name}.onnx", config.preprocessing.channels, h, w, weights_dtype)
     config.save(out)
     if card is not None:
-        (out / CARD_NAME).write_text(card, encoding="utf-8")
+        write_text_atomic(out / CARD_NAME, card)
     return out

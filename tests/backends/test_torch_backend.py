@@ -38,3 +38,29 @@ def test_weights_that_do_not_fit_name_the_keys(tiny_repo, tmp_path):
     (tmp_path / "coarse.safetensors").write_bytes(b"\x00" * 10)
     with pytest.raises(BackendError, match="safetensors"):
         get_backend("torch").load_network(tmp_path, "coarse", cfg.networks["coarse"])
+
+
+def test_a_builder_that_fails_is_a_config_error_naming_the_network(tiny_repo, tmp_path):
+    """Arguments the config bounds allow but the architecture cannot build (a layer the builder refuses)
+    fail at load time as ModelConfigError, not as torch's RuntimeError (issue 14)."""
+    import json
+    import shutil
+
+    from cfcsp_sdk import ModelConfig, ModelConfigError
+    from cfcsp_sdk.backends import get_backend
+    from cfcsp_sdk.models import register_architecture
+
+    @register_architecture("test-builder-refuses")
+    def build(num_classes, width=8):
+        return torch.nn.Conv2d(3, width - 9, 3)  # negative channels for the default width: torch refuses
+
+    repo = tmp_path / "repo"
+    shutil.copytree(tiny_repo, repo)
+    cfg = json.loads((repo / "config.json").read_text())
+    cfg["networks"]["coarse"]["architecture"] = "test-builder-refuses"
+    cfg["networks"]["coarse"]["args"] = {}
+    (repo / "config.json").write_text(json.dumps(cfg))
+    spec = ModelConfig.from_file(repo / "config.json").networks["coarse"]
+    with pytest.raises(ModelConfigError, match="cannot be built") as err:
+        get_backend("torch").load_network(repo, "coarse", spec)
+    assert err.value.field == "networks.coarse.args"
