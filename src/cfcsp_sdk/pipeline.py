@@ -64,7 +64,6 @@ class VideoPipeline:
         self.tracker = tracker or FaceTracker()
         self.detect_every = detect_every
         self._since_detection = detect_every  # sampled frames since the detector last ran
-        self.frames_detected = 0  # frames the detector ran on (the others had their faces carried)
         self.rows: dict[int, FaceRow] = {}  # row id -> row (ids grow; streaming drops old rows)
         self.coarse: dict[int, np.ndarray] = {}
         self.fine: dict[int, dict[int, np.ndarray]] = {i: {} for i in range(len(config.cascade.groups))}
@@ -126,7 +125,6 @@ class VideoPipeline:
         """The frame's faces: ``detected`` (from a batched detector call), or carried from the previous
         frame by the tracker, or from the detector. Ids and ended tracks come with carried faces only."""
         if detected is not None:
-            self.frames_detected += 1
             return detected, None, []
         if self._since_detection + 1 < self.detect_every:
             carried = self.tracker.carry(frame.image, frame.time)
@@ -134,7 +132,6 @@ class VideoPipeline:
                 self._since_detection += 1
                 return carried[0], carried[1], carried[2]
         self._since_detection = 0
-        self.frames_detected += 1
         return self.detector.detect(frame.image), None, []
 
     def _add_row(self, row: FaceRow) -> int:

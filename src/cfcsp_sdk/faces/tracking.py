@@ -74,15 +74,16 @@ def _centre_size(box: np.ndarray) -> tuple[np.ndarray, float]:
         max(box[2] - box[0], 1e-6) * max(box[3] - box[1], 1e-6))
 
 
-def _crowded(boxes: Sequence[Sequence[float]], margin: float = 0.5) -> list[bool]:
-    """Whether each box has another box within ``margin`` of its size: then one face may hide part of
-    the other, so the box and the crop's appearance are not to be trusted."""
+def _crowded(boxes: Sequence[Sequence[float]], margin: float = 0.3) -> list[bool]:
+    """Whether each box has another box within ``margin`` of either one's size (a head reaches beyond
+    its face box): then one face may hide part of the other, so neither box nor crop is to be trusted."""
     b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
     size = np.sqrt(np.maximum(b[:, 2] - b[:, 0], 1e-6) * np.maximum(b[:, 3] - b[:, 1], 1e-6))
     grown = b + np.stack([-size, -size, size, size], axis=1) * margin
     near = iou_matrix(grown, b) > 0
+    near |= near.T
     np.fill_diagonal(near, False)
-    return list(near.any(axis=1))
+    return [bool(v) for v in near.any(axis=1)]
 
 
 class FaceTracker:
