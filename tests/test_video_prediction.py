@@ -43,19 +43,19 @@ def test_smoothed_scores_are_sp_over_the_track(face_noface, video_recognizer):
 def test_summary_segments_and_exports(face_noface, tmp_path):
     res = face_noface
     s = res.summary()
-    assert s["frames_with_face"] == 72 and set(s["tracks"]) == {"0"}
+    assert s["frames_with_face"] == 72 and set(s["tracks"]) == {0} == set(res.tracks())
     track = res.tracks()[0]
     assert track.frames == 72 and sum(track.label_counts.values()) == 72
     assert track.segments[0].start_frame == 0 and track.segments[-1].end_frame == 71
     assert sum(seg.end_frame - seg.start_frame + 1 for seg in track.segments) == 72
     text = res.to_csv(tmp_path / "v.csv")
     header = text.splitlines()[0].split(",")
-    assert header[:4] == ["frame", "time", "track", "face"] and "p_Neutral" in header and "raw_p_Other" in header
+    assert header[:4] == ["frame", "time", "track", "has_face"] and "p_Neutral" in header and "raw_p_Other" in header
     assert len(text.splitlines()) == 1 + len(res.rows)
     d = json.loads(res.to_json(tmp_path / "v.json"))
     assert len(d["rows"]) == len(res.rows) and d["summary"]["overall"]["dominant_label"] in res.labels
     df = res.to_dataframe()
-    assert len(df) == len(res.rows) and (df["face"] == 0).sum() == 97
+    assert len(df) == len(res.rows) and (df["has_face"] == 0).sum() == 97
 
 
 def test_abaw_label_file(face_noface, tmp_path):
@@ -401,3 +401,25 @@ def test_offset_cut_abaw_and_progress_use_decoded_frames(video_recognizer, media
         # the estimate while decoding, then what was read: the bar ends at 100 % (with fps=5 it ended at 66/222)
         assert all(total == 222 for _, total in calls[:-1]) and calls[-1] == (72, 72)
         assert len(res.to_abaw().splitlines()) == 1 + 72  # was 1 + 222: 150 lines for frames that do not exist
+
+
+def test_predict_image_takes_a_list_and_faces_have_shortcuts(video_recognizer, media):
+    photos = [media("multi_face.jpg"), load_image_for_test(media("single_face.jpg"))]
+    results = video_recognizer.predict_image(photos)
+    assert isinstance(results, list) and [len(r) for r in results] == [5, 1]
+    one = video_recognizer.predict_image(media("multi_face.jpg"))
+    assert [f.box for f in results[0]] == [f.box for f in one]
+    face = results[1][0]
+    assert face.label == face.prediction.label and face.probabilities == face.prediction.probabilities
+    assert video_recognizer.predict_image(()) == []
+
+
+def test_fps_and_stride_together_are_refused(video_recognizer, media):
+    with pytest.raises(InvalidInputError, match="not both"):
+        video_recognizer.predict_video(media("single_face.mp4"), fps=5, stride=2)
+    with pytest.raises(InvalidInputError, match="not both"):
+        video_recognizer.stream(media("single_face.mp4"), fps=5, stride=2)
+
+
+def load_image_for_test(path):
+    return cv2.imread(str(path))

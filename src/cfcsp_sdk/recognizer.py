@@ -215,21 +215,36 @@ class Recognizer:
             self._detector = get_detector(self._detector_spec, **self._detector_options)
         return self._detector
 
-    def predict_image(self, image: "str | os.PathLike[str] | np.ndarray", color: CropColor = "bgr") -> ImageResult:
-        """Detect, align and recognise every face in one image (a path or an array; no smoothing).
+    @overload
+    def predict_image(self, image: "str | os.PathLike[str] | np.ndarray", color: CropColor = "bgr") -> ImageResult: ...
+    @overload
+    def predict_image(self, image: "list[str | os.PathLike[str] | np.ndarray] | tuple[str | os.PathLike[str] | np.ndarray, ...]",
+                      color: CropColor = "bgr") -> list[ImageResult]: ...
+
+    def predict_image(self, image: Any, color: CropColor = "bgr") -> "ImageResult | list[ImageResult]":
+        """Detect, align and recognise every face in one image (a path or an array; no smoothing), or
+        in each image of a list or tuple.
 
         Args:
-            image: a file path, or a uint8/uint16 array (grey, BGR/RGB, or with alpha).
+            image: a file path, or a uint8/uint16 array (grey, BGR/RGB, or with alpha); or a list or
+                tuple of them.
             color: channel order of a colour array, ``"bgr"`` (default) or ``"rgb"``.
 
         Returns:
-            An :class:`ImageResult` (empty if no face was found).
+            An :class:`ImageResult` (empty if no face was found). For a list or tuple, a list of them in
+            the same order.
+
+        Raises:
+            MediaError, InvalidInputError: for the first image that cannot be read (``cfcsp predict``
+                with several inputs reports such files and goes on with the others).
         """
         from cfcsp_sdk.io.images import load_image
         from cfcsp_sdk.pipeline import aligned_crops
 
         if color not in ("bgr", "rgb"):
             raise InvalidInputError(f"color must be 'bgr' or 'rgb', got {color!r}")
+        if isinstance(image, (list, tuple)):
+            return [self.predict_image(one, color) for one in image]
         img = load_image(image, color)
         dets = self.detector.detect(img)
         faces = []
@@ -281,6 +296,7 @@ class Recognizer:
         from cfcsp_sdk.io.video import VideoReader
 
         chunk_frames = require_positive_int("chunk_frames", chunk_frames)
+        _one_sampling(fps, stride)
         reader = VideoReader(source, stride=stride, fps=fps, max_frames=max_frames)
         pipeline = self._pipeline(self.smoother, detect_every)
         bar, callback = _progress(progress, reader.info.frame_count)
@@ -340,8 +356,15 @@ class Recognizer:
         chunk_frames = require_positive_int("chunk_frames", chunk_frames)
         smoother = Smoother(window=self.smoother.window, mode="causal")
         pipeline = self._pipeline(smoother, detect_every)
+        _one_sampling(fps, stride)
         reader = VideoReader(source, stride=stride, fps=fps, max_frames=max_frames)
         return _raise_decoding_error_at_end(pipeline.stream(reader, chunk=chunk_frames), reader)
+
+
+def _one_sampling(fps: float | None, stride: int) -> None:
+    """Refuse ``fps`` together with a ``stride`` other than 1 (one would silently override the other)."""
+    if fps is not None and stride != 1:
+        raise InvalidInputError(f"fps={fps} and stride={stride}: sample by time (fps) or by frame count (stride), not both")
 
 
 def _raise_decoding_error_at_end(items: Iterator[Any], reader: Any) -> Iterator[Any]:
