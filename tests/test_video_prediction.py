@@ -403,6 +403,30 @@ def test_offset_cut_abaw_and_progress_use_decoded_frames(video_recognizer, media
         assert len(res.to_abaw().splitlines()) == 1 + 72  # was 1 + 222: 150 lines for frames that do not exist
 
 
+def test_a_large_photo_is_decoded_small_and_boxes_come_back_in_its_pixels(video_recognizer, media, tmp_path):
+    """A 3000 x 2001 JPEG group photo is decoded at a fraction of its size for detection (its
+    smallest face looked for is 100 px); boxes and landmarks are in the photo's own pixels: those
+    of the same pixels given as an array (no decode reduction), and of the small photo times three."""
+    small = cv2.imread(str(media("multi_face.jpg")))
+    large = cv2.resize(small, (3000, 2001), interpolation=cv2.INTER_CUBIC)
+    path = tmp_path / "large.jpg"
+    cv2.imwrite(str(path), large, [cv2.IMWRITE_JPEG_QUALITY, 95])
+    assert video_recognizer.detector.smallest_face(2001, 3000) / 2 >= 48  # so the file decodes at 1/2 or less
+    from_file = video_recognizer.predict_image(path)
+    from_array = video_recognizer.predict_image(cv2.imread(str(path)))
+    from_small = video_recognizer.predict_image(small)
+    assert (from_file.width, from_file.height) == (3000, 2001)
+    assert len(from_file) == len(from_array) == len(from_small) == 5
+    for face in from_file:
+        size = face.box[2] - face.box[0]
+        for other, scale in ((from_array, 1.0), (from_small, 3.0)):
+            boxes = np.array([f.box for f in other]) * scale
+            j = int(np.abs(boxes - face.box).sum(1).argmin())
+            np.testing.assert_allclose(boxes[j], face.box, atol=0.1 * size)
+            np.testing.assert_allclose(other[j].landmarks * scale, face.landmarks, atol=0.08 * size)
+        assert 0 <= face.box[0] < face.box[2] <= 3000 and 0 <= face.box[1] < face.box[3] <= 2001
+
+
 def test_predict_image_takes_a_list_and_faces_have_shortcuts(video_recognizer, media):
     photos = [media("multi_face.jpg"), load_image_for_test(media("single_face.jpg"))]
     results = video_recognizer.predict_image(photos)

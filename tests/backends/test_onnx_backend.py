@@ -135,3 +135,17 @@ def test_external_data_in_a_subgraph_is_found(tmp_path):
     assert external_data_locations(path) == [("w", "../../etc/passwd")]
     with pytest.raises(UnsafeFileError, match="'w'"):
         check_external_data(path)
+
+
+def test_spinning_is_off_by_default_and_options_reach_the_session(tiny_repo):
+    cfg = ModelConfig.from_file(tiny_repo / "config.json")
+    for kwargs, spin in (({}, "0"), ({"allow_spinning": True}, "1")):
+        b = get_backend("onnx", intra_op_num_threads=1, **kwargs)
+        opts = b.load_network(tiny_repo, "coarse", cfg.networks["coarse"]).session.get_session_options()
+        assert opts.intra_op_num_threads == 1
+        assert opts.get_session_config_entry("session.intra_op.allow_spinning") == spin
+        assert opts.get_session_config_entry("session.inter_op.allow_spinning") == spin
+        assert b.describe()["allow_spinning"] is (spin == "1")
+    for bad in (-1, 1.5, True, "2"):
+        with pytest.raises(BackendError, match="intra_op_num_threads"):
+            get_backend("onnx", intra_op_num_threads=bad)

@@ -75,3 +75,117 @@ def test_onnx_and_torch_networks_agree(media):
 def test_no_face_and_tiny_images(mtcnn, media):
     assert mtcnn.detect(load_image(media("free-mountain-vector-01.jpg"))) == []
     assert mtcnn.detect(np.zeros((8, 8, 3), np.uint8)) == []
+
+
+def _frames(path, wanted):
+    import cv2
+
+    cap, out, i = cv2.VideoCapture(str(path)), {}, 0
+    while len(out) < len(wanted):
+        ok, frame = cap.read()
+        if not ok:
+            break
+        if i in wanted:
+            out[i] = frame
+        i += 1
+    return out
+
+
+def test_session_options_reach_every_mtcnn_session():
+    quiet = MtcnnDetector(threads=1)
+    spinning = MtcnnDetector(threads=2, allow_spinning=True)
+    for net in (quiet.pnet, quiet.rnet, quiet.onet):
+        opts = net.session.get_session_options()
+        assert opts.intra_op_num_threads == 1
+        assert opts.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+        assert opts.get_session_config_entry("session.inter_op.allow_spinning") == "0"
+    opts = spinning.onet.session.get_session_options()
+    assert opts.intra_op_num_threads == 2 and opts.get_session_config_entry("session.intra_op.allow_spinning") == "1"
+
+
+@pytest.mark.parametrize("options", [{"min_face": 0}, {"min_face_ratio": 1.0}, {"min_face_ratio": -0.1},
+                                     {"min_score": 1.5}, {"min_score": float("nan")}, {"scale_factor": 1.2},
+                                     {"min_face": "20"}, {"thresholds": (0.6, 0.7)}])
+def test_options_out_of_range_are_refused(options):
+    from cfcsp_sdk import InvalidInputError
+
+    with pytest.raises(InvalidInputError):
+        MtcnnDetector(**options)
+
+
+def test_smallest_face_is_the_larger_of_pixels_and_ratio():
+    det = MtcnnDetector(min_face=20, min_face_ratio=0.05)
+    assert det.smallest_face(360, 640) == 20
+    assert det.smallest_face(720, 1280) == pytest.approx(36)
+    assert det.smallest_face(10000, 10000) == pytest.approx(500)
+
+
+def test_detection_on_a_downscaled_frame_maps_boxes_and_landmarks_back(media):
+    """A 3x upscaled group photo is detected on a frame scaled down to the smallest face's 48 pixels;
+    its boxes and landmarks, in the large image's pixels, are the small photo's times three."""
+    import cv2
+
+    small = load_image(media("multi_face.jpg"))
+    large = cv2.resize(small, None, fx=3, fy=3, interpolation=cv2.INTER_CUBIC)
+    det = MtcnnDetector(min_face=20, min_face_ratio=0.05)
+    assert det.smallest_face(*large.shape[:2]) / 48 > 2  # the large image really is scaled down
+    a = MtcnnDetector(min_face=20, min_face_ratio=0).detect(small)
+    b = det.detect(large)
+    assert len(a) == len(b) == 5
+    iou = iou_matrix([d.box for d in a], [np.asarray(d.box) / 3 for d in b])
+    for i, d in enumerate(a):
+        j = int(iou[i].argmax())
+        size = d.box[2] - d.box[0]
+        assert iou[i, j] > 0.8
+        np.testing.assert_array_less(np.abs(b[j].landmarks / 3 - d.landmarks), 0.06 * size)
+
+
+def test_batched_stages_give_the_single_image_result(media):
+    import cv2
+
+    det = MtcnnDetector(threads=1)
+    group = load_image(media("multi_face.jpg"))
+    single = load_image(media("single_face.jpg"))
+    empty = load_image(media("free-mountain-vector-01.jpg"))
+    flipped = cv2.flip(group, 1)
+    images = [group, single, empty, flipped, group]
+    batched = det.detect_batch(images)
+    for img, found in zip(images, batched):
+        alone = det.detect(img)
+        assert len(found) == len(alone)
+        for x, y in zip(found, alone):
+            np.testing.assert_allclose(x.box, y.box, atol=1e-2)
+            np.testing.assert_allclose(x.landmarks, y.landmarks, atol=1e-2)
+            assert x.score == pytest.approx(y.score, abs=1e-4)
+    assert [len(f) for f in batched] == [5, 1, 0, 5, 5]
+
+
+def test_a_face_cut_by_the_border_gets_a_box_inside_the_image(mtcnn, media):
+    img = load_image(media("single_face.jpg"))
+    (whole,) = mtcnn.detect(img)
+    x1, y1, x2, y2 = whole.box
+    cut = np.ascontiguousarray(img[:, int(x1 + 0.3 * (x2 - x1)) :])  # the left 30% of the face is gone
+    (face,) = mtcnn.detect(cut)
+    h, w = cut.shape[:2]
+    assert face.box[0] == 0.0 and 0 <= face.box[1] < face.box[3] <= h and face.box[2] <= w
+    assert whole.box[0] > 0  # (the uncut photo's face lies inside it, so clipping is what moved x1 to 0)
+
+
+def test_default_recall_and_false_positives_on_real_video(mtcnn, media):
+    """The defaults find the face in face/no-face clips and nothing on the title card, whose letters
+    MTCNN took for a face (score 0.84 on frame 20 with the previous settings, up to 0.93 elsewhere)."""
+    faces = {"face_noface.mov": {0, 40, 71}, "noface_face.mov": {96, 130, 167}}
+    empty = {"face_noface.mov": {72, 93, 160, 161, 168}, "noface_face.mov": {20, 87, 95, 168}}
+    for name in faces:
+        frames = _frames(media(name), faces[name] | empty[name])
+        found = dict(zip(frames, mtcnn.detect_batch(list(frames.values()))))
+        assert all(len(found[i]) == 1 for i in faces[name]), name
+        assert all(found[i] == [] for i in empty[name]), {i: [d.score for d in found[i]] for i in empty[name]}
+
+
+def test_min_score_drops_weaker_faces(media):
+    img = load_image(media("multi_face.jpg"))
+    scores = sorted(d.score for d in MtcnnDetector(min_score=0, thresholds=(0.6, 0.7, 0.3)).detect(img))
+    strict = MtcnnDetector(min_score=scores[0] + 1e-6, thresholds=(0.6, 0.7, 0.3)).detect(img)
+    assert len(strict) == len(scores) - sum(s == scores[0] for s in scores)
+    assert all(d.score > scores[0] for d in strict)

@@ -116,3 +116,29 @@ def test_float_tiff_and_corrupt_jpeg_get_typed_errors(tmp_path, media):
     (tmp_path / "cut.jpg").write_bytes(data[:600])  # the header and a few bytes of the first scan
     with pytest.raises(MediaError):
         load_image(tmp_path / "cut.jpg")
+
+
+@pytest.mark.parametrize("suffix", [".jpg", ".png"])
+@pytest.mark.parametrize("orientation", [1, 6])
+def test_reduced_decoding_is_the_shrunk_image(media, tmp_path, suffix, orientation):
+    """reduce=2/4/8 gives the image at that fraction of its size (sides rounded up), displayed
+    orientation kept: for JPEG decoded smaller directly, for other formats shrunk after decoding."""
+    import cv2
+
+    from cfcsp_sdk.io.images import image_size
+
+    upright = cv2.resize(load_image(media("multi_face.jpg")), (1001, 667), interpolation=cv2.INTER_AREA)
+    path = tmp_path / f"big{suffix}"
+    write_with_orientation(path, stored_sideways(upright, orientation), orientation)
+    assert image_size(path) == (1001, 667)
+    full = load_image(path)
+    for reduce in (2, 4, 8):
+        small = load_image(path, reduce=reduce)
+        assert small.shape == (-(-667 // reduce), -(-1001 // reduce), 3)
+        expected = cv2.resize(full, small.shape[1::-1], interpolation=cv2.INTER_AREA)
+        # DCT-domain scaling differs from area averaging by a few levels (up to ~8 at 1/8 on this
+        # detailed photo); a mirrored picture differs by several times that
+        err = np.abs(small.astype(int) - expected).mean()
+        assert err < 12 and err < 0.5 * np.abs(small.astype(int) - cv2.flip(expected, 1)).mean()
+    with pytest.raises(InvalidInputError):
+        load_image(path, reduce=3)

