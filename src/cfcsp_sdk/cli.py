@@ -3,16 +3,67 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import platform
 import sys
 import time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 from cfcsp_sdk.errors import CfcspError
 
-VIDEO_SUFFIXES = {".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".3gp"}
+VIDEO_SUFFIXES = {".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".3gp",
+                  ".ts", ".mts", ".m2ts"}
+
+
+def _looks_like_image(path: Path) -> bool:
+    """Whether the file's first bytes are those of an image format Pillow or OpenCV reads (no pixels
+    decoded): the one decision between image and video for a file whose suffix does not say."""
+    import cv2
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            if im.format not in ("MPEG",):  # Pillow identifies MPEG-1 video by its sequence header
+                return True
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError):
+        pass
+    try:
+        return bool(cv2.haveImageReader(str(path)))
+    except cv2.error:
+        return False
+
+
+@contextlib.contextmanager
+def _native_stderr_quiet(enabled: bool) -> Iterator[None]:
+    """While active, what C libraries write to the process's stderr (FFmpeg's and libjpeg's
+    complaints about a damaged file, OpenCV's warnings) goes to the null device; Python's
+    ``sys.stderr`` (our warnings, errors, the progress bar) still reaches the terminal."""
+    if not enabled:
+        yield
+        return
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError, AttributeError):  # no real stderr (an embedding host): nothing to quiet
+        yield
+        return
+    old_stderr = sys.stderr
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    os.close(devnull)
+    sys.stderr = os.fdopen(os.dup(saved), "w", buffering=1, encoding=getattr(old_stderr, "encoding", None) or "utf-8",
+                           errors="backslashreplace")
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        sys.stderr.close()
+        sys.stderr = old_stderr
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def _recognizer(args: argparse.Namespace):
@@ -50,16 +101,12 @@ def _source(text: str, args: argparse.Namespace) -> tuple[str | int, bool]:
 
     path = Path(text)
     if path.exists():
+        # decided once, here: an image the API then refuses (too large, corrupt, float pixels) gets the
+        # API's error, never a second try as a video
         suffix = path.suffix.lower()
         if suffix in VIDEO_SUFFIXES or suffix in IMAGE_SUFFIXES:
             return text, suffix in VIDEO_SUFFIXES
-        from cfcsp_sdk.io.images import load_image
-
-        try:
-            load_image(path)
-            return text, False
-        except CfcspError:
-            return text, True  # not an image OpenCV reads: try it as a video
+        return text, not (path.is_file() and _looks_like_image(path))
     if text.isdigit():  # a camera index
         if args.max_frames is None:
             raise CfcspError("a camera never ends: pass --max-frames N")
@@ -94,6 +141,20 @@ def _name_in(folder: str, source: str | int, suffix: str, used: set[str]) -> Pat
     return Path(folder) / name
 
 
+def _skipped_text(frames: Sequence[int], times: Sequence[float]) -> str:
+    """One line for undecodable frames passed over: ``"3 undecodable frames skipped: 34 (1.133 s), 49-50 (...)"``."""
+    runs: list[list[int]] = []
+    for i, f in enumerate(frames):
+        if runs and f == frames[runs[-1][1]] + 1:
+            runs[-1][1] = i
+        else:
+            runs.append([i, i])
+    parts = [f"{frames[a]} ({times[a]:.3f} s)" if a == b else f"{frames[a]}-{frames[b]} ({times[a]:.3f}-{times[b]:.3f} s)"
+             for a, b in runs]
+    shown = ", ".join(parts[:5]) + (f" and {len(parts) - 5} more stretches" if len(parts) > 5 else "")
+    return f"{len(frames)} undecodable frame{'s' if len(frames) != 1 else ''} skipped: {shown}"
+
+
 def _predict_one(rec: Any, src: str | int, is_video: bool, args: argparse.Namespace,
                  annotate: Path | None, plot: Path | None) -> Any:
     """Recognise one input and write its own outputs (annotated copy, timeline)."""
@@ -105,6 +166,8 @@ def _predict_one(rec: Any, src: str | int, is_video: bool, args: argparse.Namesp
                                    progress=not args.quiet, **extra)
         if result.error:
             print(f"warning: {src}: {result.error}; results cover the frames before it", file=sys.stderr)
+        if result.skipped_frames:
+            print(f"warning: {src}: {_skipped_text(result.skipped_frames, result.skipped_times)}", file=sys.stderr)
     else:
         result = rec.predict_image(src)
     if annotate is not None:
@@ -351,6 +414,8 @@ def build_parser() -> argparse.ArgumentParser:
                          "flow (default 1: every frame)")
     pr.add_argument("--offline", action="store_true", help="use only local files and the Hub cache")
     pr.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    pr.add_argument("--verbose", "-v", action="store_true",
+                    help="let the decoders (FFmpeg, libjpeg, OpenCV) print their own messages on stderr")
     pr.set_defaults(func=cmd_predict)
     ba = sub.add_parser("batch", help="label many videos into a folder (resumable; local processes or Ray)")
     ba.add_argument("inputs", nargs="+", help="video files, folders, globs, URLs, or @list.txt / list.txt "
@@ -419,7 +484,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = None
     try:
         args = build_parser().parse_args(argv)
-        return args.func(args)
+        with _native_stderr_quiet(args.func is cmd_predict and not args.verbose):
+            return args.func(args)
     except CfcspError as exc:
         print(f"cfcsp: error: {exc}", file=sys.stderr)
         return 2

@@ -247,7 +247,10 @@ def write_annotated_video(result: VideoResult, path: str | os.PathLike[str], fou
                           audio: bool = True) -> Path:
     """Decode ``result.source`` again and write every frame with its faces drawn to ``path``.
 
-    Frames skipped by sampling show the rows of the latest sampled frame before them. The codec
+    The video covers exactly the frames the prediction went through (:attr:`VideoResult.frames_read`:
+    with ``max_frames`` it stops where the prediction stopped, instead of carrying the last boxes over
+    frames never processed). Frames skipped by sampling show the rows of the latest sampled frame
+    before them; undecodable frames are left out, as in the prediction. The codec
     follows the suffix (:data:`VIDEO_WRITERS`; checked before the first frame, see
     :func:`check_video_writer`). With ``audio``, the source's sound is copied in (:func:`copy_audio`);
     when that cannot be done a :class:`UserWarning` says why and the video is written without it.
@@ -277,6 +280,8 @@ def write_annotated_video(result: VideoResult, path: str | os.PathLike[str], fou
             current: list[FaceRow] = []
             try:
                 for frame in reader:
+                    if result.frames_read and frame.index >= result.frames_read:
+                        break  # never processed: their faces are unknown
                     current = by_frame.get(frame.index, current)
                     writer.write(annotate_frame(frame.image, current, result.labels))
             finally:
