@@ -149,3 +149,17 @@ def test_spinning_is_off_by_default_and_options_reach_the_session(tiny_repo):
     for bad in (-1, 1.5, True, "2"):
         with pytest.raises(BackendError, match="intra_op_num_threads"):
             get_backend("onnx", intra_op_num_threads=bad)
+
+
+@pytest.mark.parametrize("where", ["parent", "symlink"])
+def test_installed_onnx_refuses_escaping_external_data_itself(tiny_repo, tmp_path, where):
+    """onnx (the torch/dev extras, used when exporting) loads external data itself; 1.21 is the first
+    release that refuses a symlink leading out (1.16-1.20.1 refuse ../ and absolute paths only)."""
+    onnx = pytest.importorskip("onnx")
+    secret = tmp_path / "secret.bin"
+    repo = _external_copy(tiny_repo, tmp_path / "repo", "../secret.bin" if where == "parent" else "link.bin")
+    secret.write_bytes((repo / "coarse.weights").read_bytes())
+    if where == "symlink":
+        (repo / "link.bin").symlink_to(secret)
+    with pytest.raises(Exception, match="(?i)should be|symbolic link|outside"):
+        onnx.load(str(repo / "coarse.onnx"))
