@@ -160,6 +160,8 @@ def test_two_workers_write_the_same_files_as_one(corpus, tiny_repo, tmp_path):
         for name in one:
             assert (tmp_path / "one" / sub / name).read_bytes() == (tmp_path / "two" / sub / name).read_bytes()
     assert len(read_manifest(tmp_path / "two" / "manifest.jsonl")) == 3
+    workers = {r.worker for r in report.records}
+    assert len(workers) == 2 and str(os.getpid()) not in {w.split(":")[1] for w in workers}
 
 
 def test_abaw_refused_for_labels_outside_affwild2(corpus, tmp_path):

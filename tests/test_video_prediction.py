@@ -447,3 +447,15 @@ def test_fps_and_stride_together_are_refused(video_recognizer, media):
 
 def load_image_for_test(path):
     return cv2.imread(str(path))
+
+
+def test_predict_video_takes_an_open_reader_with_its_own_sampling(video_recognizer, media):
+    from cfcsp_sdk.errors import InvalidInputError
+    from cfcsp_sdk.io.video import VideoReader
+
+    path = media("face_noface.mov")
+    by_path = video_recognizer.predict_video(path, stride=2, max_frames=4)
+    by_reader = video_recognizer.predict_video(VideoReader(path, stride=2, max_frames=4))
+    assert by_reader.to_csv() == by_path.to_csv() and by_reader.source == by_path.source == str(path)
+    with pytest.raises(InvalidInputError, match="reader's own"):
+        video_recognizer.predict_video(VideoReader(path), max_frames=4)

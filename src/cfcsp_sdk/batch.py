@@ -58,6 +58,7 @@ class VideoRecord:
         tracks: face tracks.
         seconds: wall-clock seconds spent on this video.
         error: why it failed, or (status ``ok``) why decoding stopped early (rows before it are kept).
+        worker: ``host:pid`` of the process that ran the video.
         finished: UNIX time when the record was written.
     """
 
@@ -70,6 +71,7 @@ class VideoRecord:
     tracks: int = 0
     seconds: float = 0.0
     error: str | None = None
+    worker: str | None = None
     finished: float = field(default_factory=time.time)
 
     def to_dict(self) -> dict[str, Any]:
@@ -162,11 +164,18 @@ def result_record(result: "VideoResult", plan: Plan, out: Path, seconds: float) 
     output, abaw = plan.relative(out)
     return VideoRecord(plan.source, "ok", output, abaw, frames=result.frames_processed,
                        faces=sum(r.has_face for r in result.rows), tracks=len(result.track_ids),
-                       seconds=round(seconds, 4), error=result.error)
+                       seconds=round(seconds, 4), error=result.error, worker=_worker_name())
 
 
 def failed_record(source: str, exc: BaseException, seconds: float) -> VideoRecord:
-    return VideoRecord(source, "failed", seconds=round(seconds, 4), error=f"{type(exc).__name__}: {exc}")
+    return VideoRecord(source, "failed", seconds=round(seconds, 4), error=f"{type(exc).__name__}: {exc}",
+                       worker=_worker_name())
+
+
+def _worker_name() -> str:
+    import socket
+
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 # ---- manifest ---------------------------------------------------------------------------------

@@ -299,7 +299,9 @@ class Recognizer:
         share network calls), so memory does not grow with the video's length.
 
         Args:
-            source: a video file.
+            source: a video file or URL, or an open :class:`~cfcsp_sdk.io.video.VideoReader` (or an object
+                with its interface, such as frames decoded elsewhere: :class:`cfcsp_sdk.batch_ray.RemoteFrames`),
+                whose own sampling then applies (``fps``, ``stride`` and ``max_frames`` must be left unset).
             fps: sample frames at about this rate by their timestamps (e.g. ``fps=5``).
             stride: or keep every ``stride``-th frame.
             max_frames: stop after this many sampled frames.
@@ -318,7 +320,12 @@ class Recognizer:
 
         chunk_frames = require_positive_int("chunk_frames", chunk_frames)
         _one_sampling(fps, stride)
-        reader = VideoReader(source, stride=stride, fps=fps, max_frames=max_frames)
+        if hasattr(source, "info") and hasattr(source, "__iter__"):  # an open reader
+            if (fps, stride, max_frames) != (None, 1, None):
+                raise InvalidInputError("fps, stride and max_frames are the reader's own; pass them to VideoReader")
+            reader = source
+        else:
+            reader = VideoReader(source, stride=stride, fps=fps, max_frames=max_frames)
         pipeline = self._pipeline(self.smoother, detect_every)
         bar, callback = _progress(progress, reader.info.frame_count)
         chunk: list[Frame] = []
@@ -341,9 +348,9 @@ class Recognizer:
                 bar.close()
         rows = pipeline.finish()
         if not rows:
-            raise MediaError(f"no frame could be decoded from {source}" + (f" ({reader.error})" if reader.error else ""), source)
+            raise MediaError(f"no frame could be decoded from {reader.info.source}" + (f" ({reader.error})" if reader.error else ""), reader.info.source)
         return VideoResult(
-            source=str(source), labels=self.labels, rows=rows, fps=reader.info.fps,
+            source=reader.info.source, labels=self.labels, rows=rows, fps=reader.info.fps,
             frame_count=reader.info.frame_count, width=reader.info.width, height=reader.info.height,
             error=reader.error, smoothing={"window": self.smoother.window, "mode": self.smoother.mode},
             timings={"decode": decode, **pipeline.timings}, frames_read=reader.frames_read,
