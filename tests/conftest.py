@@ -127,6 +127,33 @@ def require_shared(path: Path) -> Path:
     pytest.skip(message)
 
 
+_SHARED_NAMES = {"YUNET_DYNAMIC": YUNET_DYNAMIC, "YUNET_FIXED": YUNET_FIXED, "FERPLUS_TEST": FERPLUS_TEST}
+
+
+def _shared_files_named(item: pytest.Item) -> list[Path]:
+    """The shared files a test names through conftest's constants, in its own code or in its fixtures'."""
+    import inspect
+
+    funcs = [getattr(item, "function", None)]
+    for defs in getattr(getattr(item, "_fixtureinfo", None), "name2fixturedefs", {}).values():
+        funcs += [d.func for d in defs]
+    found: list[Path] = []
+    for func in funcs:
+        try:
+            source = inspect.getsource(func) if func is not None else ""
+        except (OSError, TypeError):
+            continue
+        found += [path for name, path in _SHARED_NAMES.items() if name in source and path not in found]
+    return found
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Tests that use the shared files through the constants above (not the fixtures below) skip or
+    fail the same way when a file is missing, instead of erroring inside the test."""
+    for path in _shared_files_named(item):
+        require_shared(path)
+
+
 @pytest.fixture(scope="session")
 def yunet_dynamic() -> Path:
     """YuNet with dynamic input size, from the shared data (skips without it, fails in CI)."""
