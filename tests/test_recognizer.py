@@ -114,7 +114,7 @@ def test_misconfiguration_fails_at_construction_with_typed_errors(tiny_repo):
     # each of these used to pass silently or fail later (first image) with a TypeError
     with pytest.raises(InvalidInputError, match="unknown detector"):
         Recognizer(tiny_repo, detector="retinaface")
-    with pytest.raises(InvalidInputError, match="accepted options: .*score_threshold"):
+    with pytest.raises(InvalidInputError, match="accepted options: .*min_score"):
         Recognizer(tiny_repo, detector="yunet", detector_options={"threshold": 0.5})
     with pytest.raises(InvalidInputError, match="not a Detector"):
         Recognizer(tiny_repo, detector=object())
