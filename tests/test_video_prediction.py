@@ -459,3 +459,20 @@ def test_predict_video_takes_an_open_reader_with_its_own_sampling(video_recogniz
     assert by_reader.to_csv() == by_path.to_csv() and by_reader.source == by_path.source == str(path)
     with pytest.raises(InvalidInputError, match="reader's own"):
         video_recognizer.predict_video(VideoReader(path), max_frames=4)
+
+
+def test_detect_every_detects_at_a_cut_so_a_new_face_is_not_late(counting, media, tmp_path):
+    rec, detector = counting
+    empty, face = _frames(media("no_face.mp4"))[:8], _frames(media("single_face.mp4"))[:8]
+    size = face[0].shape[1::-1]
+    frames = [cv2.resize(f, size, interpolation=cv2.INTER_AREA) for f in empty] + face  # a cut at frame 8
+    path = tmp_path / "cut.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 30, size)
+    for f in frames:
+        writer.write(f)
+    writer.release()
+    decoded = _frames(path)
+    detector.seen = []
+    res = rec.predict_video(path, detect_every=5)
+    assert detector.seen == [hash(decoded[k].tobytes()) for k in (0, 5, 8, 13)]
+    assert [r.frame for r in res.rows if r.has_face] == list(range(8, 16))

