@@ -250,3 +250,37 @@ def test_push_publishes_only_repository_files_inside_the_folder(hub, tiny_repo, 
         upload_folder(repo, "lab/leak", token="hf_test_token", endpoint=hub.endpoint)
     assert "lab/leak" not in hub.repos or not any(
         b"PRIVATE KEY" in data for c in hub.repos["lab/leak"].commits.values() for data in c.values())
+
+
+def test_hub_download_fetches_onnx_external_data_and_refuses_escaping_names(tiny_repo, tmp_path, face_crops):
+    import onnx
+
+    repo = tmp_path / "ext"
+    shutil.copytree(tiny_repo, repo)
+    onnx.save(onnx.load(str(repo / "coarse.onnx")), str(repo / "coarse.onnx"), save_as_external_data=True,
+              location="coarse.weights", size_threshold=0)
+    evil = onnx.load(str(repo / "coarse.onnx"), load_external_data=False)
+    for t in evil.graph.initializer:
+        for entry in t.external_data:
+            if entry.key == "location":
+                entry.value = "../../../../secret.bin"
+    with FakeHub() as hub:
+        hub.repos.setdefault("acme/ext", __import__("hub_server").FakeRepo()).commit(repo_files(repo))
+        hub.repos.setdefault("acme/evil-ext", __import__("hub_server").FakeRepo()).commit(
+            {**repo_files(repo), "coarse.onnx": evil.SerializeToString()})
+        env = {"HF_ENDPOINT": hub.endpoint, "HF_HOME": str(tmp_path / "hf")}
+        out = run_py(LOAD % ("acme/ext", "kwargs"), env)
+        assert "coarse.weights" in out["files"], out
+        code = """
+        import json
+        from cfcsp_sdk import Recognizer, UnsafeFileError
+        try:
+            Recognizer("acme/evil-ext")
+            print(json.dumps({"error": None}))
+        except UnsafeFileError as e:
+            print(json.dumps({"error": str(e)}))
+        """
+        assert "not a plain path inside the model folder" in run_py(code, env)["error"]
+    ref = Recognizer(tiny_repo).predict_faces(face_crops)
+    got = Recognizer(out["folder"]).predict_faces(face_crops)
+    assert [p.label for p in got] == [p.label for p in ref]

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Iterable
 
 from cfcsp_sdk.config import CONFIG_NAME
-from cfcsp_sdk.errors import InvalidInputError, ModelNotFoundError
+from cfcsp_sdk.errors import BackendError, InvalidInputError, ModelNotFoundError
 from cfcsp_sdk.io.files import atomic_path, file_inside
 
 DEFAULT_MODEL_PACKAGE_DIR = "pretrained/ferplus-cfc"
@@ -81,33 +81,59 @@ def resolve_model_folder(
     from huggingface_hub import errors as hf_errors
 
     offline = local_files_only or offline_mode()
-    patterns = [CONFIG_NAME, CARD_NAME] + [f"*{s}" for s in weights_suffixes]
-    try:
-        folder = huggingface_hub.snapshot_download(
-            repo_id=model,
-            revision=revision,
-            cache_dir=cache_dir,
-            local_files_only=offline,
-            token=token,
-            allow_patterns=patterns,
-            library_name="cfcsp-sdk",
-        )
-    except hf_errors.LocalEntryNotFoundError as exc:
-        why = "offline mode (HF_HUB_OFFLINE=1 or local_files_only=True)" if offline else "the Hub could not be reached"
-        raise ModelNotFoundError(
-            f"model {model!r} (revision {revision or 'main'}) is not in the Hugging Face cache and {why}; "
-            f"download it once online, or point cache_dir/HF_HOME at a cache holding it. ({exc})"
-        ) from exc
-    except hf_errors.RevisionNotFoundError as exc:
-        raise ModelNotFoundError(f"revision {revision!r} does not exist in Hub repo {model!r}") from exc
-    except hf_errors.RepositoryNotFoundError as exc:
-        raise ModelNotFoundError(f"no Hub repo {model!r} (or it is private and no valid token was given)") from exc
-    except hf_errors.HfHubHTTPError as exc:
-        raise ModelNotFoundError(f"downloading {model!r} from the Hub failed: {exc}") from exc
-    path = Path(folder)
+
+    def download(patterns: list[str]) -> Path:
+        try:
+            return Path(huggingface_hub.snapshot_download(
+                repo_id=model,
+                revision=revision,
+                cache_dir=cache_dir,
+                local_files_only=offline,
+                token=token,
+                allow_patterns=patterns,
+                library_name="cfcsp-sdk",
+            ))
+        except hf_errors.LocalEntryNotFoundError as exc:
+            why = "offline mode (HF_HUB_OFFLINE=1 or local_files_only=True)" if offline else "the Hub could not be reached"
+            raise ModelNotFoundError(
+                f"model {model!r} (revision {revision or 'main'}) is not in the Hugging Face cache and {why}; "
+                f"download it once online, or point cache_dir/HF_HOME at a cache holding it. ({exc})"
+            ) from exc
+        except hf_errors.RevisionNotFoundError as exc:
+            raise ModelNotFoundError(f"revision {revision!r} does not exist in Hub repo {model!r}") from exc
+        except hf_errors.RepositoryNotFoundError as exc:
+            raise ModelNotFoundError(f"no Hub repo {model!r} (or it is private and no valid token was given)") from exc
+        except hf_errors.HfHubHTTPError as exc:
+            raise ModelNotFoundError(f"downloading {model!r} from the Hub failed: {exc}") from exc
+
+    path = download([CONFIG_NAME, CARD_NAME] + [f"*{s}" for s in weights_suffixes])
     if not (path / CONFIG_NAME).is_file():
         raise ModelNotFoundError(f"Hub repo {model!r} (revision {revision or 'main'}) has no {CONFIG_NAME}")
+    if ".onnx" in weights_suffixes:
+        # ONNX files may keep their weights in other files, which only the ONNX files name
+        extra = _missing_external_data(path)
+        if extra:
+            download(extra)
     return path
+
+
+def _missing_external_data(folder: Path) -> list[str]:
+    """External-data files the ONNX files in ``folder`` name but the folder lacks (each name checked
+    to be a plain path inside the folder first)."""
+    from cfcsp_sdk.backends.onnx_external_data import external_data_locations
+
+    missing = []
+    for onnx_file in sorted(folder.glob("*.onnx")):
+        try:
+            locations = external_data_locations(onnx_file)
+        except BackendError:
+            continue  # not an ONNX file: the loader says so if a network needs it
+        for tensor, location in locations:
+            if location is not None:
+                path = file_inside(folder, location, f"external data of tensor {tensor!r} in {onnx_file.name}")
+                if not path.exists():
+                    missing.append(location)
+    return list(dict.fromkeys(missing))
 
 
 WEIGHT_SUFFIXES = (".safetensors", ".onnx")
