@@ -142,3 +142,21 @@ def test_reduced_decoding_is_the_shrunk_image(media, tmp_path, suffix, orientati
         assert err < 12 and err < 0.5 * np.abs(small.astype(int) - cv2.flip(expected, 1)).mean()
     with pytest.raises(InvalidInputError):
         load_image(path, reduce=3)
+
+
+def test_sideways_phone_photo_with_the_default_model_and_detector(media, tmp_path):
+    """The issue's case: Orientation 6 gave no face with the default detector and, with YuNet, Sadness
+    0.50 instead of the upright photo's Happiness 0.995 (the default model read it sideways)."""
+    from cfcsp_sdk import Recognizer
+    from conftest import YUNET_DYNAMIC
+
+    upright = load_image(media("single_face.jpg"))
+    path = tmp_path / "phone.jpg"
+    write_with_orientation(path, stored_sideways(upright, 6), 6)
+    res = Recognizer().predict_image(path)  # default model, default detector (MTCNN)
+    assert (res.width, res.height) == (572, 562) and len(res) == 1
+    yunet = Recognizer(detector="yunet", detector_options={"model": str(YUNET_DYNAMIC)})
+    sideways, ref = yunet.predict_image(path), yunet.predict_image(upright)
+    assert ref[0].prediction.label == sideways[0].prediction.label == "Happiness"
+    assert sideways[0].prediction.probabilities["Happiness"] > 0.9
+    np.testing.assert_allclose(sideways[0].box, ref[0].box, atol=3)

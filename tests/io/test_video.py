@@ -140,3 +140,12 @@ def test_a_file_cut_short_never_passes_silently(media, tmp_path, fmt, suffix, op
         r = VideoReader(tmp_path / f"cut{suffix}")
         frames = list(r)
         assert len(frames) < 72 and r.error is not None and "truncated" in r.error, (cut, len(frames))
+
+
+def test_pre_roll_over_http_is_not_truncation(media):
+    from http_media_server import MediaServer
+
+    clip = media("no_face.mp4")
+    with MediaServer(clip.parent) as server:
+        r = VideoReader(f"{server.url}/{clip.name}")
+        assert len(list(r)) == 95 and r.error is None  # OpenCV states 98: 3 frames of pre-roll
