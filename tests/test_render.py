@@ -136,3 +136,16 @@ def test_annotated_video_keeps_the_sound(tmp_path, media):
     assert any("no sound" in str(w.message) for w in caught)
     assert cv2.VideoCapture(str(tmp_path / "c.webm")).read()[0]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.mp4", "b.mp4", "c.webm"]
+
+
+def test_sound_ends_with_the_picture(tmp_path, media):
+    av = pytest.importorskip("av")
+    clip = media("single_face.mp4")  # 72 frames, 2.4 s of sound
+    rows = [FaceRow(f, f / 24, 0, (250, 60, 400, 260), None, 0.9, "Neutral", probs("Neutral")) for f in range(24)]
+    result = VideoResult(str(clip), LABELS, rows, fps=24, frame_count=72, width=640, height=360, frames_read=24)
+    out = write_annotated_video(result, tmp_path / "first_second.mp4")
+    with av.open(str(out)) as c:
+        video, audio = c.streams.video[0], c.streams.audio[0]
+        last_audio = max(float(p.pts * p.time_base) for p in c.demux(audio) if p.pts is not None)
+        assert video.frames == 24
+    assert last_audio < 1.0 + 0.1  # not the source's 2.4 s

@@ -213,7 +213,7 @@ def copy_audio(source: str | os.PathLike[str], video: str | os.PathLike[str], de
     if probe.returncode != 0:
         return "no audio"
     proc = subprocess.run([ffmpeg, "-y", "-v", "error", "-i", str(video), "-i", str(source), "-map", "0:v:0",
-                           "-map", "1:a:0", "-c", "copy", str(dest)], capture_output=True, text=True)
+                           "-map", "1:a:0", "-c", "copy", "-shortest", str(dest)], capture_output=True, text=True)
     if proc.returncode != 0:
         with contextlib.suppress(OSError):
             os.remove(dest)
@@ -230,12 +230,18 @@ def _copy_audio_pyav(av: Any, source: str, video: str, dest: str) -> str:
             v_out = out.add_stream_from_template(v_in)
             a_out = out.add_stream_from_template(a_in)
 
+            # the sound ends with the picture (an annotated video of the first N frames is shorter)
+            end = float(v_in.duration * v_in.time_base) if v_in.duration and v_in.time_base else float("inf")
+
             def packets(container: Any, stream: Any, target: Any) -> Iterator[tuple[float, int, Any]]:
                 for i, pkt in enumerate(container.demux(stream)):
                     if pkt.dts is None:
                         continue  # the flush packet at the end
+                    t = float(pkt.dts * pkt.time_base)
+                    if stream is a_in and t >= end:
+                        break
                     pkt.stream = target
-                    yield float(pkt.dts * pkt.time_base), i, pkt
+                    yield t, i, pkt
 
             # interleave by time so the muxer never buffers a whole stream
             for _, _, pkt in heapq.merge(packets(vin, v_in, v_out), packets(src, a_in, a_out), key=lambda t: t[:2]):
@@ -302,7 +308,7 @@ def require_matplotlib() -> None:
     import importlib.util
 
     if importlib.util.find_spec("matplotlib") is None:
-        raise CfcspError("timeline plots need matplotlib: pip install 'cfcsp-sdk[plot]' (or pip install matplotlib)")
+        raise CfcspError("timeline plots need matplotlib: pip install matplotlib (the package's 'plot' extra)")
 
 
 def _runs(times: Sequence[float], keep: Sequence[bool], step: float, end: float) -> list[tuple[float, float]]:
