@@ -194,3 +194,18 @@ def test_cli_batch_from_a_list_file_writes_parquet(corpus, reference, tiny_repo,
         assert len(got) == len(want)
         for g, w in zip(got, want):
             assert {k: v for k, v in g.items() if v is not None} == {k: v for k, v in w.items() if v is not None}
+
+
+def test_sampling_rates_refuse_bools_and_take_numpy_numbers(tmp_path):
+    """fps=True meant 1 frame/s here while bools are refused elsewhere (issue 14); checked before any
+    video is opened."""
+    import numpy as np
+
+    from cfcsp_sdk import InvalidInputError
+    from cfcsp_sdk.batch import _check_sampling
+
+    for bad in (True, np.bool_(True), float("inf"), 0, "5"):
+        with pytest.raises(InvalidInputError, match="fps"):
+            run_batch([tmp_path / "none.mp4"], tmp_path / "out", fps=bad)
+    _check_sampling({"fps": np.float32(5), "stride": np.int64(2), "max_frames": None})
+    assert not (tmp_path / "out").exists()

@@ -29,7 +29,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Literal, Sequence
 
-from cfcsp_sdk.errors import CfcspError, InvalidInputError, require_positive_int
+from cfcsp_sdk.errors import CfcspError, InvalidInputError, require_positive_int, require_positive_number
 from cfcsp_sdk.io.files import atomic_path
 from cfcsp_sdk.io.sources import VIDEO_SUFFIXES, expand_inputs, is_url
 
@@ -447,14 +447,11 @@ def run_batch(
 
 
 def _check_sampling(sampling: dict[str, Any]) -> None:
-    import math
-
     if sampling["max_frames"] is not None:
         require_positive_int("max_frames", sampling["max_frames"])
     require_positive_int("stride", sampling["stride"])
-    fps = sampling["fps"]
-    if fps is not None and (not isinstance(fps, (int, float)) or not math.isfinite(fps) or fps <= 0):
-        raise InvalidInputError(f"fps must be a positive number, got {fps!r}")
+    if sampling["fps"] is not None:
+        require_positive_number("fps", sampling["fps"])
 
 
 def _run_pool(model: Any, options: dict[str, Any], workers: int, threads: int, plans: list[Plan], todo: list[int],

@@ -46,7 +46,7 @@ from cfcsp_sdk.batch import (
     result_record,
     write_outputs,
 )
-from cfcsp_sdk.errors import CfcspError, InvalidInputError, require_positive_int
+from cfcsp_sdk.errors import CfcspError, require_positive_int, require_positive_number
 
 
 def _ray() -> Any:
@@ -220,8 +220,7 @@ def run_batch_ray(
     workers = require_positive_int("workers", workers)
     chunk_frames = require_positive_int("chunk_frames", chunk_frames)
     for name, value in (("actor_cpus", actor_cpus), ("decode_cpus", decode_cpus)):
-        if not isinstance(value, (int, float)) or not value > 0:
-            raise InvalidInputError(f"{name} must be a positive number, got {value!r}")
+        require_positive_number(name, value)
     threads = require_positive_int("threads", threads) if threads is not None else max(1, round(actor_cpus))
     sampling = {"fps": fps, "stride": stride, "max_frames": max_frames}
     _check_sampling(sampling)

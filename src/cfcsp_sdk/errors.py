@@ -20,6 +20,12 @@ def _is_bool(value: object) -> bool:
     return isinstance(value, bool) or type(value).__name__ in ("bool_", "bool") and type(value).__module__ == "numpy"
 
 
+def is_real_number(value: object) -> bool:
+    """Whether ``value`` is a real number, Python or numpy, int or float, and not a bool (``True`` is an
+    ``int`` to Python, but no caller means 1 by it)."""
+    return isinstance(value, numbers.Real) and not _is_bool(value)
+
+
 def require_positive_int(name: str, value: object) -> int:
     """``value`` as an ``int`` if it is a positive integer (Python or numpy; bools are refused), else
     :class:`InvalidInputError`."""
@@ -31,7 +37,7 @@ def require_positive_int(name: str, value: object) -> int:
 def require_positive_number(name: str, value: object, maximum: float | None = None) -> float:
     """``value`` as a ``float`` if it is a finite number > 0 (Python or numpy, int or float; bools are
     refused) and at most ``maximum`` if given, else :class:`InvalidInputError`."""
-    if _is_bool(value) or not isinstance(value, numbers.Real):
+    if not is_real_number(value):
         raise InvalidInputError(f"{name} must be a positive number, got {value!r} of type {type(value).__name__}")
     number = float(value)
     if not math.isfinite(number) or number <= 0:

@@ -35,3 +35,15 @@ def test_named_detectors_refuse_bad_limits_when_built():
             get_detector(name, min_face_ratio=2)
         with pytest.raises(InvalidInputError, match="min_score"):
             get_detector(name, min_score=-1)
+
+
+def test_face_limits_take_numpy_numbers_but_no_bools():
+    import numpy as np
+
+    from cfcsp_sdk import InvalidInputError
+
+    check_face_limits(np.float32(20), np.float64(0.1), np.float32(0.5))  # np.float32 was refused
+    check_face_limits(np.int64(20), 0, 1)
+    for args in ((True, 0.1, 0.5), (20, np.bool_(False), 0.5), (20, 0.1, np.bool_(True))):
+        with pytest.raises(InvalidInputError):
+            check_face_limits(*args)

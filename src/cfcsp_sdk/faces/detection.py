@@ -7,7 +7,7 @@ from typing import Any, Callable, Iterable, Optional, Protocol, Sequence, runtim
 
 import numpy as np
 
-from cfcsp_sdk.errors import InvalidInputError, require_accepted_options
+from cfcsp_sdk.errors import InvalidInputError, is_real_number, require_accepted_options
 
 
 @dataclass
@@ -74,7 +74,7 @@ def check_face_limits(min_face: float, min_face_ratio: float, min_score: float) 
               ("min_face_ratio", min_face_ratio, lambda v: 0 <= v < 1, "a fraction in [0, 1)"),
               ("min_score", min_score, lambda v: 0 <= v <= 1, "a score in [0, 1]"))
     for name, value, ok, what in checks:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value) or not ok(value):
+        if not is_real_number(value) or not np.isfinite(value) or not ok(value):
             raise InvalidInputError(f"{name} must be {what}, got {value!r}")
 
 
