@@ -2,9 +2,12 @@
 
     python bench/bench_video.py VIDEO [--runs 5] [--model M] [--detector mtcnn|yunet]
                                       [--detector-model yunet.onnx] [--fps N] [--backend onnx|torch]
-                                      [--detect-every K]
+                                      [--detect-every K] [--detector-options JSON]
+                                      [--backend-options JSON]
 
-Prints the median of ``--runs`` runs (after one warm-up run) and every run's figures. With
+Prints the median of ``--runs`` runs (after one warm-up run) and every run's figures: frames/s, the
+process's CPU time per frame (all threads; on a busy machine closer to what a quiet one's wall time
+would be than the wall time itself), ms/frame per stage, peak RSS and the load average. With
 ``--detect-every K`` (K > 1) runs with K and with 1 alternate (same process, same load), both are
 printed, with how often the smoothed labels of the two agree: per sampled frame with a face in either
 run, faces paired by box overlap (IoU >= 0.5), a frame agrees when every face is paired with the same
@@ -31,6 +34,8 @@ def main() -> None:
     p.add_argument("--detector-model", default=None)
     p.add_argument("--fps", type=float, default=None)
     p.add_argument("--detect-every", type=int, default=1)
+    p.add_argument("--detector-options", default="{}", help='JSON, e.g. \'{"min_face_ratio": 0}\'')
+    p.add_argument("--backend-options", default="{}", help='JSON, e.g. \'{"allow_spinning": true}\'')
     args = p.parse_args()
     if args.detect_every > 1:
         return compare_detect_every(args)
@@ -38,25 +43,31 @@ def main() -> None:
     from cfcsp_sdk import Recognizer
 
     opts = {"model": args.detector_model} if args.detector_model else {}
-    rec = Recognizer(args.model, backend=args.backend, detector=args.detector, detector_options=opts)
+    opts.update(json.loads(args.detector_options))
+    rec = Recognizer(args.model, backend=args.backend, detector=args.detector, detector_options=opts,
+                     backend_options=json.loads(args.backend_options))
     rec.predict_video(args.video, fps=args.fps)  # warm-up: sessions, caches
     runs = []
     for _ in range(args.runs):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         res = rec.predict_video(args.video, fps=args.fps)
-        wall = time.perf_counter() - t0
+        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
         frames = res.frames_processed
-        runs.append({"wall_s": wall, "frames": frames, "faces": sum(r.has_face for r in res.rows),
+        runs.append({"wall_s": wall, "cpu_s": cpu, "frames": frames, "faces": sum(r.has_face for r in res.rows),
                      "fps": frames / wall, **{f"{k}_s": v for k, v in res.timings.items()}})
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     med = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
-    print(f"video: {args.video}  detector: {args.detector}  backend: {args.backend}  model: {rec.config.name}")
+    print(f"video: {args.video}  detector: {args.detector} {opts or ''}  backend: {args.backend} "
+          f"{args.backend_options if args.backend_options != '{}' else ''}  model: {rec.config.name}")
     print(f"frames/run: {med['frames']:.0f}  faces/run: {med['faces']:.0f}  runs: {len(runs)} (median shown)")
-    print(f"end-to-end: {med['fps']:.1f} frames/s  ({med['wall_s']:.2f} s per run)")
+    print(f"end-to-end: {med['fps']:.1f} frames/s  ({med['wall_s']:.2f} s per run; CPU "
+          f"{1000 * med['cpu_s'] / max(med['frames'], 1):.1f} ms/frame, all threads)")
     for stage in ("decode", "detect", "align", "model", "smooth"):
         ms = 1000 * med[f"{stage}_s"] / max(med["frames"], 1)
         print(f"  {stage:7s} {ms:8.2f} ms/frame  ({100 * med[f'{stage}_s'] / med['wall_s']:5.1f} % of wall)")
     print(f"peak RSS: {peak_mb:.0f} MiB")
+    print(f"load average (1, 5, 15 min) at the end: {tuple(round(x, 2) for x in os.getloadavg())} on "
+          f"{os.cpu_count()} CPUs")
     print("runs:", json.dumps([{k: round(v, 4) for k, v in r.items()} for r in runs]))
 
 

@@ -188,8 +188,11 @@ class _Runner:
 
             from cfcsp_sdk.backends.onnx_backend import session_options
 
-            self.session = ort.InferenceSession(build_onnx(name, weights),
-                                                sess_options=session_options(threads, 1, allow_spinning),
+            opts = session_options(threads, 1, allow_spinning)
+            # R- and O-Net see a different batch size at every call: planned memory patterns would be
+            # kept per size (about 100 MB over a short video)
+            opts.enable_mem_pattern = name == "pnet"
+            self.session = ort.InferenceSession(build_onnx(name, weights), sess_options=opts,
                                                 providers=["CPUExecutionProvider"])
         elif backend == "torch":
             self.module = build_torch(name, weights)
@@ -255,6 +258,9 @@ def _shrink_interpolation(scale: float) -> int:
     return cv2.INTER_AREA if scale < 0.5 else cv2.INTER_LINEAR
 
 
+_MAX_CROPS = 64
+
+
 class _Plan:
     """One image prepared for detection: the detection frame (RGB, downscaled so that the smallest
     face looked for is about O-Net's 48 pixels) and the scale from the image to it."""
@@ -279,8 +285,8 @@ class MtcnnDetector:
     The smallest face looked for is ``max(min_face, min_face_ratio * shorter image side)`` pixels.
     Each image is first scaled down so that this size becomes 48 pixels (O-Net's input), the
     networks run on that detection frame, and boxes and landmarks are mapped back to the image's
-    own pixels (so alignment uses the full resolution). :meth:`detect_batch` runs each stage once
-    for all images of a batch (P-Net once per pyramid scale for images of one size).
+    own pixels (so alignment uses the full resolution). :meth:`detect_batch` runs R-Net and O-Net
+    once for all images of a batch.
 
     Args:
         backend: ``"onnx"`` (ONNX Runtime, default) or ``"torch"``.
@@ -348,28 +354,25 @@ class MtcnnDetector:
         return self._stage3(plans, boxes)
 
     def _stage1(self, plans: list[_Plan]) -> list[np.ndarray]:
+        # P-Net runs one image at a time: stacking the frames of a chunk (tried) took more CPU time
+        # and 3x the memory (ONNX Runtime's arena grows to the largest feature maps) for no gain
         found: list[list[np.ndarray]] = [[] for _ in plans]
-        groups: dict[tuple[tuple[int, ...], float], list[int]] = {}
         for i, plan in enumerate(plans):
-            groups.setdefault((plan.rgb.shape, plan.min_face), []).append(i)
-        for (shape, min_face), members in groups.items():
-            h, w = shape[:2]
-            scale, prev_scale = 12.0 / min_face, 1.0
-            levels = [plans[i].rgb for i in members]
+            h, w = plan.rgb.shape[:2]
+            scale, prev_scale, level = 12.0 / plan.min_face, 1.0, plan.rgb
             while min(h, w) * scale >= 12:
                 hs, ws = int(math.ceil(h * scale)), int(math.ceil(w * scale))
                 # each pyramid level is resized from the previous one (a small image after the first)
                 interp = _shrink_interpolation(scale / prev_scale) if scale < 1 else cv2.INTER_LINEAR
-                levels = [cv2.resize(lv, (ws, hs), interpolation=interp) for lv in levels]
+                level = cv2.resize(level, (ws, hs), interpolation=interp)
                 prev_scale = scale
-                reg, prob = self.pnet(_normalise(np.stack(levels)))
-                for b, i in enumerate(members):
-                    p = prob[b, 1]
-                    ys, xs = np.nonzero(p > self.thresholds[0])
-                    if len(ys):
-                        box = np.stack([2 * xs, 2 * ys, 2 * xs + 12, 2 * ys + 12], 1).astype(np.float64) / scale
-                        cand = np.concatenate([box, p[ys, xs, None], reg[b][:, ys, xs].T], axis=1)
-                        found[i].append(cand[nms(cand[:, :4], cand[:, 4], self.nms_thresholds[0])])
+                reg, prob = self.pnet(_normalise(level[None]))
+                p = prob[0, 1]
+                ys, xs = np.nonzero(p > self.thresholds[0])
+                if len(ys):
+                    box = np.stack([2 * xs, 2 * ys, 2 * xs + 12, 2 * ys + 12], 1).astype(np.float64) / scale
+                    cand = np.concatenate([box, p[ys, xs, None], reg[0][:, ys, xs].T], axis=1)
+                    found[i].append(cand[nms(cand[:, :4], cand[:, 4], self.nms_thresholds[0])])
                 scale *= self.scale_factor
         out = []
         for parts in found:
@@ -390,7 +393,9 @@ class MtcnnDetector:
         if not sum(counts):
             return [[] for _ in plans]
         crops = np.concatenate([_crops(p.rgb, b, size, area) for p, b in zip(plans, boxes) if len(b)])
-        outs = net(_normalise(crops))
+        # slices of a bounded size keep the networks' working memory small whatever P-Net proposed
+        parts = [net(_normalise(crops[i : i + _MAX_CROPS])) for i in range(0, len(crops), _MAX_CROPS)]
+        outs = [np.concatenate(o) for o in zip(*parts)]
         split = np.cumsum(counts)[:-1]
         return [list(parts) for parts in zip(*(np.split(o, split) for o in outs))]
 
