@@ -41,3 +41,27 @@ def test_missing_model_file_is_a_typed_error(tmp_path):
         YuNetDetector(tmp_path / "nope.onnx")
     with pytest.raises(ModelNotFoundError):
         YuNetDetector("someone/no-such-yunet-repo", local_files_only=True)
+
+
+def test_a_model_whose_external_data_lies_elsewhere_is_refused(tmp_path):
+    """A YuNet file is an ONNX model like ours: its external data must lie next to it (issue 14)."""
+    pytest.importorskip("onnx")
+    from onnx import TensorProto, helper, numpy_helper
+
+    from cfcsp_sdk import UnsafeFileError
+
+    (tmp_path / "secret.bin").write_bytes(np.arange(4, dtype=np.float32).tobytes())
+    w = numpy_helper.from_array(np.zeros(4, np.float32), "w")
+    w.ClearField("raw_data")
+    w.data_location = TensorProto.EXTERNAL
+    for k, v in (("location", "../secret.bin"), ("offset", "0"), ("length", "16")):
+        entry = w.external_data.add()
+        entry.key, entry.value = k, v
+    graph = helper.make_graph([helper.make_node("Add", ["x", "w"], ["y"])], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [4])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [4])], [w])
+    (tmp_path / "det").mkdir()
+    path = tmp_path / "det" / "yunet.onnx"
+    path.write_bytes(helper.make_model(graph).SerializeToString())
+    with pytest.raises(UnsafeFileError, match="'w'"):
+        YuNetDetector(model=path)

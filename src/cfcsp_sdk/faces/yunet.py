@@ -76,9 +76,11 @@ class YuNetDetector:
         local_files_only: bool = False,
     ) -> None:
         from cfcsp_sdk.backends.onnx_backend import session_options
+        from cfcsp_sdk.backends.onnx_external_data import check_external_data
 
         check_face_limits(min_face, min_face_ratio, min_score)
         self.path = _resolve_model(model, revision, local_files_only)
+        check_external_data(self.path)  # its weights' files must lie next to it, as for our networks
         opts = session_options(threads, 1, allow_spinning)
         try:
             self.session = ort.InferenceSession(str(self.path), sess_options=opts, providers=["CPUExecutionProvider"])
