@@ -160,8 +160,9 @@ def test_two_workers_write_the_same_files_as_one(corpus, tiny_repo, tmp_path):
         for name in one:
             assert (tmp_path / "one" / sub / name).read_bytes() == (tmp_path / "two" / sub / name).read_bytes()
     assert len(read_manifest(tmp_path / "two" / "manifest.jsonl")) == 3
-    workers = {r.worker for r in report.records}
-    assert len(workers) == 2 and str(os.getpid()) not in {w.split(":")[1] for w in workers}
+    # the videos ran in worker processes (which of the two took how many depends on their start-up times)
+    pids = {r.worker.split(":")[1] for r in report.records}
+    assert 1 <= len(pids) <= 2 and str(os.getpid()) not in pids
 
 
 def test_abaw_refused_for_labels_outside_affwild2(corpus, tmp_path):

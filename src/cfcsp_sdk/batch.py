@@ -392,17 +392,19 @@ def run_batch(
         format: ``"csv"`` or ``"parquet"`` (needs pyarrow: the ``parquet`` extra).
         abaw: also write ``abaw/<name>.txt``, the ABAW expression-challenge file of each video (the
             model's labels must be Aff-Wild2's).
-        fps, stride, max_frames: frame sampling, as for :meth:`Recognizer.predict_video`.
+        fps: sample frames at about this rate (as for :meth:`Recognizer.predict_video`).
+        stride: or keep every ``stride``-th frame.
+        max_frames: at most this many sampled frames per video.
         progress: progress bars over videos and frames on stderr.
 
     Returns:
         A :class:`BatchReport`; the same records were appended to ``out/manifest.jsonl`` as each video ended.
 
     Raises:
-        MediaError: an input matches nothing. CfcspError: bad arguments, a model that cannot be
-        loaded, a folder another batch is writing to. Errors of single videos never raise: they are
-        recorded as ``failed`` and the batch goes on. KeyboardInterrupt is passed on after the
-        manifest holds every video finished so far.
+        MediaError: an input matches nothing.
+        CfcspError: bad arguments, a model that cannot be loaded, a folder another batch is writing to.
+            Errors of single videos never raise: they are recorded as ``failed`` and the batch goes on.
+        KeyboardInterrupt: passed on once the manifest holds every video finished so far.
     """
     workers = require_positive_int("workers", workers)
     threads = require_positive_int("threads", threads) if threads is not None else max(1, available_cores() // workers)
