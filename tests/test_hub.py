@@ -203,6 +203,13 @@ def test_weight_symlinks_leading_out_of_the_folder_are_refused(tiny_repo, tmp_pa
     (repo / "negative.onnx").symlink_to(outside)
     with pytest.raises(UnsafeFileError, match="outside the model folder"):
         Recognizer(repo)
+    config = repo / "config.json"
+    shutil.move(config, tmp_path / "config-elsewhere.json")
+    config.symlink_to(tmp_path / "config-elsewhere.json")
+    with pytest.raises(UnsafeFileError, match="config.json"):
+        Recognizer(repo)
+    config.unlink()
+    shutil.move(tmp_path / "config-elsewhere.json", config)
     # a symlink that stays inside the folder is fine
     (repo / "negative.onnx").unlink()
     shutil.move(outside, repo / "real-negative.onnx")

@@ -72,6 +72,7 @@ def resolve_model_folder(
             raise InvalidInputError(f"revision={revision!r} applies to Hub repo ids, not to the local folder {str(model)!r}")
         if not (as_path / CONFIG_NAME).is_file():
             raise ModelNotFoundError(f"{as_path} is a folder but holds no {CONFIG_NAME}; it is not a model repository")
+        file_inside(as_path, CONFIG_NAME, CONFIG_NAME)  # a link to a file elsewhere is not read
         return as_path
     model = str(model)
     if as_path.exists() or not _REPO_ID.fullmatch(model):
@@ -109,6 +110,7 @@ def resolve_model_folder(
     path = download([CONFIG_NAME, CARD_NAME] + [f"*{s}" for s in weights_suffixes])
     if not (path / CONFIG_NAME).is_file():
         raise ModelNotFoundError(f"Hub repo {model!r} (revision {revision or 'main'}) has no {CONFIG_NAME}")
+    file_inside(path, CONFIG_NAME, CONFIG_NAME)
     if ".onnx" in weights_suffixes:
         # ONNX files may keep their weights in other files, which only the ONNX files name
         extra = _missing_external_data(path)
