@@ -168,6 +168,8 @@ def test_ctrl_c_during_processing_prints_one_line_and_writes_nothing(tiny_repo, 
         w.write(np.full((240, 320, 3), i % 200, np.uint8))
     w.release()
     out = tmp_path / "out.csv"
+    out.write_text("an earlier run's results\n")
+    os.utime(out, (0, 0))
     err_path = tmp_path / "stderr.txt"
     with open(err_path, "w") as err_file:
         proc = subprocess.Popen([sys.executable, "-m", "cfcsp_sdk.cli", "predict", str(video), "--model",
@@ -178,7 +180,9 @@ def test_ctrl_c_during_processing_prints_one_line_and_writes_nothing(tiny_repo, 
     err = err_path.read_text()
     assert rc == 130
     assert "Traceback" not in err and err.rstrip().endswith("cfcsp: interrupted; nothing written")
-    assert sorted(os.listdir(tmp_path)) == ["long.avi", "stderr.txt"]  # no output, no temporary file
+    # the earlier output is untouched and no temporary file is left
+    assert out.read_text() == "an earlier run's results\n"
+    assert sorted(os.listdir(tmp_path)) == ["long.avi", "out.csv", "stderr.txt"]
 
 
 def test_ctrl_c_during_start_up_prints_one_line(tmp_path):
