@@ -14,6 +14,14 @@ from typing import Any, Iterator, Sequence
 
 from cfcsp_sdk.errors import CfcspError
 
+
+def dumps_json(data: Any, **kwargs: Any) -> str:
+    """Strict JSON (``null`` for NaN/inf), see :func:`cfcsp_sdk.results.dumps_json`; imported when
+    needed, so the command starts without numpy."""
+    from cfcsp_sdk.results import dumps_json as strict
+
+    return strict(data, **kwargs)
+
 VIDEO_SUFFIXES = {".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".3gp",
                   ".ts", ".mts", ".m2ts"}
 
@@ -273,7 +281,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
             failed.append(str(src))
             continue
         for line in _stdout_lines(src, result, is_video):
-            print(json.dumps(line))
+            print(dumps_json(line))  # strict JSON: null, never a bare NaN
         if not batch and args.output:
             out = Path(args.output)
             if out.suffix.lower() == ".json":
@@ -293,7 +301,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
             if Path(args.output).suffix.lower() == ".csv":
                 rows_to_csv(table, columns, args.output)
             else:
-                _write_text(json.dumps({"results": entries, "failed": failed}, indent=1), args.output)
+                _write_text(dumps_json({"results": entries, "failed": failed}, indent=1), args.output)
         print(f"cfcsp: {len(sources)} inputs: {len(sources) - len(failed)} done, {len(failed)} failed"
               + (f" ({', '.join(failed)})" if failed else ""), file=sys.stderr)
     return 1 if failed else 0
@@ -317,7 +325,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
         from cfcsp_sdk.batch import run_batch
 
         report = run_batch(args.inputs, args.out, args.model, **common)
-    print(json.dumps(report.to_dict(), indent=1))
+    print(dumps_json(report.to_dict(), indent=1))
     return 0 if not report.count("failed") else 3
 
 
