@@ -137,14 +137,22 @@ def _shared_files_named(item: pytest.Item) -> list[Path]:
     funcs = [getattr(item, "function", None)]
     for defs in getattr(getattr(item, "_fixtureinfo", None), "name2fixturedefs", {}).values():
         funcs += [d.func for d in defs]
-    found: list[Path] = []
+    sources = []
     for func in funcs:
         try:
-            source = inspect.getsource(func) if func is not None else ""
+            sources.append(inspect.getsource(func) if func is not None else "")
         except (OSError, TypeError):
             continue
-        found += [path for name, path in _SHARED_NAMES.items() if name in source and path not in found]
-    return found
+    # and the module's own helpers (classes, functions) that those name, one level deep
+    module = getattr(item, "module", None)
+    for name, obj in vars(module).items() if module is not None else ():
+        if (inspect.isclass(obj) or inspect.isfunction(obj)) and getattr(obj, "__module__", None) == module.__name__ \
+                and any(name in src for src in sources):
+            try:
+                sources.append(inspect.getsource(obj))
+            except (OSError, TypeError):
+                pass
+    return [path for name, path in _SHARED_NAMES.items() if any(name in src for src in sources)]
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
