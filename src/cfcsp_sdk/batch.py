@@ -350,9 +350,8 @@ _worker: dict[str, Any] = {}
 
 
 def _init_worker(model: Any, options: dict[str, Any], threads: int, queue: Any) -> None:
-    import signal
-
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    # Ctrl-C reaches the workers too (one process group): each stops its video at once, its temporary
+    # files removed, instead of the parent waiting for the videos in progress to end
     _worker["recognizer"] = build_recognizer(model, options, threads)
     _worker["queue"] = queue
 
