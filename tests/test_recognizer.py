@@ -131,3 +131,22 @@ def test_misconfiguration_fails_at_construction_with_typed_errors(tiny_repo):
     rec = Recognizer(tiny_repo, detector="mtcnn", detector_options={"min_face": 30, "threads": 1},
                      backend_options={"intra_op_num_threads": 1})
     assert rec.detector.__class__.__name__ == "MtcnnDetector" and rec.detector.min_face == 30
+
+
+def test_labels_whose_fine_network_did_not_run_are_left_empty_in_tables(tiny_repo, face_crops):
+    import csv
+    import io
+
+    negatives = ("Anger", "Disgust", "Fear", "Sadness")
+    batch = Recognizer(tiny_repo).predict_faces(face_crops)
+    ran = [p.fine_scores["Negative"] is not None for p in batch]
+    assert not all(ran)  # some crops never reach the negative network
+    rows = list(csv.DictReader(io.StringIO(batch.to_csv())))
+    for p, r, did in zip(batch, rows, ran):
+        assert p.unrefined == (() if did else negatives)
+        if not did:  # an even share of the coarse 'Negative' probability, not four answers
+            assert len({p.probabilities[k] for k in negatives}) == 1
+        assert [r[f"p_{k}"] == "" for k in negatives] == [not did] * 4
+        assert r["p_Neutral"] != "" and float(r["p_Neutral"]) == pytest.approx(p.probabilities["Neutral"], abs=1e-6)
+    assert all(p.unrefined == () for p in Recognizer(tiny_repo, fine_policy="always").predict_faces(face_crops))
+    assert batch.to_dataframe()["p_Anger"].isna().sum() == ran.count(False)

@@ -169,17 +169,20 @@ class Recognizer:
         for r in range(len(out.labels)):
             k = int(out.labels[r])
             fine_scores: dict[str, Optional[dict[str, float]]] = {}
+            unrefined: list[str] = []
             for i, g in enumerate(spec.groups):
                 row = fine[i][r]
-                fine_scores[spec.coarse_labels[g.coarse_index]] = (
-                    None if np.isnan(row).any() else dict(zip(g.labels, map(float, row)))
-                )
+                ran = not np.isnan(row).any()
+                fine_scores[spec.coarse_labels[g.coarse_index]] = dict(zip(g.labels, map(float, row))) if ran else None
+                if not ran:
+                    unrefined += [self.labels[j] for j in g.to_final]
             preds.append(FacePrediction(
                 label=self.labels[k],
                 label_index=k,
                 probabilities=dict(zip(self.labels, map(float, out.probabilities[r]))),
                 coarse_scores=dict(zip(spec.coarse_labels, map(float, coarse[r]))),
                 fine_scores=fine_scores,
+                unrefined=tuple(unrefined),
             ))
         return preds
 

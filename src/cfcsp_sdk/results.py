@@ -25,6 +25,9 @@ class FacePrediction:
         coarse_scores: the coarse network's probabilities by coarse label.
         fine_scores: per group label (e.g. ``"Negative"``), the fine network's probabilities, or
             ``None`` where that fine network did not run on this face.
+        unrefined: final labels whose fine network did not run on this face: each holds an even
+            share of its group's coarse probability (so they are equal), not a probability of its
+            own. CSV and DataFrame rows leave their ``p_<label>`` cells empty.
     """
 
     label: str
@@ -32,6 +35,7 @@ class FacePrediction:
     probabilities: dict[str, float]
     coarse_scores: dict[str, float]
     fine_scores: dict[str, Optional[dict[str, float]]] = field(default_factory=dict)
+    unrefined: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return json_safe({
@@ -40,7 +44,12 @@ class FacePrediction:
             "probabilities": dict(self.probabilities),
             "coarse_scores": dict(self.coarse_scores),
             "fine_scores": {k: (dict(v) if v is not None else None) for k, v in self.fine_scores.items()},
+            "unrefined": list(self.unrefined),
         })
+
+    def table_probabilities(self) -> dict[str, Optional[float]]:
+        """``p_<label>`` cells of a CSV or DataFrame row: ``None`` (an empty cell) for :attr:`unrefined` labels."""
+        return {f"p_{k}": (None if k in self.unrefined else v) for k, v in self.probabilities.items()}
 
     def to_json(self, **kwargs: Any) -> str:
         return dumps_json(self.to_dict(), **kwargs)
@@ -85,7 +94,7 @@ def predictions_to_rows(predictions: Sequence[FacePrediction]) -> list[dict[str,
     rows = []
     for i, p in enumerate(predictions):
         row: dict[str, Any] = {"face": i, "label": p.label, "label_index": p.label_index}
-        row.update({f"p_{k}": v for k, v in p.probabilities.items()})
+        row.update(p.table_probabilities())
         rows.append(row)
     return rows
 
@@ -209,7 +218,7 @@ class ImageResult:
         for i, f in enumerate(self.faces):
             row: dict[str, Any] = {"face": i, "detection_score": f.detection_score, "label": f.prediction.label}
             row.update(dict(zip(("x1", "y1", "x2", "y2"), f.box)))
-            row.update({f"p_{k}": v for k, v in f.prediction.probabilities.items()})
+            row.update(f.prediction.table_probabilities())
             out.append(row)
         return out
 
