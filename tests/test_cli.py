@@ -287,6 +287,9 @@ def test_damaged_video_one_warning_line_and_decoder_noise_only_with_verbose(tiny
     assert json.loads((tmp_path / "r.json").read_text())["skipped_frames"] == [34]
     p = cfcsp("predict", video, "--model", tiny_repo, "--detector-model", YUNET_DYNAMIC, "-q", "--verbose")
     assert "[h264 @" in p.stderr  # FFmpeg's own complaint, asked for
+    p = cfcsp("batch", video, "--out", tmp_path / "out", "--model", tiny_repo, "--detector-model", YUNET_DYNAMIC,
+              "-q", "--max-frames", 40)
+    assert "[h264 @" not in p.stderr and json.loads(p.stdout)["frames"] == 40
 
 
 def test_annotated_video_covers_exactly_the_processed_frames(tiny_repo, media, tmp_path):

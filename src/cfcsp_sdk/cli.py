@@ -446,6 +446,8 @@ def build_parser() -> argparse.ArgumentParser:
     ba.add_argument("--max-frames", type=int, default=None, help="at most this many sampled frames per video")
     ba.add_argument("--offline", action="store_true", help="use only local files and the Hub cache")
     ba.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
+    ba.add_argument("--verbose", "-v", action="store_true",
+                    help="let FFmpeg and OpenCV print their own messages about damaged videos on stderr")
     ba.set_defaults(func=cmd_batch)
     cv = sub.add_parser("convert-paddle", help="convert the authors' Paddle Swin-S checkpoints to a model repository")
     cv.add_argument("--coarse", required=True, help="ABAW3_SwinS_Coarse_Iter10k.pdparams")
@@ -492,6 +494,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = None
     try:
         args = build_parser().parse_args(argv)
+        if args.func is cmd_batch and not args.verbose:
+            # the worker processes inherit these (their stderr carries their own reports, so it stays)
+            os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
+            os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
         with _native_stderr_quiet(args.func is cmd_predict and not args.verbose):
             return args.func(args)
     except CfcspError as exc:
