@@ -416,5 +416,5 @@ def timeline_figure(result: VideoResult, tracks: Sequence[int] | None = None) ->
                    bbox_to_anchor=(0.5, 1 - 0.3 / height), frameon=False)
     fig.suptitle(f"{Path(result.source).name}: label per track (band) and smoothed probabilities", y=0.995,
                  fontsize=10)
-    fig.tight_layout(rect=(0, 0, 1, 1 - 0.65 / height))
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.5 / height))
     return fig
