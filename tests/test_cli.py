@@ -46,6 +46,8 @@ def test_predict_image_prints_one_line_per_face(media, tmp_path):
     assert cv2.imread(str(tmp_path / "a.png")).shape == (667, 1000, 3)
     cfcsp("predict", media("single_face.mp4"), "-q", "--stride", 8, "--output", tmp_path / "abaw.txt")
     assert len((tmp_path / "abaw.txt").read_text().splitlines()) == 73
+    p = cfcsp("predict", media("free-mountain-vector-01.jpg"))
+    assert p.stdout == "" and "no face found in" in p.stderr
 
 
 def test_yunet_detector_file(media, tmp_path, yunet_dynamic):

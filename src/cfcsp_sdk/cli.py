@@ -282,6 +282,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
             continue
         for line in _stdout_lines(src, result, is_video):
             print(dumps_json(line))  # strict JSON: null, never a bare NaN
+        if not is_video and not len(result):
+            print(f"cfcsp: no face found in {src}", file=sys.stderr)
         if not batch and args.output:
             out = Path(args.output)
             if out.suffix.lower() == ".json":
