@@ -191,3 +191,19 @@ def test_carry_gives_up_on_a_jump_so_the_detector_runs(media, yunet):
     assert t.carry(shifted, time=1 / 30) is None
     assert t.carry(cv2.resize(frame, (320, 180)), time=1 / 30) is None  # another frame size
     assert t.carry(frame, time=1 / 30) is not None  # the same frame: no motion
+
+
+def test_carry_waits_for_a_missing_face_and_a_cut_ends_the_old_shots_tracks(media, yunet):
+    cap = cv2.VideoCapture(str(media("single_face.mp4")))
+    frames = [cap.read()[1] for _ in range(5)]
+    t = FaceTracker(max_age=2)
+    ids, _ = t.update(yunet.detect(frames[0]) + [Detection((20.0, 20.0, 80.0, 80.0))], time=0.0, image=frames[0])
+    assert ids == [0, 1]
+    t.update(yunet.detect(frames[1]), time=1 / 30, image=frames[1])  # face 1 is not found (hidden?)
+    assert t.carry(frames[2], time=2 / 30) is None  # it may come back any time: the detector looks
+    t.update(yunet.detect(frames[2]), time=2 / 30, image=frames[2])
+    assert t.update(yunet.detect(frames[3]), time=3 / 30, image=frames[3]) == ([0], [1])  # max_age passed
+    assert t.carry(frames[4], time=4 / 30)[1:] == ([0], [])  # nothing missing: carried
+    cut = cv2.resize(cv2.VideoCapture(str(media("no_face.mp4"))).read()[1], frames[0].shape[1::-1])
+    assert t.carry(cut, time=5 / 30) is None  # a cut: the detector looks ...
+    assert t.update(yunet.detect(cut), time=5 / 30, image=cut) == ([], [0])  # ... and the old shot's face ends

