@@ -83,6 +83,15 @@ def test_time_between_frames_sets_how_far_a_face_may_move():
 def test_unknown_times_mean_the_nominal_frame_interval():
     t = FaceTracker(frame_interval=0.5)
     assert [t.update([det(100 + 80 * k, 100)])[0][0] for k in range(3)] == [0, 0, 0]
+    t = FaceTracker(frame_interval=0.5)  # a stream without timestamps gives NaN
+    assert [t.update([det(100 + 80 * k, 100)], time=float("nan"))[0][0] for k in range(3)] == [0, 0, 0]
+
+
+def test_one_descriptor_per_detection():
+    from cfcsp_sdk import InvalidInputError
+
+    with pytest.raises(InvalidInputError, match="2 descriptors for 1 detections"):
+        FaceTracker().update([det(0, 0)], descriptors=[None, None])
 
 
 @pytest.fixture(scope="module")

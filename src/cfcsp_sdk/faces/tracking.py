@@ -15,6 +15,7 @@ from typing import Optional, Sequence
 import cv2
 import numpy as np
 
+from cfcsp_sdk.errors import InvalidInputError
 from cfcsp_sdk.faces.detection import Detection, iou_matrix
 
 _DESCRIPTOR_SIZE = 32
@@ -202,7 +203,12 @@ class FaceTracker:
 
         Returns:
             (ids in detection order, ids of tracks that ended with this frame).
+
+        Raises:
+            InvalidInputError: if ``descriptors`` does not have one entry per detection.
         """
+        if descriptors is not None and len(descriptors) != len(detections):
+            raise InvalidInputError(f"{len(descriptors)} descriptors for {len(detections)} detections")
         t = self._advance(time)
         descs = [None] * len(detections) if descriptors is None else [
             d if d is not None and np.any(d) else None for d in descriptors]  # all zeros: no information
@@ -318,7 +324,7 @@ class FaceTracker:
         h, w = gray.shape
         dets, ids = [], []
         for tr, m in zip(visible, moved):
-            c, s = _centre_size(tr.box)
+            c, _ = _centre_size(tr.box)
             scale = math.hypot(m[0, 0], m[1, 0])
             nc = m[:, :2] @ c + m[:, 2]
             half_w, half_h = (tr.box[2] - tr.box[0]) * scale / 2, (tr.box[3] - tr.box[1]) * scale / 2
