@@ -119,6 +119,10 @@ def test_several_inputs_folders_and_globs(tmp_path, media):
     p = cfcsp("predict", photos / "single_face.jpg", photos / "multi_face.jpg", "--annotate", tmp_path / "x.png",
               check=False)
     assert p.returncode == 2 and "existing folder" in p.stderr
+    cfcsp("predict", photos / "single_face.jpg", photos / "multi_face.jpg", "--output", tmp_path / "all.json")
+    combined = json.loads((tmp_path / "all.json").read_text())
+    assert [len(r["faces"]) for r in combined["results"]] == [1, 5] and combined["failed"] == []
+    assert combined["results"][0]["source"].endswith("single_face.jpg")  # in the order given
 
 
 def test_video_urls_and_cameras(tmp_path, media):
@@ -304,3 +308,13 @@ def test_annotated_video_covers_exactly_the_processed_frames(tiny_repo, media, t
     while cap.grab():
         frames += 1
     assert frames == 10  # was 72: frames 10-71 carried frame 9's box
+
+
+def test_detector_limits_from_the_command_line(tiny_repo, media):
+    # multi_face.jpg's five faces are 79-105 px; 0.15 of its 667 px side (100 px) keeps the larger ones
+    out = cfcsp("predict", media("multi_face.jpg"), "--model", tiny_repo, "--min-face-ratio", 0.15,
+                "--min-face-size", 30, "--min-face-score", 0.99)
+    faces = [json.loads(line) for line in out.stdout.splitlines() if line.strip()]
+    assert 0 < len(faces) < 5
+    p = cfcsp("predict", media("multi_face.jpg"), "--model", tiny_repo, "--min-face-score", 1.5, check=False)
+    assert p.returncode == 2 and "min_score" in p.stderr
