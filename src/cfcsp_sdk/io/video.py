@@ -199,23 +199,26 @@ class VideoReader:
         """Why the frames read fall short of the container's length, or ``None`` if they do not.
 
         For files every frame short counts: a file cut short must never pass silently, and the
-        container's own packets (:func:`container_check`) tell a cut from a wrong estimate. Containers
-        that measure their length from time 0 rather than from their first frame (Matroska, for a cut
-        from a recording whose timestamps start at 5 s) are recognised by the first frame's timestamp,
-        so an intact cut is not reported as truncated. For URLs of whole videos only a shortfall of
-        more than 5 frames and 5 % counts. Live streams and cameras state no length (0): for them an
-        ended stream and a dropped one look the same.
+        container's own packets (:func:`container_check`) tell a cut from a wrong estimate (such as a
+        length counted from time 0 for a cut from a recording whose timestamps start at 5 s). For URLs
+        of whole videos, whose packets cannot be read again without a second download, a length
+        counted from time 0 is recognised by the first frame's timestamp, and only a shortfall of more
+        than 5 frames and 5 % counts. Live streams and cameras state no length (0): for them an ended
+        stream and a dropped one look the same.
         """
         expected = self.info.frame_count
-        short = expected > 0 and frames < expected and not (frames > 0 and frames + self._start_frames == expected)
-        if not short and not (self.is_file and self.skipped_frames):
-            return None
+        short = expected > 0 and frames < expected
         message = (f"decoding stopped at frame {frames} of {expected or '?'} (truncated or corrupt video, or a "
                    "dropped connection)")
+        if self.is_file and _ends_inside_a_ts_packet(self.source):  # type: ignore[arg-type]
+            # MPEG-TS states no length and its demuxer drops a cut last packet without a word
+            return message
+        if not short and not (self.is_file and self.skipped_frames):
+            return None
         if not self.is_file:
-            # a URL's packets cannot be read again without downloading the whole video a second time:
             # only a clear shortfall counts (an edit list's pre-roll makes OpenCV's count a few too many)
-            return message if expected - frames > max(5, 0.05 * expected) else None
+            from_zero = frames > 0 and frames + self._start_frames == expected
+            return message if not from_zero and expected - frames > max(5, 0.05 * expected) else None
         # OpenCV's count may be an estimate or include frames never shown (an edit list's pre-roll), and
         # frames skipped near the end may be a cut file: ask the container itself
         packets = container_check(self.source)  # type: ignore[arg-type]
@@ -224,6 +227,21 @@ class VideoReader:
         if packets.damaged or frames < packets.frames or packets.end_short:
             return message
         return None
+
+
+def _ends_inside_a_ts_packet(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` is an MPEG transport stream (188-byte packets, or 192 with a 4-byte time code
+    in front, as in Blu-ray's M2TS) whose size is not a whole number of packets: a file cut short."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(3 * 192 + 4)
+        size = os.path.getsize(path)
+    except OSError:
+        return False
+    for packet, offset in ((188, 0), (192, 4)):
+        if len(head) > 2 * packet + offset and all(head[offset + k * packet] == 0x47 for k in range(3)):
+            return size % packet != 0
+    return False
 
 
 @dataclass
