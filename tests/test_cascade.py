@@ -151,3 +151,51 @@ def test_a_plugin_network_with_bad_output_is_a_backend_error(affwild, face_crops
         mangled = {n: BrokenOutput(net, mangle) if n == broken else net for n, net in nets.items()}
         with pytest.raises(BackendError, match=message):
             Cascade(cfg.cascade, mangled, fine_policy="always")(batch)
+
+
+def test_views_average_the_logits_of_mirrored_and_shifted_crops(tiny_repo, face_crops):
+    """Cascade-level views give the same logits as scoring each view by hand and averaging."""
+    from cfcsp_sdk import Recognizer
+    from cfcsp_sdk.views import Views
+
+    plain = Recognizer(tiny_repo, fine_policy="always", views="none")
+    viewed = Recognizer(tiny_repo, fine_policy="always", views={"mirror": True, "shifts": [[1, 1], [-2, 0]]})
+    assert viewed.cascade.views == Views(mirror=True, shifts=((1, 1), (-2, 0)))
+    assert viewed.cascade.views.passes == 6
+    batch = plain.preprocess(face_crops)
+    padded = np.pad(batch, ((0, 0), (0, 0), (2, 2), (2, 2)), mode="edge")
+    # (1, 1): content moved right and down by one; (-2, 0): moved left by two
+    by_hand = [batch, padded[:, :, 1:-3, 1:-3], padded[:, :, 2:-2, 4:]]
+    crops = by_hand + [v[..., ::-1] for v in by_hand]
+    expected = np.mean([plain.run_cascade(np.ascontiguousarray(c)).coarse_logits for c in crops], axis=0)
+    np.testing.assert_allclose(viewed.run_cascade(batch).coarse_logits, expected, atol=1e-4)
+    # the mirror view makes a face and its mirror image score the same
+    mirror_only = Recognizer(tiny_repo, fine_policy="always", views="mirror")
+    a = mirror_only.run_cascade(batch).coarse_logits
+    b = mirror_only.run_cascade(np.ascontiguousarray(batch[..., ::-1])).coarse_logits
+    np.testing.assert_allclose(a, b, atol=1e-4)
+
+
+def test_bad_views_are_refused(tiny_repo):
+    import copy
+    import json
+
+    import pytest
+
+    from cfcsp_sdk import Recognizer
+    from cfcsp_sdk.config import ModelConfig
+    from cfcsp_sdk.errors import InvalidInputError, ModelConfigError
+
+    for bad in ("mirrors", {"mirror": "yes"}, {"shifts": [[1]]}, {"shifts": [[20, 0]]}, {"flip": True}, 3):
+        with pytest.raises(InvalidInputError):
+            Recognizer(tiny_repo, views=bad)
+    data = json.loads((tiny_repo / "config.json").read_text())
+    for bad in ({"shifts": [[1, True]]}, {"shifts": [[0, 40]]}, [1, 2], {"mirror": 1}):
+        d = copy.deepcopy(data)
+        d["views"] = bad
+        with pytest.raises(ModelConfigError, match="views"):
+            ModelConfig.from_dict(d)
+    d = copy.deepcopy(data)
+    d["views"] = {"mirror": True, "shifts": [[1, 1]]}
+    cfg = ModelConfig.from_dict(d)
+    assert ModelConfig.from_dict(cfg.to_dict()) == cfg and cfg.views.passes == 4

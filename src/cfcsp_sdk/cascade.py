@@ -30,6 +30,7 @@ from cfcsp_sdk.backends.base import Network
 from cfcsp_sdk.config import FINE_POLICIES, RULES, CascadeSpec, FinePolicy, Rule
 from cfcsp_sdk.errors import BackendError, InvalidInputError, ModelConfigError
 from cfcsp_sdk.smoother import softmax
+from cfcsp_sdk.views import Views
 
 
 @dataclass
@@ -50,6 +51,8 @@ class Cascade:
         networks: loaded networks by name (must include the coarse and every group's network).
         rule: ``"hard"`` or ``"soft"`` (default: the spec's).
         fine_policy: ``"when_needed"`` or ``"always"`` (default: the spec's).
+        views: test-time views around every network call (default: none, one pass per face); the
+            logits are the mean over the views.
     """
 
     def __init__(
@@ -58,8 +61,12 @@ class Cascade:
         networks: Mapping[str, Network],
         rule: Rule | None = None,
         fine_policy: FinePolicy | None = None,
+        views: Views | None = None,
     ) -> None:
         rule = rule or spec.rule
+        if views is not None and not isinstance(views, Views):
+            raise InvalidInputError(f"views must be a cfcsp_sdk.views.Views, got {type(views).__name__}")
+        self.views = views or Views()
         fine_policy = fine_policy or spec.fine_policy
         if rule not in RULES:
             raise InvalidInputError(f"rule must be one of {RULES}, got {rule!r}")
@@ -79,20 +86,22 @@ class Cascade:
 
     def __repr__(self) -> str:
         groups = ", ".join(f"{self.spec.coarse_labels[g.coarse_index]}->{g.network}" for g in self.spec.groups)
-        return f"Cascade(coarse={self.spec.coarse_network!r}, groups=[{groups}], rule={self.rule!r}, fine_policy={self.fine_policy!r})"
+        return (f"Cascade(coarse={self.spec.coarse_network!r}, groups=[{groups}], rule={self.rule!r}, "
+                f"fine_policy={self.fine_policy!r}, views={self.views.passes} passes)")
 
     # ---- running networks ----------------------------------------------------------------
     def _run(self, name: str, batch: np.ndarray, num_classes: int) -> np.ndarray:
         """Network ``name`` on ``batch``; a plug-in backend's wrong shape or non-finite logits are a
         :class:`BackendError` here, not a silently wrong label later."""
-        out = self.networks[name](batch)
-        if not isinstance(out, np.ndarray) or out.shape != (len(batch), num_classes):
+        crops = self.views.expand(batch)
+        out = self.networks[name](crops)
+        if not isinstance(out, np.ndarray) or out.shape != (len(crops), num_classes):
             shape = out.shape if isinstance(out, np.ndarray) else type(out).__name__
-            raise BackendError(f"network {name!r} returned {shape} for {len(batch)} faces; "
-                               f"expected ({len(batch)}, {num_classes}) logits")
+            raise BackendError(f"network {name!r} returned {shape} for {len(crops)} crops; "
+                               f"expected ({len(crops)}, {num_classes}) logits")
         if not np.isfinite(out).all():
             raise BackendError(f"network {name!r} returned non-finite logits (NaN or inf)")
-        return out
+        return self.views.average(out, len(batch))
 
     def run_coarse(self, batch: np.ndarray) -> np.ndarray:
         """Coarse logits ``[N, Kc]`` for a preprocessed batch."""

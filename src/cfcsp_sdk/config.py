@@ -15,7 +15,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Optional
 
-from cfcsp_sdk.errors import ModelConfigError, ModelNotFoundError
+from cfcsp_sdk.errors import InvalidInputError, ModelConfigError, ModelNotFoundError
+from cfcsp_sdk.views import Views, parse_views
 
 FORMAT_VERSION = 1
 CONFIG_NAME = "config.json"
@@ -124,6 +125,7 @@ class ModelConfig:
     smoothing: SmoothingDefaults = SmoothingDefaults()
     name: str = ""
     format_version: int = FORMAT_VERSION
+    views: Views = Views()  # test-time views the cascade applies around each network (none by default)
 
     # ---- reading -------------------------------------------------------------------------
     @classmethod
@@ -160,12 +162,23 @@ class ModelConfig:
                     f"{pre.color!r} gives {pre.channels}",
                     field=f"networks.{name}.args.in_channels",
                 )
+        views = Views()
+        if "views" in d.data:
+            if not isinstance(d.data["views"], dict):
+                raise d.fail("views", "must be a JSON object like {\"mirror\": true, \"shifts\": [[1, 1]]}")
+            try:
+                views = parse_views(d.data["views"], Views())
+            except InvalidInputError as exc:
+                raise ModelConfigError(str(exc), field="views") from None
+            side = min(pre.input_size)
+            if any(max(abs(dx), abs(dy)) >= side for dx, dy in views.shifts):
+                raise d.fail("views", f"shifts must be smaller than the input ({side} px)")
         name = d.data.get("name", "")
         if not isinstance(name, str) or len(name) > 200:
             raise d.fail("name", f"must be a string of at most 200 characters, got {name!r:.80}")
         return cls(
             labels=tuple(labels), cascade=cascade, preprocessing=pre, networks=networks,
-            smoothing=smoothing, name=name, format_version=version,
+            smoothing=smoothing, name=name, format_version=version, views=views,
         )
 
     @classmethod
@@ -220,6 +233,7 @@ class ModelConfig:
                 },
             },
             "smoothing": asdict(self.smoothing),
+            **({"views": self.views.to_dict()} if self.views.passes > 1 else {}),
             "networks": {
                 name: {"architecture": n.architecture, "num_classes": n.num_classes, "args": dict(n.args)}
                 for name, n in self.networks.items()

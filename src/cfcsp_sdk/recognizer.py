@@ -18,6 +18,7 @@ from cfcsp_sdk.hub import copy_repository_files, repository_file_names, resolve_
 from cfcsp_sdk.preprocess import CropColor, Crops, crops_to_batch, split_crops
 from cfcsp_sdk.results import DetectedFace, FaceBatchResult, FacePrediction, FaceRow, ImageResult, VideoResult
 from cfcsp_sdk.smoother import Smoother, softmax
+from cfcsp_sdk.views import Views, parse_views
 
 if TYPE_CHECKING:
     from cfcsp_sdk.faces.detection import Detector
@@ -43,6 +44,10 @@ class Recognizer:
         token: Hub token for private repos.
         rule: cascade decision rule, ``"hard"`` or ``"soft"`` (default: the model's).
         fine_policy: ``"when_needed"`` or ``"always"`` (default: the model's).
+        views: test-time views of each face, averaged: ``"model"`` (default: the model config's
+            ``views``), ``"none"`` (one pass per face, fastest), ``"mirror"`` (the face and its mirror
+            image, 2 passes), or ``{"mirror": bool, "shifts": [[dx, dy], ...]}``. Raises
+            InvalidInputError for anything else.
         smoothing_window: SP window in frames (default: the model's); 1 disables temporal context.
         smoothing_mode: ``"centered"`` or ``"causal"`` (default: the model's).
         batch_size: faces per network call.
@@ -68,6 +73,7 @@ class Recognizer:
         token: str | bool | None = None,
         rule: Rule | None = None,
         fine_policy: FinePolicy | None = None,
+        views: "str | dict[str, Any] | Views | None" = None,
         smoothing_window: int | None = None,
         smoothing_mode: SmoothingMode | None = None,
         batch_size: int = 64,
@@ -94,7 +100,8 @@ class Recognizer:
         networks = {
             name: self.backend.load_network(self.folder, name, spec) for name, spec in self.config.networks.items()
         }
-        self.cascade = Cascade(self.config.cascade, networks, rule=rule, fine_policy=fine_policy)
+        self.cascade = Cascade(self.config.cascade, networks, rule=rule, fine_policy=fine_policy,
+                               views=parse_views(views, self.config.views))
         self.smoother = Smoother(
             window=smoothing_window if smoothing_window is not None else self.config.smoothing.window,
             mode=smoothing_mode or self.config.smoothing.mode,
