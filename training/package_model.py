@@ -17,6 +17,8 @@ import json
 import sys
 from pathlib import Path
 
+import torch
+from safetensors import safe_open
 from safetensors.torch import load_file
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -36,8 +38,9 @@ SHIFT_VIEWS = [[1, 1]]
 
 
 def config_dict(template: dict, flip_average: bool = True, rule: str = "soft",
-                shift_views: list[list[int]] | None = None) -> dict:
-    net_args = {**ARCH_ARGS, "flip_average": flip_average, "shift_views": SHIFT_VIEWS if shift_views is None else shift_views}
+                shift_views: list[list[int]] | None = None, arch_args: dict | None = None) -> dict:
+    net_args = dict(arch_args or ARCH_ARGS)
+    views = {"mirror": flip_average, "shifts": SHIFT_VIEWS if shift_views is None else shift_views}
     fin = FINAL_LABELS.index
     return {
         "format_version": 1,
@@ -57,6 +60,7 @@ def config_dict(template: dict, flip_average: bool = True, rule: str = "soft",
             "face_template": {"size": template["size"], "points": template["points"]},
         },
         "smoothing": {"window": 5, "mode": "centered"},
+        "views": views,
         "networks": {
             "coarse": {"architecture": ARCH, "num_classes": 4, "args": net_args},
             "negative": {"architecture": ARCH, "num_classes": 4, "args": net_args},
@@ -83,12 +87,13 @@ def views_text(flip_average: bool, shift_views: list[list[int]]) -> str:
         listed = ", ".join(views) + (", and the mirror image of each" if len(views) > 1 else " and its mirror image")
     else:
         listed = ", ".join(views[:-1]) + " and " + views[-1]
-    return (f"At inference each network averages the logits of {listed} (test-time views built into "
-            f"the network and its ONNX graph; {passes} passes per face, so about 1/{passes} of a single pass's "
-            "throughput).")
+    return (f"At inference each network averages the logits of {listed} (test-time views, config.json's "
+            f"`views`, applied by the SDK's cascade with every backend; {passes} passes per face, so about "
+            f"1/{passes} of a single pass's throughput; `Recognizer(views=\"none\")` scores each face once).")
 
 
-def model_card(evaluation: dict | None, template: dict, summary: dict, rule: str, views: str) -> str:
+def model_card(evaluation: dict | None, template: dict, summary: dict, rule: str, views: str,
+               calibration: str = "", params: int = 0, weights_dtype: str = "float32") -> str:
     figures = "Not evaluated yet: run `python training/evaluate_ferplus.py`."
     if evaluation:
         c = evaluation["cascade"]
@@ -111,6 +116,8 @@ def model_card(evaluation: dict | None, template: dict, summary: dict, rule: str
           + ([f"| flat 7-class network, same architecture, training budget and test-time views | {evaluation['flat']['accuracy']:.4f} accuracy, {evaluation['flat']['macro_f1']:.4f} macro-F1 |"]
              if evaluation.get("flat") else []))
     pts = template["points"]
+    degrade = ("; and, for faces unlike FER+'s, JPEG compression, another capture resolution (down- and "
+               "upscaled), sharpening and gamma" if summary["coarse"].get("degrade") else "")
     coarse, negative = summary["coarse"], summary["negative"]
     aux = ""
     if coarse.get("aux_fine_weight"):
@@ -124,7 +131,8 @@ tags: [facial-expression-recognition, cfc-sp, ferplus, onnx]
 # {NAME}
 
 The default model of **cfcsp-sdk**: the CFC cascade (coarse network + negative network) as two
-compact CNNs (about 0.53 M parameters each) trained on FER+ on a CPU.
+compact CNNs (about {params / 1e6:.2f} M parameters each, stored as {weights_dtype}; inference computes in float32)
+trained on FER+ on a CPU.
 
 **For research use only.** The networks were trained on FER2013 images, which were released for
 research; the FER+ labels are MIT licensed.
@@ -140,17 +148,19 @@ Final labels (Aff-Wild2's first seven; FER+ has no "Other"): {", ".join(FINAL_LA
   contemptuous face gets one of the seven labels.
 
 ## Data and training
-FER+ train and valid splits together ({coarse['train_faces']:,} faces for the coarse network,
+FER+ {" and ".join(coarse.get("train_splits", ["train", "valid"]))} ({coarse['train_faces']:,} faces for the coarse network,
 {negative['train_faces']:,} negative faces for the negative network; unknown / not-a-face /
 contempt-majority faces dropped); FER+ test is never seen in training. Soft targets from the 10
 annotator votes. Coarse network: {coarse['epochs']} epochs from random weights{aux}; negative network:
 {negative['epochs']} epochs starting from the trained coarse network's features (new head, learning
 rate {negative['max_lr']}). SGD with Nesterov momentum, one-cycle schedule, the last epoch kept.
 Augmentation for in-the-wild video frames: rotation, scale and shift jitter (alignment errors),
-horizontal flips, brightness/contrast, blur, random occluding rectangles. Seeded, CPU only;
+horizontal flips, brightness/contrast, blur, random occluding rectangles{degrade}. Seeded, CPU only;
 `bash training/reproduce.sh` reproduces it.
 
 {views}
+
+{calibration}
 
 ## Preprocessing
 Faces are aligned with a 5-point similarity warp onto a 48 x 48 template measured on FER+ faces
@@ -172,6 +182,44 @@ be lower. Not for decisions about people (hiring, policing, health, education).
 """
 
 
+def trained_arch_args(path: Path) -> dict:
+    """The architecture arguments a network was trained with (train_ferplus.py writes them into the
+    safetensors metadata)."""
+    with safe_open(str(path), "pt") as f:
+        meta = f.metadata() or {}
+    return json.loads(meta["args"]) if "args" in meta else dict(ARCH_ARGS)
+
+
+def apply_calibration(module: torch.nn.Module, temperature: float, offsets: list[float]) -> None:
+    """Bake ``logits / temperature + offsets`` into the network's last layer. Exact for the packaged
+    test-time views too: they average logits, which are linear in this layer."""
+    with torch.no_grad():
+        module.head.weight.div_(temperature)
+        module.head.bias.div_(temperature).add_(torch.tensor(offsets, dtype=module.head.bias.dtype))
+
+
+def calibration_text(cal: dict | None) -> str:
+    if not cal:
+        return "The reported probabilities are the networks' softmax outputs, not calibrated."
+    c, n = cal["coarse"], cal["negative"]
+    steps = cal.get("steps", {})
+    before, after = steps.get("uncalibrated"), steps.get("offsets + temperature refit")
+    figures = ""
+    if before and after:
+        figures = (f" On FER+ valid: expected calibration error {before['ece']:.3f} -> {after['ece']:.3f}, "
+                   f"accuracy {before['accuracy']:.4f} -> {after['accuracy']:.4f}, macro-F1 "
+                   f"{before['macro_f1']:.4f} -> {after['macro_f1']:.4f}, Neutral predicted for "
+                   f"{before['neutral_share']:.3f} -> {after['neutral_share']:.3f} of faces "
+                   f"(true share {steps.get('true_neutral_share', float('nan')):.3f}).")
+    return ("## Calibration\n"
+            f"Fitted on {cal['fitted_on']}, which the networks were not trained on (`training/calibrate.py`), and "
+            "built into each network's last layer: logits / T + b. "
+            f"Coarse: T = {c['temperature']:g}, b = {c['offsets']} ({', '.join(COARSE_LABELS)}); "
+            f"negative: T = {n['temperature']:g}, b = {n['offsets']} ({', '.join(NEGATIVE_LABELS)}). "
+            "T is chosen for the lowest negative log-likelihood of the 7-way probabilities, b for the best "
+            "accuracy + macro-F1 of the 7-way labels." + figures)
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--weights", default="training/output")
@@ -181,19 +229,34 @@ def main() -> None:
                    help="package the networks without mirror averaging")
     p.add_argument("--no-shift-views", dest="shift_views", action="store_const", const=[], default=None,
                    help="package the networks without the shifted test-time view")
+    p.add_argument("--shift-views", dest="shift_views", type=json.loads, default=None,
+                   help='shifted test-time views as JSON, e.g. "[[1, 1]]" (default: %s)' % SHIFT_VIEWS)
+    p.add_argument("--weights-dtype", choices=["float16", "float32"], default="float16",
+                   help="storage of the weights in both formats (inference computes in float32)")
+    p.add_argument("--calibration", default=None,
+                   help="calibration.json from training/calibrate.py, baked into the networks' last layers")
     args = p.parse_args()
     w = Path(args.weights)
+    cal = json.loads(Path(args.calibration).read_text()) if args.calibration else None
     summary = json.loads((w / "summary.json").read_text())
     template = json.loads((w / "fer_template.json").read_text())
     evaluation = json.loads((w / "eval_ferplus.json").read_text()) if (w / "eval_ferplus.json").is_file() else None
-    config = ModelConfig.from_dict(config_dict(template, args.flip_average, args.rule, args.shift_views))
+    arch_args = trained_arch_args(w / "coarse.safetensors")
+    if trained_arch_args(w / "negative.safetensors") != arch_args:
+        raise SystemExit("coarse and negative networks were trained with different architectures")
+    config = ModelConfig.from_dict(config_dict(template, args.flip_average, args.rule, args.shift_views, arch_args))
     modules = {}
     for name in ("coarse", "negative"):
         m = build_network(ARCH, 4, config.networks[name].args)
         load_state_dict_strict(m, load_file(str(w / f"{name}.safetensors")), name)
+        if cal:
+            apply_calibration(m, cal[name]["temperature"], cal[name]["offsets"])
         modules[name] = m.eval()
-    write_model_repository(args.out, config, modules, card=model_card(evaluation, template, summary, args.rule,
-                                                              views_text(args.flip_average, config.networks["coarse"].args["shift_views"])))
+    params = sum(t.numel() for t in modules["coarse"].parameters())
+    card = model_card(evaluation, template, summary, args.rule,
+                      views_text(args.flip_average, [list(v) for v in config.views.shifts]),
+                      calibration_text(cal), params, args.weights_dtype)
+    write_model_repository(args.out, config, modules, card=card, weights_dtype=args.weights_dtype)
     print(f"wrote {args.out}:", sorted(f.name for f in Path(args.out).iterdir()))
 
 

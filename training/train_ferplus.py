@@ -212,7 +212,8 @@ def train_task(task: str, epochs: int, args: argparse.Namespace, log) -> dict:
             save_file(state, str(Path(args.out) / f"{task}.safetensors"),
                       metadata={"architecture": ARCH, "args": json.dumps(ARCH_ARGS), "num_classes": str(k)})
     return {"task": task, "num_classes": k, "train_splits": splits, "train_faces": n_train, "epochs": epochs,
-            "max_lr": lr, "init": init, "aux_fine_weight": aux_weight, **best}
+            "max_lr": lr, "init": init, "aux_fine_weight": aux_weight, "degrade": bool(args.degrade),
+            "widths": ARCH_ARGS["widths"], **best}
 
 
 def main() -> None:
