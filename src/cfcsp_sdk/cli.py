@@ -85,7 +85,8 @@ def _recognizer(args: argparse.Namespace):
         if getattr(args, option, None) is not None:
             detector_options[key] = getattr(args, option)
     return Recognizer(args.model, revision=args.revision, backend=args.backend, detector=detector,
-                      detector_options=detector_options, local_files_only=args.offline)
+                      detector_options=detector_options, local_files_only=args.offline,
+                      views=getattr(args, "views", None))
 
 
 IMAGE_WRITE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"}
@@ -416,6 +417,8 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--min-face-ratio", type=float, default=None, metavar="F",
                     help="smallest face to look for as a fraction of the image's shorter side (the larger of "
                          "this and --min-face-size applies; 0 disables it)")
+    pr.add_argument("--views", default=None, choices=["model", "none", "mirror"],
+                    help="test-time views of each face: the model's (default), none (fastest) or mirror")
     pr.add_argument("--fps", type=float, default=None, help="sample video frames at this rate")
     pr.add_argument("--stride", type=int, default=None, help="or keep every N-th video frame (not with --fps)")
     pr.add_argument("--max-frames", type=int, default=None, help="stop after this many sampled video frames")
