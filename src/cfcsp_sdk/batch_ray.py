@@ -234,7 +234,11 @@ def run_batch_ray(
     out_path, plans = prepare(inputs, out, format, abaw)
     options = dict(recognizer_options or {})
     t0 = time.perf_counter()
+    import cv2
+
+    cv2_threads = cv2.getNumThreads()
     labels = build_recognizer(model, options, threads).labels  # model and options checked before Ray starts
+    cv2.setNumThreads(cv2_threads)  # build_recognizer set OpenCV's process-wide threads for a worker
     if abaw:
         check_abaw_labels(labels)
     started = not ray.is_initialized()
