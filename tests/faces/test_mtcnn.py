@@ -189,3 +189,12 @@ def test_min_score_drops_weaker_faces(media):
     strict = MtcnnDetector(min_score=scores[0] + 1e-6, thresholds=(0.6, 0.7, 0.3)).detect(img)
     assert len(strict) == len(scores) - sum(s == scores[0] for s in scores)
     assert all(d.score > scores[0] for d in strict)
+
+
+def test_no_face_below_the_size_limit(media):
+    img = load_image(media("multi_face.jpg"))  # faces of 79-105 px, shorter side 667 px
+    sides = lambda dets: [min(d.box[2] - d.box[0], d.box[3] - d.box[1]) for d in dets]
+    assert len(MtcnnDetector(min_face=20, min_face_ratio=0).detect(img)) == 5
+    for det in (MtcnnDetector(min_face=90, min_face_ratio=0), MtcnnDetector(min_face=20, min_face_ratio=0.135)):
+        found = sides(det.detect(img))
+        assert 0 < len(found) < 5 and min(found) >= 90

@@ -276,13 +276,15 @@ class _Plan:
         else:
             small = image
         self.rgb = cv2.cvtColor(small, cv2.COLOR_BGR2RGB)
+        self.smallest = min_face  # in the image's pixels
         self.min_face = min_face * self.scale  # in detection-frame pixels
 
 
 class MtcnnDetector:
     """MTCNN: image pyramid through P-Net, refinement by R-Net, boxes and five landmarks from O-Net.
 
-    The smallest face looked for is ``max(min_face, min_face_ratio * shorter image side)`` pixels.
+    The smallest face looked for is ``max(min_face, min_face_ratio * shorter image side)`` pixels
+    (boxes with a shorter side below it are dropped).
     Each image is first scaled down so that this size becomes 48 pixels (O-Net's input), the
     networks run on that detection frame, and boxes and landmarks are mapped back to the image's
     own pixels (so alignment uses the full resolution). :meth:`detect_batch` runs R-Net and O-Net
@@ -438,7 +440,9 @@ class MtcnnDetector:
             # back from the detection frame to the image's own pixels
             final, landmarks = final[k], landmarks[k] / plan.scale
             final[:, :4] /= plan.scale
+            # the pyramid also finds faces a little smaller than the limit: the limit is a promise
+            sides = np.minimum(final[:, 2] - final[:, 0], final[:, 3] - final[:, 1])
             dets = [Detection(box=tuple(float(v) for v in f[:4]), score=float(f[4]), landmarks=m.astype(np.float64))
-                    for f, m in zip(final, landmarks)]
+                    for f, m, side in zip(final, landmarks, sides) if side >= plan.smallest]
             result.append(clip_detections(dets, plan.width, plan.height))
         return result
