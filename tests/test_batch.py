@@ -190,13 +190,19 @@ def test_abaw_refused_for_labels_outside_affwild2(corpus, tmp_path):
 
 
 def test_cli_batch_from_a_list_file_writes_parquet(corpus, reference, tiny_repo, tmp_path, capsys):
+    import cv2
+
     pa = pytest.importorskip("pyarrow.parquet")
     lst = tmp_path / "videos.txt"
     lst.write_text(f"# two of them\n{corpus / 'noface_face.mov'}\n{corpus / 'single_face.mp4'}\n")
+    threads = cv2.getNumThreads()
     code = main(["batch", f"@{lst}", "--out", str(tmp_path / "out"), "--model", str(tiny_repo),
-                 "--max-frames", str(MAX_FRAMES), "--format", "parquet", "--threads", "1", "-q"])
+                 "--max-frames", str(MAX_FRAMES), "--format", "parquet", "--threads", "1"])
     assert code == 0
-    summary = json.loads(capsys.readouterr().out)
+    assert cv2.getNumThreads() == threads  # the batch's thread setting does not outlive it
+    captured = capsys.readouterr()
+    assert "videos: 100%" in captured.err and f"frames: {2 * MAX_FRAMES}" in captured.err  # the two bars
+    summary = json.loads(captured.out)
     assert summary["ok"] == 2 and summary["failed"] == 0 and summary["frames"] == 2 * MAX_FRAMES
     for name in ("noface_face.mov", "single_face.mp4"):
         table = pa.read_table(tmp_path / "out" / f"{Path(name).stem}.parquet")

@@ -412,6 +412,17 @@ def run_batch(
     out_path, plans = prepare(inputs, out, format, abaw)
     options = dict(recognizer_options or {})
     t0 = time.perf_counter()
+    import cv2
+
+    cv2_threads = cv2.getNumThreads()  # build_recognizer sets OpenCV's (process-wide) threads: restored below
+    try:
+        return _run_local(plans, out_path, model, options, workers, threads, format, abaw, sampling, progress, t0)
+    finally:
+        cv2.setNumThreads(cv2_threads)
+
+
+def _run_local(plans: list[Plan], out_path: Path, model: Any, options: dict[str, Any], workers: int, threads: int,
+               format: OutputFormat, abaw: bool, sampling: dict[str, Any], progress: bool, t0: float) -> BatchReport:
     # the parent's Recognizer checks the model and options once before any worker starts
     recognizer = build_recognizer(model, options, threads)
     if abaw:
