@@ -177,12 +177,11 @@ def test_two_workers_write_the_same_files_as_one(corpus, tiny_repo, tmp_path):
     assert 1 <= len(pids) <= 2 and str(os.getpid()) not in pids
 
 
-def test_abaw_refused_for_labels_outside_affwild2(corpus, tmp_path):
-    from conftest import affwild_config_dict, build_repo
-
-    config = affwild_config_dict()
+def test_abaw_refused_for_labels_outside_affwild2(corpus, tiny_repo, tmp_path):
+    repo = shutil.copytree(tiny_repo, tmp_path / "repo")
+    config = json.loads((repo / "config.json").read_text())
     config["labels"][-1] = config["cascade"]["coarse"]["labels"][3] = "Contempt"  # not an Aff-Wild2 label
-    repo = build_repo(tmp_path / "repo", config)
+    (repo / "config.json").write_text(json.dumps(config))
     with pytest.raises(CfcspError, match="Aff-Wild2"):
         run_batch([corpus], tmp_path / "out", repo, recognizer_options=DETECTOR, abaw=True, progress=False,
                   threads=1, max_frames=1)
