@@ -37,6 +37,7 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=0, help="0: each runtime's default")
     p.add_argument("--faces-npz", default=None)
     p.add_argument("--faces", type=int, default=512, help="faces for the cascade measurement")
+    p.add_argument("--views", default=None, help="test-time views: model (default), none or mirror")
     p.add_argument("--random-swin", metavar="DIR", default=None,
                    help="bench the paper's Swin-S pair: build it with random weights in DIR (speed does not "
                         "depend on the weights; the real ones come from cfcsp convert-paddle)")
@@ -62,7 +63,7 @@ def main() -> None:
         if args.threads:
             opts = {"intra_op_num_threads": args.threads} if backend == "onnx" else {"num_threads": args.threads}
         try:
-            rec = Recognizer(args.model, backend=backend, backend_options=opts)
+            rec = Recognizer(args.model, backend=backend, backend_options=opts, views=args.views)
         except Exception as exc:  # e.g. torch not installed
             print(f"[{backend}] unavailable: {exc}")
             continue
@@ -70,9 +71,11 @@ def main() -> None:
         h, w = pre.input_size
         rng = np.random.default_rng(0)
         x = rng.normal(size=(args.batch, pre.channels, h, w)).astype(np.float32)
-        print(f"[{backend}] model {rec.config.name or rec.folder}  input {pre.channels}x{h}x{w}")
+        views = rec.cascade.views
+        print(f"[{backend}] model {rec.config.name or rec.folder}  input {pre.channels}x{h}x{w}  "
+              f"test-time views: {views.describe()}")
         for name, net in rec.cascade.networks.items():
-            sec = timed(lambda: net(x), args.runs)
+            sec = timed(lambda: views.average(net(views.expand(x)), len(x)), args.runs)
             print(f"  {name:12s} {args.batch / sec:9.1f} faces/s  ({1000 * sec / args.batch:.2f} ms/face)")
 
         if args.faces_npz:
