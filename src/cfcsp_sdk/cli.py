@@ -415,8 +415,8 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--min-face-size", type=float, default=None, metavar="PX",
                     help="smallest face to look for, in pixels (default 20)")
     pr.add_argument("--min-face-ratio", type=float, default=None, metavar="F",
-                    help="smallest face to look for as a fraction of the image's shorter side (the larger of "
-                         "this and --min-face-size applies; 0 disables it)")
+                    help="smallest face to look for as a fraction of the image's shorter side (default 0.1, "
+                         "at most 100 px; the larger of this and --min-face-size applies; 0 disables it)")
     pr.add_argument("--views", default=None, choices=["model", "none", "mirror"],
                     help="test-time views of each face: the model's (default), none (fastest) or mirror")
     pr.add_argument("--fps", type=float, default=None, help="sample video frames at this rate")

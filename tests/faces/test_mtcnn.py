@@ -105,7 +105,7 @@ def test_session_options_reach_every_mtcnn_session():
 
 @pytest.mark.parametrize("options", [{"min_face": 0}, {"min_face_ratio": 1.0}, {"min_face_ratio": -0.1},
                                      {"min_score": 1.5}, {"min_score": float("nan")}, {"scale_factor": 1.2},
-                                     {"min_face": "20"}, {"thresholds": (0.6, 0.7)}])
+                                     {"min_face": "20"}, {"thresholds": (0.6, 0.7)}, {"min_face_cap": 0}])
 def test_options_out_of_range_are_refused(options):
     from cfcsp_sdk import InvalidInputError
 
@@ -114,10 +114,13 @@ def test_options_out_of_range_are_refused(options):
 
 
 def test_smallest_face_is_the_larger_of_pixels_and_ratio():
-    det = MtcnnDetector(min_face=20, min_face_ratio=0.05)
+    det = MtcnnDetector(min_face=20, min_face_ratio=0.05, min_face_cap=1000)
     assert det.smallest_face(360, 640) == 20
     assert det.smallest_face(720, 1280) == pytest.approx(36)
     assert det.smallest_face(10000, 10000) == pytest.approx(500)
+    default = MtcnnDetector()  # the ratio's limit is capped, so large photos keep faces of 100 px
+    assert [default.smallest_face(h, w) for h, w in ((360, 640), (720, 1280), (1080, 1920), (3000, 4000))] == \
+        pytest.approx([36, 72, 100, 100])
 
 
 def test_detection_on_a_downscaled_frame_maps_boxes_and_landmarks_back(media):
@@ -137,7 +140,8 @@ def test_detection_on_a_downscaled_frame_maps_boxes_and_landmarks_back(media):
         j = int(iou[i].argmax())
         size = d.box[2] - d.box[0]
         assert iou[i, j] > 0.8
-        np.testing.assert_array_less(np.abs(b[j].landmarks / 3 - d.landmarks), 0.06 * size)
+        # O-Net places points within a few % of the face size; a missed mapping (x3) would be off by 100s of %
+        np.testing.assert_array_less(np.abs(b[j].landmarks / 3 - d.landmarks), 0.1 * size)
 
 
 def test_batched_stages_give_the_single_image_result(media):

