@@ -423,7 +423,8 @@ def test_a_large_photo_is_decoded_small_and_boxes_come_back_in_its_pixels(video_
             boxes = np.array([f.box for f in other]) * scale
             j = int(np.abs(boxes - face.box).sum(1).argmin())
             np.testing.assert_allclose(boxes[j], face.box, atol=0.1 * size)
-            np.testing.assert_allclose(other[j].landmarks * scale, face.landmarks, atol=0.08 * size)
+            # O-Net places points within ~10% of the face size at different scales; a wrong mapping is off by 100s of %
+            np.testing.assert_allclose(other[j].landmarks * scale, face.landmarks, atol=0.12 * size)
         assert 0 <= face.box[0] < face.box[2] <= 3000 and 0 <= face.box[1] < face.box[3] <= 2001
 
 
