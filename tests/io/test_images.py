@@ -92,7 +92,8 @@ def test_sideways_photo_gives_the_upright_face(media, tmp_path, video_recognizer
         write_with_orientation(path, stored_sideways(upright, orientation), orientation)
         res = video_recognizer.predict_image(path)
         assert (res.width, res.height) == (572, 562) and len(res) == 1
-        np.testing.assert_allclose(res[0].box, ref[0].box, atol=3)  # displayed coordinates
+        # displayed coordinates: JPEG re-encoding moves MTCNN's box by a few % of the face; a wrong turn by ~100 px
+        np.testing.assert_allclose(res[0].box, ref[0].box, atol=0.04 * (ref[0].box[2] - ref[0].box[0]))
         assert res[0].prediction.label == ref[0].prediction.label
 
 
