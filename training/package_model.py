@@ -203,7 +203,7 @@ def calibration_text(cal: dict | None) -> str:
         return "The reported probabilities are the networks' softmax outputs, not calibrated."
     c, n = cal["coarse"], cal["negative"]
     steps = cal.get("steps", {})
-    before, after = steps.get("uncalibrated"), steps.get("offsets + temperature refit")
+    before, after = steps.get("uncalibrated"), steps.get("temperature + offsets")
     figures = ""
     if before and after:
         figures = (f" On FER+ valid: expected calibration error {before['ece']:.3f} -> {after['ece']:.3f}, "
@@ -217,7 +217,7 @@ def calibration_text(cal: dict | None) -> str:
             f"Coarse: T = {c['temperature']:g}, b = {c['offsets']} ({', '.join(COARSE_LABELS)}); "
             f"negative: T = {n['temperature']:g}, b = {n['offsets']} ({', '.join(NEGATIVE_LABELS)}). "
             "T is chosen for the lowest negative log-likelihood of the 7-way probabilities, b for the best "
-            "accuracy + macro-F1 of the 7-way labels." + figures)
+            "accuracy + macro-F1 of the 7-way labels with the Neutral share kept within 1 point of the true share." + figures)
 
 
 def main() -> None:
