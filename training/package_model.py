@@ -231,7 +231,7 @@ def main() -> None:
                    help="package the networks without the shifted test-time view")
     p.add_argument("--shift-views", dest="shift_views", type=json.loads, default=None,
                    help='shifted test-time views as JSON, e.g. "[[1, 1]]" (default: %s)' % SHIFT_VIEWS)
-    p.add_argument("--weights-dtype", choices=["float16", "float32"], default="float16",
+    p.add_argument("--weights-dtype", choices=["float16", "float32"], default="float32",
                    help="storage of the weights in both formats (inference computes in float32)")
     p.add_argument("--calibration", default=None,
                    help="calibration.json from training/calibrate.py, baked into the networks' last layers")

@@ -35,16 +35,16 @@ ARCH_ARGS = {"in_channels": 1, "widths": [24, 48, 96, 160], "dropout": 0.3}
 MEAN, STD = 0.5, 0.25  # grey level in [0, 1]; written into config.json preprocessing
 
 
-def augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-    """In-the-wild augmentations on a [B,1,H,W] batch in [0,1]: alignment jitter (rotation, scale,
-    shift), horizontal flip, brightness/contrast, blur and a random occluding rectangle."""
+def augment(x: torch.Tensor, gen: torch.Generator, scale_range: tuple[float, float] = (0.87, 1.15)) -> torch.Tensor:
+    """In-the-wild augmentations on a [B,1,H,W] batch in [0,1]: alignment jitter (rotation, scale in
+    ``scale_range``, shift), horizontal flip, brightness/contrast, blur and a random occluding rectangle."""
     b = x.shape[0]
 
     def u(lo: float, hi: float, n: int = b) -> torch.Tensor:
         return torch.rand(n, generator=gen) * (hi - lo) + lo
 
     angle = u(-15, 15) * math.pi / 180
-    scale = u(0.8, 1.25)
+    scale = u(*scale_range)
     flip = torch.where(torch.rand(b, generator=gen) < 0.5, -1.0, 1.0)
     tx, ty = u(-0.08, 0.08), u(-0.08, 0.08)
     cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
@@ -187,7 +187,7 @@ def train_task(task: str, epochs: int, args: argparse.Namespace, log) -> dict:
             faces = x_all[idx.numpy()]
             if args.degrade:
                 faces = degrade(faces, rng)
-            x = (augment(to_tensor(faces), gen) - MEAN) / STD
+            x = (augment(to_tensor(faces), gen, (0.8, 1.25) if args.degrade else (0.87, 1.15)) - MEAN) / STD
             x = x.contiguous(memory_format=torch.channels_last)
             if aux_head is None:
                 loss = soft_cross_entropy(model(x), t_all[idx])
@@ -233,8 +233,9 @@ def main() -> None:
                         "model does, the last one")
     p.add_argument("--widths", default=",".join(map(str, ARCH_ARGS["widths"])),
                    help="channels of the four stages (saved in each network's metadata)")
-    p.add_argument("--no-degrade", dest="degrade", action="store_false",
-                   help="train without the JPEG / resolution / sharpening / gamma degradations")
+    p.add_argument("--degrade", action="store_true",
+                   help="also degrade faces (JPEG, capture resolution, sharpening, gamma) and widen the crop-scale "
+                        "jitter to 0.8-1.25 (not in the shipped recipe: see training/README.md)")
     p.add_argument("--max-faces", type=int, default=0, help="train on the first N faces only (smoke runs)")
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--lr", type=float, default=0.05)
