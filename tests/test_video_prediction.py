@@ -240,11 +240,10 @@ print(json.dumps([len(img), vid.frames_processed, len(vid.track_ids), 'torch' in
 class FramesSeen:
     """A real detector (YuNet) that records a fingerprint of each frame it is asked about."""
 
-    def __init__(self):
+    def __init__(self, model):
         from cfcsp_sdk.faces.yunet import YuNetDetector
-        from conftest import YUNET_DYNAMIC
 
-        self.detector = YuNetDetector(model=str(YUNET_DYNAMIC), threads=1)
+        self.detector = YuNetDetector(model=str(model), threads=1)
         self.seen: list[int] = []
 
     def detect(self, image):
@@ -253,10 +252,10 @@ class FramesSeen:
 
 
 @pytest.fixture(scope="module")
-def counting(tiny_repo):
+def counting(tiny_repo, yunet_dynamic):
     from cfcsp_sdk import Recognizer
 
-    detector = FramesSeen()
+    detector = FramesSeen(yunet_dynamic)
     return Recognizer(tiny_repo, detector=detector), detector
 
 

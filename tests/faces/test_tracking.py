@@ -52,7 +52,7 @@ from cfcsp_sdk.config import ModelConfig  # noqa: E402
 from cfcsp_sdk.faces import appearance_descriptor  # noqa: E402
 from cfcsp_sdk.faces.detection import iou_matrix  # noqa: E402
 from cfcsp_sdk.pipeline import aligned_crops  # noqa: E402
-from conftest import YUNET_DYNAMIC, affwild_config_dict  # noqa: E402
+from conftest import affwild_config_dict  # noqa: E402
 
 
 def test_crossing_faces_follow_their_velocity_through_a_full_overlap():
@@ -95,10 +95,10 @@ def test_one_descriptor_per_detection():
 
 
 @pytest.fixture(scope="module")
-def yunet():
+def yunet(yunet_dynamic):
     from cfcsp_sdk.faces.yunet import YuNetDetector
 
-    return YuNetDetector(model=str(YUNET_DYNAMIC), threads=1)
+    return YuNetDetector(model=str(yunet_dynamic), threads=1)
 
 
 @pytest.fixture(scope="module")
