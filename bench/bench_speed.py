@@ -176,7 +176,7 @@ def main() -> None:
         print(f"load average after: {tuple(round(x, 2) for x in os.getloadavg())}")
         print()
         print("| video | " + " | ".join(f"{c[0]} frames/s" for c in contenders)
-              + " | now / " + " | now / ".join(c[0] for c in contenders[1:]) + " | now: CPU ms/frame | now: detect / model ms/frame | now: peak RSS MiB |")
+              + " | now / " + " | now / ".join(c[0] for c in contenders[1:]) + " | now: CPU ms/frame | now: detect / model ms/frame (wall) | now: peak RSS MiB |")
         print("|" + " --- |" * (len(contenders) * 2 + 3))
         for vname in videos:
             med, ratios = {}, []
