@@ -1,5 +1,6 @@
 import csv
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -185,7 +186,9 @@ def test_ctrl_c_during_processing_prints_one_line_and_writes_nothing(tiny_repo, 
         rc, _ = _interrupt_when(proc, lambda: any(f" {n}/1500" in err_path.read_text() for n in range(16, 200)))
     err = err_path.read_text()
     assert rc == 130
-    assert "Traceback" not in err and err.rstrip().endswith("cfcsp: interrupted; nothing written")
+    assert "Traceback" not in err
+    done = re.search(r"cfcsp: interrupted; (\d+) frames done, nothing written$", err.rstrip())
+    assert done and 16 <= int(done.group(1)) < 1500, err[-300:]
     # the earlier output is untouched and no temporary file is left
     assert out.read_text() == "an earlier run's results\n"
     assert sorted(os.listdir(tmp_path)) == ["long.avi", "out.csv", "stderr.txt"]
@@ -318,3 +321,18 @@ def test_detector_limits_from_the_command_line(tiny_repo, media):
     assert 0 < len(faces) < 5
     p = cfcsp("predict", media("multi_face.jpg"), "--model", tiny_repo, "--min-face-score", 1.5, check=False)
     assert p.returncode == 2 and "min_score" in p.stderr
+
+
+def test_batch_run_in_process_leaves_the_environment_as_it_was(tiny_repo, media, tmp_path, monkeypatch):
+    """cfcsp batch quiets FFmpeg in its workers through the environment; a program that calls main()
+    itself must get its own environment back (later subprocesses' --verbose lost FFmpeg's messages)."""
+    import os
+
+    from cfcsp_sdk.cli import main
+
+    monkeypatch.delenv("OPENCV_FFMPEG_LOGLEVEL", raising=False)
+    monkeypatch.delenv("OPENCV_LOG_LEVEL", raising=False)
+    before = dict(os.environ)
+    assert main(["batch", str(media("single_face.mp4")), "--out", str(tmp_path / "o"), "--model", str(tiny_repo),
+                 "-q", "--max-frames", "3"]) == 0
+    assert dict(os.environ) == before

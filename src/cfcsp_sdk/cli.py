@@ -164,6 +164,41 @@ def _skipped_text(frames: Sequence[int], times: Sequence[float]) -> str:
     return f"{len(frames)} undecodable frame{'s' if len(frames) != 1 else ''} skipped: {shown}"
 
 
+class _FrameProgress:
+    """The progress callable ``cfcsp predict`` gives ``predict_video``: draws the bar (unless quiet) and
+    counts the frames done in this run, so an interruption can say how far it got."""
+
+    done_before = 0  # frames of the videos finished in this run
+    current = 0
+
+    def __init__(self, show: bool) -> None:
+        self.bar: Any = None
+        self.show = show
+        _FrameProgress.current = 0
+
+    def __call__(self, done: int, total: int) -> None:
+        _FrameProgress.current = done
+        if not self.show:
+            return
+        if self.bar is None:
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=total or None, unit="frame", desc="cfcsp")
+        self.bar.total = total or None
+        self.bar.update(done - self.bar.n)
+
+    def finish(self) -> None:
+        if self.bar is not None:
+            self.bar.refresh()
+            self.bar.close()
+        _FrameProgress.done_before += _FrameProgress.current
+        _FrameProgress.current = 0
+
+    @classmethod
+    def frames_done(cls) -> int:
+        return cls.done_before + cls.current
+
+
 def _predict_one(rec: Any, src: str | int, is_video: bool, args: argparse.Namespace,
                  annotate: Path | None, plot: Path | None) -> Any:
     """Recognise one input and write its own outputs (annotated copy, timeline)."""
@@ -172,7 +207,8 @@ def _predict_one(rec: Any, src: str | int, is_video: bool, args: argparse.Namesp
     if is_video:
         extra = {"detect_every": args.detect_every} if getattr(args, "detect_every", None) is not None else {}
         result = rec.predict_video(src, fps=args.fps, stride=args.stride or 1, max_frames=args.max_frames,
-                                   progress=not args.quiet, **extra)
+                                   progress=(progress := _FrameProgress(show=not args.quiet)), **extra)
+        progress.finish()
         if result.error:
             print(f"warning: {src}: {result.error}; results cover the frames before it", file=sys.stderr)
         if result.skipped_frames:
@@ -494,16 +530,34 @@ def _written_since(args: argparse.Namespace | None, started: float) -> list[str]
     return written
 
 
+@contextlib.contextmanager
+def _quiet_worker_environment(quiet: bool) -> Iterator[None]:
+    """Quiet FFmpeg/OpenCV in the worker processes of ``cfcsp batch`` (they inherit the environment; their
+    stderr carries their own reports, so it stays), and put the environment back afterwards, so a caller
+    of :func:`main` in its own process keeps its settings."""
+    keys = {"OPENCV_FFMPEG_LOGLEVEL": "-8", "OPENCV_LOG_LEVEL": "ERROR"}  # -8: AV_LOG_QUIET
+    saved = {k: os.environ.get(k) for k in keys}
+    if quiet:
+        for k, v in keys.items():
+            os.environ.setdefault(k, v)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     started = time.time()
     args = None
+    _FrameProgress.done_before = _FrameProgress.current = 0
     try:
         args = build_parser().parse_args(argv)
-        if args.func is cmd_batch and not args.verbose:
-            # the worker processes inherit these (their stderr carries their own reports, so it stays)
-            os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
-            os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
-        with _native_stderr_quiet(args.func is cmd_predict and not args.verbose):
+        with _quiet_worker_environment(args.func is cmd_batch and not args.verbose), \
+                _native_stderr_quiet(args.func is cmd_predict and not args.verbose):
             return args.func(args)
     except CfcspError as exc:
         print(f"cfcsp: error: {exc}", file=sys.stderr)
@@ -513,7 +567,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:  # Ctrl-C: one line, no traceback, the shell's code for SIGINT
         written = _written_since(args, started)
-        print("cfcsp: interrupted; " + (f"wrote {', '.join(written)}" if written else "nothing written"),
+        frames = _FrameProgress.frames_done()
+        done = f"{frames} frame{'s' if frames != 1 else ''} done, " if frames else ""
+        print("cfcsp: interrupted; " + done + (f"wrote {', '.join(written)}" if written else "nothing written"),
               file=sys.stderr)
         return 130
 
