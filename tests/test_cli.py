@@ -238,9 +238,11 @@ def test_detect_every_reaches_the_video_pipeline(tmp_path, tiny_repo, media):
               "--max-frames", 7, "--output", tmp_path / name, *extra)
         return [tuple(float(r[k]) for k in ("x1", "y1", "x2", "y2")) for r in csv.DictReader(open(tmp_path / name))]
 
-    every, third = boxes("a.csv"), boxes("b.csv", "--detect-every", 3)
+    every, third = boxes("a.csv", "--detect-every", 1), boxes("b.csv", "--detect-every", 3)
     assert len(every) == len(third) == 7
     assert [every[k] == third[k] for k in range(7)] == [True, False, False, True, False, False, True]
+    default = boxes("c.csv")  # detects on every second frame
+    assert [every[k] == default[k] for k in range(7)] == [True, False, True, False, True, False, True]
     p = cfcsp("predict", media("single_face.mp4"), "--model", tiny_repo, "--detect-every", 0, check=False)
     assert p.returncode == 2 and "detect_every" in p.stderr and len(p.stderr.strip().splitlines()) == 1
 

@@ -313,8 +313,11 @@ def test_detect_every_carries_faces_between_detections(counting, media):
     rec, detector = counting
     frames = _frames(media("single_face.mp4"))[:24]
     detector.seen = []
-    full = rec.predict_video(media("single_face.mp4"), max_frames=24)
+    full = rec.predict_video(media("single_face.mp4"), max_frames=24, detect_every=1)
     assert len(detector.seen) == 24
+    detector.seen = []
+    rec.predict_video(media("single_face.mp4"), max_frames=24)  # the default: every second frame
+    assert detector.seen == [hash(frames[k].tobytes()) for k in range(0, 24, 2)]
     detector.seen = []
     res = rec.predict_video(media("single_face.mp4"), max_frames=24, detect_every=4)
     assert detector.seen == [hash(frames[k].tobytes()) for k in range(0, 24, 4)]  # 0, 4, 8, ...
