@@ -260,6 +260,22 @@ def recognizer_options_with_threads(options: dict[str, Any], threads: int) -> di
     return opts
 
 
+def skip_complete(plans: "list[Plan]", out_path: Path, manifest: "Manifest", bar: "_Progress",
+                  records: "dict[int, VideoRecord]") -> list[int]:
+    """Record every plan whose outputs are already complete as skipped (manifest and progress bar) and
+    return the indexes of the others, the videos still to do."""
+    todo = []
+    for i, plan in enumerate(plans):
+        if plan.complete():
+            output, abaw_rel = plan.relative(out_path)
+            records[i] = VideoRecord(plan.source, "skipped", output, abaw_rel)
+            manifest.append(records[i])
+            bar.video(records[i])
+        else:
+            todo.append(i)
+    return todo
+
+
 def build_recognizer(model: Any, options: dict[str, Any], threads: int) -> "Recognizer":
     import cv2
 
@@ -434,15 +450,7 @@ def _run_local(plans: list[Plan], out_path: Path, model: Any, options: dict[str,
         manifest = Manifest(out_path / MANIFEST_NAME)
         bar = _Progress(progress, len(plans))
         try:
-            todo = []
-            for i, plan in enumerate(plans):
-                if plan.complete():
-                    output, abaw_rel = plan.relative(out_path)
-                    records[i] = VideoRecord(plan.source, "skipped", output, abaw_rel)
-                    manifest.append(records[i])
-                    bar.video(records[i])
-                else:
-                    todo.append(i)
+            todo = skip_complete(plans, out_path, manifest, bar, records)
             if workers == 1:
                 for i in todo:
                     records[i] = process_video(recognizer, plans[i], out_path, format, sampling, on_frames=bar.frame)

@@ -44,6 +44,7 @@ from cfcsp_sdk.batch import (
     locked_output,
     prepare,
     result_record,
+    skip_complete,
     write_outputs,
 )
 from cfcsp_sdk.errors import CfcspError, require_positive_int, require_positive_number
@@ -268,15 +269,7 @@ def _run(ray: Any, out: Path, plans: list[Plan], model: Any, options: dict[str, 
         manifest = Manifest(out / MANIFEST_NAME)
         bar = _Progress(progress, len(plans))
         try:
-            todo = []
-            for i, plan in enumerate(plans):
-                if plan.complete():
-                    output, abaw_rel = plan.relative(out)
-                    records[i] = VideoRecord(plan.source, "skipped", output, abaw_rel)
-                    manifest.append(records[i])
-                    bar.video(records[i])
-                else:
-                    todo.append((i, plan))
+            todo = [(i, plans[i]) for i in skip_complete(plans, out, manifest, bar, records)]
             if todo:
                 for row in build_dataset(todo, out, model, options, **pipeline).iter_rows():
                     i = int(row["index"])
