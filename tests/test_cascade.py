@@ -199,3 +199,30 @@ def test_bad_views_are_refused(tiny_repo):
     d["views"] = {"mirror": True, "shifts": [[1, 1]]}
     cfg = ModelConfig.from_dict(d)
     assert ModelConfig.from_dict(cfg.to_dict()) == cfg and cfg.views.passes == 4
+
+
+def test_views_reach_every_network_in_images_and_video(tiny_repo, media):
+    """Each network call sees passes x faces crops, the fine network in the video pipeline too."""
+    from cfcsp_sdk import Recognizer
+
+    rec = Recognizer(tiny_repo, detector="aligned", fine_policy="always", views={"mirror": True, "shifts": [[1, 1]]})
+    calls = []
+    for name, net in list(rec.cascade.networks.items()):
+        def counted(batch, net=net, name=name):
+            calls.append((name, len(batch)))
+            return net(batch)
+        rec.cascade.networks[name] = counted
+    video = rec.predict_video(media("single_face.mp4"), max_frames=6, progress=False)
+    assert len(video.rows) == 6
+    assert {name for name, _ in calls} == {"coarse", "negative"}
+    for name in ("coarse", "negative"):
+        assert sum(n for c, n in calls if c == name) == 4 * 6, calls
+
+
+def test_views_on_an_empty_batch(tiny_repo):
+    from cfcsp_sdk import Recognizer
+
+    rec = Recognizer(tiny_repo, views="mirror")
+    empty = rec.predict_faces(np.zeros((0, 40, 40, 3), np.uint8))
+    assert len(empty) == 0
+    assert rec.run_cascade(np.zeros((0, 3, 32, 32), np.float32)).probabilities.shape == (0, 8)

@@ -187,7 +187,7 @@ def test_ctrl_c_during_processing_prints_one_line_and_writes_nothing(tiny_repo, 
     err = err_path.read_text()
     assert rc == 130
     assert "Traceback" not in err
-    done = re.search(r"cfcsp: interrupted; (\d+) frames done, nothing written$", err.rstrip())
+    done = re.search(r"cfcsp: interrupted; (\d+) video frames read, nothing written$", err.rstrip())
     assert done and 16 <= int(done.group(1)) < 1500, err[-300:]
     # the earlier output is untouched and no temporary file is left
     assert out.read_text() == "an earlier run's results\n"

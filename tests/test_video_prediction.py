@@ -479,3 +479,19 @@ def test_detect_every_detects_at_a_cut_so_a_new_face_is_not_late(counting, media
     res = rec.predict_video(path, detect_every=5)
     assert detector.seen == [hash(decoded[k].tobytes()) for k in (0, 5, 8, 13)]
     assert [r.frame for r in res.rows if r.has_face] == list(range(8, 16))
+
+
+def test_aligned_crops_are_never_carried(tiny_repo, tmp_path):
+    """Aligned-crop videos (Aff-Wild2's cropped_aligned): with the default detect_every the whole frame
+    is still the face on every frame, never a box moved by optical flow."""
+    from cfcsp_sdk import Recognizer
+
+    path = tmp_path / "crops.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 25, (96, 96))
+    base = cv2.resize(np.random.default_rng(0).integers(0, 255, (12, 12, 3)).astype(np.uint8), (192, 192))
+    for k in range(8):
+        writer.write(np.ascontiguousarray(base[4 * k : 4 * k + 96, 4 * k : 4 * k + 96]))  # panning content
+    writer.release()
+    res = Recognizer(tiny_repo, detector="aligned").predict_video(path, progress=False)
+    assert len(res.rows) == 8
+    assert all(tuple(r.box) == (0.0, 0.0, 96.0, 96.0) for r in res.rows)

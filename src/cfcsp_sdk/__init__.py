@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from cfcsp_sdk.recognizer import Recognizer
     from cfcsp_sdk.results import FaceBatchResult, FacePrediction
     from cfcsp_sdk.smoother import Smoother
+    from cfcsp_sdk.views import Views
 
 __version__ = "0.1.0"
 
@@ -36,6 +37,7 @@ _LAZY = {
     "FaceBatchResult": "cfcsp_sdk.results",
     "FacePrediction": "cfcsp_sdk.results",
     "Smoother": "cfcsp_sdk.smoother",
+    "Views": "cfcsp_sdk.views",
 }
 
 
@@ -67,5 +69,6 @@ __all__ = [
     "Smoother",
     "UnsafeFileError",
     "UnsafePickleError",
+    "Views",
     "__version__",
 ]

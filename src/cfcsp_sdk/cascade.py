@@ -104,8 +104,14 @@ class Cascade:
         return self.views.average(out, len(batch))
 
     def run_coarse(self, batch: np.ndarray) -> np.ndarray:
-        """Coarse logits ``[N, Kc]`` for a preprocessed batch."""
+        """Coarse logits ``[N, Kc]`` for a preprocessed batch (the views averaged)."""
         return self._run(self.spec.coarse_network, batch, len(self.spec.coarse_labels))
+
+    def run_group(self, group: int, batch: np.ndarray) -> np.ndarray:
+        """Fine logits ``[N, Kg]`` of group position ``group``'s network on every face of ``batch`` (the
+        views averaged), for callers that decide themselves which faces need it."""
+        g = self.spec.groups[group]
+        return self._run(g.network, batch, len(g.labels))
 
     def fine_needed(self, coarse_probs: np.ndarray) -> dict[int, np.ndarray]:
         """Per group position, a boolean mask of the faces its fine network must run on."""
@@ -122,7 +128,7 @@ class Cascade:
             mask = needed[i]
             logits = np.full((len(batch), len(g.labels)), np.nan, np.float32)
             if mask.any():
-                logits[mask] = self._run(g.network, np.ascontiguousarray(batch[mask]), len(g.labels))
+                logits[mask] = self.run_group(i, np.ascontiguousarray(batch[mask]))
             out[i] = logits
         return out
 

@@ -166,7 +166,7 @@ def _skipped_text(frames: Sequence[int], times: Sequence[float]) -> str:
 
 class _FrameProgress:
     """The progress callable ``cfcsp predict`` gives ``predict_video``: draws the bar (unless quiet) and
-    counts the frames done in this run, so an interruption can say how far it got."""
+    counts the video frames read in this run (sampled or not), so an interruption can say how far it got."""
 
     done_before = 0  # frames of the videos finished in this run
     current = 0
@@ -206,9 +206,12 @@ def _predict_one(rec: Any, src: str | int, is_video: bool, args: argparse.Namesp
 
     if is_video:
         extra = {"detect_every": args.detect_every} if getattr(args, "detect_every", None) is not None else {}
-        result = rec.predict_video(src, fps=args.fps, stride=args.stride or 1, max_frames=args.max_frames,
-                                   progress=(progress := _FrameProgress(show=not args.quiet)), **extra)
-        progress.finish()
+        progress = _FrameProgress(show=not args.quiet)
+        try:
+            result = rec.predict_video(src, fps=args.fps, stride=args.stride or 1, max_frames=args.max_frames,
+                                       progress=progress, **extra)
+        finally:
+            progress.finish()
         if result.error:
             print(f"warning: {src}: {result.error}; results cover the frames before it", file=sys.stderr)
         if result.skipped_frames:
@@ -460,7 +463,7 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--max-frames", type=int, default=None, help="stop after this many sampled video frames")
     pr.add_argument("--detect-every", type=int, default=None, metavar="K",
                     help="video: detect faces on every K-th sampled frame and carry them between by optical "
-                         "flow (default 1: every frame)")
+                         "flow (default 2; 1: every frame)")
     pr.add_argument("--offline", action="store_true", help="use only local files and the Hub cache")
     pr.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     pr.add_argument("--verbose", "-v", action="store_true",
@@ -568,7 +571,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:  # Ctrl-C: one line, no traceback, the shell's code for SIGINT
         written = _written_since(args, started)
         frames = _FrameProgress.frames_done()
-        done = f"{frames} frame{'s' if frames != 1 else ''} done, " if frames else ""
+        done = f"{frames} video frame{'s' if frames != 1 else ''} read, " if frames else ""
         print("cfcsp: interrupted; " + done + (f"wrote {', '.join(written)}" if written else "nothing written"),
               file=sys.stderr)
         return 130

@@ -62,8 +62,9 @@ class VideoPipeline:
         self.config, self.cascade, self.smoother, self.detector = config, cascade, smoother, detector
         self.batch_size = batch_size
         self.tracker = tracker or FaceTracker()
-        self.detect_every = detect_every
-        self._since_detection = detect_every  # sampled frames since the detector last ran
+        # detectors that cost nothing and are exact (whole-image crops, given boxes) are never carried
+        self.detect_every = detect_every if getattr(detector, "carry_faces", True) else 1
+        self._since_detection = self.detect_every  # sampled frames since the detector last ran
         self.rows: dict[int, FaceRow] = {}  # row id -> row (ids grow; streaming drops old rows)
         self.coarse: dict[int, np.ndarray] = {}
         self.fine: dict[int, dict[int, np.ndarray]] = {i: {} for i in range(len(config.cascade.groups))}
@@ -165,8 +166,7 @@ class VideoPipeline:
         for g, rows in todo.items():
             if not rows:
                 continue
-            net = self.cascade.networks[self.config.cascade.groups[g].network]
-            logits = self._run(net, np.stack([self.pending[r] for r in rows]))
+            logits = self._run(lambda b, g=g: self.cascade.run_group(g, b), np.stack([self.pending[r] for r in rows]))
             for r, lg in zip(rows, logits):
                 self.fine[g][r] = lg
         for r in decided:

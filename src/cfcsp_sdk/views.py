@@ -79,7 +79,7 @@ class Views:
         """Mean over the views of ``[passes * N, K]`` logits -> ``[N, K]``."""
         if self.passes == 1:
             return logits
-        return logits.reshape(self.passes, n, -1).mean(axis=0, dtype=np.float64).astype(logits.dtype)
+        return logits.reshape(self.passes, n, logits.shape[-1]).mean(axis=0, dtype=np.float64).astype(logits.dtype)
 
 
 def _shifted(batch: np.ndarray, dx: int, dy: int) -> np.ndarray:

@@ -81,6 +81,8 @@ def check_face_limits(min_face: float, min_face_ratio: float, min_score: float) 
 class WholeImageFace:
     """For images that already are aligned face crops: the whole image is one face."""
 
+    carry_faces = False  # detection costs nothing and is exact: never carried between frames
+
     def detect(self, image: np.ndarray) -> list[Detection]:
         h, w = image.shape[:2]
         return [Detection(box=(0.0, 0.0, float(w), float(h)), score=1.0, landmarks=None)]
@@ -94,6 +96,8 @@ class GivenFaces:
         landmarks: optional ``N x 5 x 2`` landmarks (image order, see :class:`Detection`).
         scores: optional ``N`` scores (default 1).
     """
+
+    carry_faces = False  # the caller's faces are exact: never carried between frames
 
     def __init__(self, boxes: Any, landmarks: Any = None, scores: Any = None) -> None:
         b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4) if len(boxes) else np.zeros((0, 4))
