@@ -122,7 +122,7 @@ def resolve_model_folder(
 def _missing_external_data(folder: Path) -> list[str]:
     """External-data files the ONNX files in ``folder`` name but the folder lacks (each name checked
     to be a plain path inside the folder first)."""
-    from cfcsp_sdk.backends.onnx_external_data import external_data_locations
+    from cfcsp_sdk.io.onnx_external_data import external_data_locations
 
     missing = []
     for onnx_file in sorted(folder.glob("*.onnx")):
@@ -150,7 +150,7 @@ def repository_file_names(folder: Path, networks: Iterable[str],
     Raises:
         UnsafeFileError: a name or an ONNX external-data location leads outside the folder.
     """
-    from cfcsp_sdk.backends.onnx_external_data import check_external_data
+    from cfcsp_sdk.io.onnx_external_data import check_external_data
 
     names = [CONFIG_NAME, CARD_NAME]
     for net in networks:

@@ -69,7 +69,7 @@ def _external_copy(tiny_repo, folder, location="coarse.weights"):
 
 
 def test_external_data_inside_the_folder_loads(tiny_repo, tmp_path):
-    from cfcsp_sdk.backends.onnx_external_data import external_data_locations
+    from cfcsp_sdk.io.onnx_external_data import external_data_locations
 
     repo = _external_copy(tiny_repo, tmp_path / "repo")
     locations = external_data_locations(repo / "coarse.onnx")
@@ -114,7 +114,7 @@ def test_external_data_in_a_subgraph_is_found(tmp_path):
     from onnx import TensorProto, helper, numpy_helper
 
     from cfcsp_sdk import UnsafeFileError
-    from cfcsp_sdk.backends.onnx_external_data import check_external_data, external_data_locations
+    from cfcsp_sdk.io.onnx_external_data import check_external_data, external_data_locations
 
     w = numpy_helper.from_array(np.arange(4, dtype=np.float32), "w")
     w.ClearField("raw_data")

@@ -188,7 +188,7 @@ class _Runner:
         if backend == "onnx":
             import onnxruntime as ort
 
-            from cfcsp_sdk.backends.onnx_backend import session_options
+            from cfcsp_sdk.onnx_runtime import session_options
 
             opts = session_options(threads, 1, allow_spinning)
             # R- and O-Net see a different batch size at every call: planned memory patterns would be
@@ -307,7 +307,7 @@ class MtcnnDetector:
         weights_dir: folder with ``pnet.lz4``, ``rnet.lz4``, ``onet.lz4`` (default: the mtcnn package's).
         threads: ONNX Runtime intra-op threads per network (0: one per physical core).
         allow_spinning: let ONNX Runtime's idle threads busy-wait (see
-            :func:`cfcsp_sdk.backends.onnx_backend.session_options`).
+            :func:`cfcsp_sdk.onnx_runtime.session_options`).
 
     Raises:
         InvalidInputError: an option out of range.

@@ -57,7 +57,7 @@ class YuNetDetector:
             are dropped (0 disables it).
         threads: ONNX Runtime intra-op threads (0: one per physical core).
         allow_spinning: let ONNX Runtime's idle threads busy-wait (see
-            :func:`cfcsp_sdk.backends.onnx_backend.session_options`).
+            :func:`cfcsp_sdk.onnx_runtime.session_options`).
 
     Boxes are clipped to the image; landmarks are not.
     """
@@ -75,8 +75,8 @@ class YuNetDetector:
         revision: str | None = None,
         local_files_only: bool = False,
     ) -> None:
-        from cfcsp_sdk.backends.onnx_backend import session_options
-        from cfcsp_sdk.backends.onnx_external_data import check_external_data
+        from cfcsp_sdk.onnx_runtime import session_options
+        from cfcsp_sdk.io.onnx_external_data import check_external_data
 
         check_face_limits(min_face, min_face_ratio, min_score)
         self.path = _resolve_model(model, revision, local_files_only)
