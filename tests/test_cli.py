@@ -338,3 +338,20 @@ def test_batch_run_in_process_leaves_the_environment_as_it_was(tiny_repo, media,
     assert main(["batch", str(media("single_face.mp4")), "--out", str(tmp_path / "o"), "--model", str(tiny_repo),
                  "-q", "--max-frames", "3"]) == 0
     assert dict(os.environ) == before
+
+
+def test_batch_takes_the_recognizer_options_predict_takes(tiny_repo, media, tmp_path):
+    """--views, --detect-every and the detector limits reach the batch's recognizers (they were
+    predict-only), and bad values are refused before any video is read."""
+    def probabilities(name, *extra):
+        cfcsp("batch", media("single_face.mp4"), "--out", tmp_path / name, "--model", tiny_repo, "-q",
+              "--max-frames", 4, *extra)
+        (path,) = (tmp_path / name).glob("*.csv")
+        return [[v for k, v in row.items() if k.startswith("raw_p_")] for row in csv.DictReader(open(path))]
+
+    none = probabilities("none", "--views", "none", "--detect-every", "1", "--min-face-score", "0.9")
+    mirror = probabilities("mirror", "--views", "mirror", "--detect-every", "1", "--min-face-score", "0.9")
+    assert len(none) == len(mirror) == 4 and none[0] and none != mirror
+    p = cfcsp("batch", media("single_face.mp4"), "--out", tmp_path / "bad", "--model", tiny_repo,
+              "--detect-every", 0, check=False)
+    assert p.returncode == 2 and "detect_every" in p.stderr

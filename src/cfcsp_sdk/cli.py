@@ -74,9 +74,9 @@ def _native_stderr_quiet(enabled: bool) -> Iterator[None]:
         os.close(saved)
 
 
-def _recognizer(args: argparse.Namespace):
-    from cfcsp_sdk import Recognizer
-
+def _recognizer_options(args: argparse.Namespace) -> dict[str, Any]:
+    """Keyword arguments of :class:`~cfcsp_sdk.Recognizer` (all but the model) from the command line,
+    shared by ``predict`` and ``batch``."""
     detector = args.detector
     if args.detector_model and detector == "mtcnn":
         detector = "yunet"  # a detector file is a YuNet model
@@ -84,9 +84,20 @@ def _recognizer(args: argparse.Namespace):
     for option, key in (("min_face_score", "min_score"), ("min_face_size", "min_face"), ("min_face_ratio", "min_face_ratio")):
         if getattr(args, option, None) is not None:
             detector_options[key] = getattr(args, option)
-    return Recognizer(args.model, revision=args.revision, backend=args.backend, detector=detector,
-                      detector_options=detector_options, local_files_only=args.offline,
-                      views=getattr(args, "views", None))
+    options = {"revision": args.revision, "backend": args.backend, "detector": detector,
+               "detector_options": detector_options, "local_files_only": args.offline,
+               "views": getattr(args, "views", None)}
+    if getattr(args, "detect_every", None) is not None:
+        options["detect_every"] = args.detect_every
+    return options
+
+
+def _recognizer(args: argparse.Namespace):
+    from cfcsp_sdk import Recognizer
+
+    options = _recognizer_options(args)
+    options.pop("detect_every", None)  # predict passes it per video
+    return Recognizer(args.model, **options)
 
 
 IMAGE_WRITE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"}
@@ -350,12 +361,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def cmd_batch(args: argparse.Namespace) -> int:
-    detector = args.detector
-    if args.detector_model and detector == "mtcnn":
-        detector = "yunet"  # a detector file is a YuNet model
-    options = {"revision": args.revision, "backend": args.backend, "detector": detector,
-               "detector_options": {"model": args.detector_model} if args.detector_model else {},
-               "local_files_only": args.offline}
+    options = _recognizer_options(args)
     common = dict(recognizer_options=options, workers=args.workers, threads=args.threads, format=args.format,
                   abaw=args.abaw, fps=args.fps, stride=args.stride, max_frames=args.max_frames,
                   progress=not args.quiet)
@@ -485,6 +491,14 @@ def build_parser() -> argparse.ArgumentParser:
     ba.add_argument("--backend", default="onnx", help="onnx (default), torch, or a plug-in backend")
     ba.add_argument("--detector", default="mtcnn", choices=["mtcnn", "yunet", "aligned"], help="face detector")
     ba.add_argument("--detector-model", default=None, help="a YuNet .onnx file (implies --detector yunet)")
+    ba.add_argument("--min-face-score", type=float, default=None, metavar="S", help="the detector's minimum score")
+    ba.add_argument("--min-face-size", type=float, default=None, metavar="PX", help="the smallest face, pixels")
+    ba.add_argument("--min-face-ratio", type=float, default=None, metavar="F",
+                    help="the smallest face as a share of the shorter frame side")
+    ba.add_argument("--views", default=None, choices=["model", "none", "mirror"],
+                    help="test-time views of each face: the model's (default), none (fastest) or mirror")
+    ba.add_argument("--detect-every", type=int, default=None, metavar="K",
+                    help="detect faces on every K-th sampled frame, carry them between (default 2; 1: every frame)")
     ba.add_argument("--fps", type=float, default=None, help="sample video frames at this rate")
     ba.add_argument("--stride", type=int, default=1, help="or keep every N-th video frame")
     ba.add_argument("--max-frames", type=int, default=None, help="at most this many sampled frames per video")
