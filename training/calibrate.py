@@ -1,11 +1,12 @@
-"""Fit the default model's calibration on FER+ valid: a temperature and per-class logit offsets per network.
+"""Fit the default model's calibration on held-out FER+ faces: a temperature and per-class logit offsets per network.
 
-    python training/calibrate.py --model <packaged folder, trained without valid> --out calibration.json
+    python training/calibrate.py --model <packaged folder> --split calibration --out calibration.json [--no-offsets]
 
 The networks' logits become ``z / T + b`` (coarse: T_c, b_c; negative: T_n, b_n), which
 ``package_model.py --calibration`` bakes into each network's last layer (exact: the test-time views
-average logits, which are linear in that layer). Fitted on FER+ valid, which the shipped networks are
-not trained on, in three steps:
+average logits, which are linear in that layer). Fitted on a split the networks were not trained on
+(``--split valid`` for networks trained on train only; ``calibration``, a fixed 2,000-face slice of train,
+for networks trained with ``--train-splits train-calibration,valid``), in two steps:
 
 1. temperatures by grid search for the lowest negative log-likelihood of the 7-way (soft rule)
    probabilities of the majority labels;
@@ -17,7 +18,7 @@ not trained on, in three steps:
 Refitting the temperatures after the offsets moves labels (the soft rule's argmax depends on them) and
 was measured to cost macro-F1 on valid, so it is not done.
 
-Prints valid's figures (accuracy, macro-F1, ECE, Neutral share) before and after each step.
+Prints the split's figures (accuracy, macro-F1, ECE, Neutral share) before and after each step.
 """
 
 from __future__ import annotations
@@ -128,6 +129,8 @@ def main() -> None:
     p.add_argument("--data", default="../shared/data/ferplus")
     p.add_argument("--split", default="valid")
     p.add_argument("--out", required=True)
+    p.add_argument("--no-offsets", dest="offsets", action="store_false",
+                   help="fit the temperatures only (per-class offsets fitted on a small split can overfit it)")
     args = p.parse_args()
     rec = Recognizer(args.model, fine_policy="always")
     split = load_split(args.data, args.split)
@@ -139,7 +142,7 @@ def main() -> None:
     steps = {"uncalibrated": ((1.0, 1.0), zero)}
     t = fit_temperatures(zc, zn, y, rec, zero)
     steps["temperature"] = (t, zero)
-    b = fit_offsets(zc, zn, y, rec, t)
+    b = fit_offsets(zc, zn, y, rec, t) if args.offsets else zero
     steps["temperature + offsets"] = (t, b)
     report = {}
     for name, (tt, bb) in steps.items():
@@ -151,7 +154,8 @@ def main() -> None:
               + " ".join(f"{k}={v:.4f}" for k, v in s.items()))
     report["true_neutral_share"] = float((y == NEUTRAL).mean())
     final = report["temperature + offsets"]
-    result = {"fitted_on": f"FER+ {args.split} ({len(y)} faces)", "model": str(args.model),
+    split_name = {"calibration": "FER+ train's calibration slice"}.get(args.split, f"FER+ {args.split}")
+    result = {"fitted_on": f"{split_name} ({len(y)} faces)", "model": str(args.model),
               "coarse": {"temperature": final["temperature"][0], "offsets": final["coarse_offsets"]},
               "negative": {"temperature": final["temperature"][1], "offsets": final["negative_offsets"]},
               "steps": report}

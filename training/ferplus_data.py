@@ -38,9 +38,27 @@ class Split:
         return ~np.isin(self.majority, [UNKNOWN, NOT_A_FACE])
 
 
+# A fixed slice of FER+ train held out from training to fit calibration on faces no network has seen
+# (the shipped networks learn from valid too, so valid cannot serve). Same faces on every machine.
+CALIBRATION_FACES, CALIBRATION_SEED = 2000, 20261129
+
+
+def calibration_rows(n_train: int) -> np.ndarray:
+    return np.sort(np.random.default_rng(CALIBRATION_SEED).permutation(n_train)[:CALIBRATION_FACES])
+
+
 def load_split(data_dir: str | Path, name: str) -> Split:
-    with np.load(Path(data_dir) / f"{name}.npz") as d:
-        return Split(images=d["images"], votes=d["votes"].astype(np.float32))
+    """An official split (train, valid, test) or ``calibration`` (a fixed slice of train) or
+    ``train-calibration`` (train without that slice)."""
+    base = "train" if name in ("calibration", "train-calibration") else name
+    with np.load(Path(data_dir) / f"{base}.npz") as d:
+        split = Split(images=d["images"], votes=d["votes"].astype(np.float32))
+    if base != name:
+        rows = calibration_rows(len(split.images))
+        if name == "train-calibration":
+            rows = np.setdiff1d(np.arange(len(split.images)), rows)
+        split = Split(images=split.images[rows], votes=split.votes[rows])
+    return split
 
 
 def _soft(votes: np.ndarray, col_map: np.ndarray, k: int) -> np.ndarray:

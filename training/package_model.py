@@ -1,9 +1,12 @@
 """Package the trained FER+ networks as the SDK's bundled model repository.
 
     python training/package_model.py --weights training/output --out src/cfcsp_sdk/pretrained/ferplus-cfc
+    python training/package_model.py --weights training/output/members/m1 training/output/members/m2 \
+        --template training/output/fer_template.json --evaluation training/output/eval_ferplus.json ...
 
-Reads <weights>/{coarse,negative}.safetensors, <weights>/fer_template.json, <weights>/summary.json and,
-when present, <weights>/eval_ferplus.json (figures for the model card); writes config.json, both
+Reads <weights>/{coarse,negative}.safetensors and <weights>/summary.json of each folder given (two or more:
+an ensemble per network, architecture cfcsp-compact-cnn-ensemble, averaging the members' logits), the
+alignment template and, when present, eval_ferplus.json (figures for the model card); writes config.json, both
 networks as safetensors and ONNX, and README.md (the model card) through
 cfcsp_sdk.export.write_model_repository. The networks average each crop's logits with its mirror
 image's (``flip_average``) and with those of the crop shifted 1 px right and down (``shift_views``), all
@@ -37,9 +40,17 @@ NAME = "cfcsp-ferplus-compact"
 SHIFT_VIEWS = [[1, 1]]
 
 
+ENSEMBLE_ARCH = "cfcsp-compact-cnn-ensemble"
+SPLIT_TEXT = {"train-calibration": "train (less a fixed slice of 2,000 faces kept for calibration)"}
+
+
 def config_dict(template: dict, flip_average: bool = True, rule: str = "soft",
-                shift_views: list[list[int]] | None = None, arch_args: dict | None = None) -> dict:
+                shift_views: list[list[int]] | None = None, arch_args: dict | None = None,
+                members: int = 1) -> dict:
     net_args = dict(arch_args or ARCH_ARGS)
+    arch = ARCH
+    if members > 1:
+        arch, net_args = ENSEMBLE_ARCH, {"members": members, **net_args}
     views = {"mirror": flip_average, "shifts": SHIFT_VIEWS if shift_views is None else shift_views}
     fin = FINAL_LABELS.index
     return {
@@ -62,8 +73,8 @@ def config_dict(template: dict, flip_average: bool = True, rule: str = "soft",
         "smoothing": {"window": 5, "mode": "centered"},
         "views": views,
         "networks": {
-            "coarse": {"architecture": ARCH, "num_classes": 4, "args": net_args},
-            "negative": {"architecture": ARCH, "num_classes": 4, "args": net_args},
+            "coarse": {"architecture": arch, "num_classes": 4, "args": net_args},
+            "negative": {"architecture": arch, "num_classes": 4, "args": dict(net_args)},
         },
     }
 
@@ -92,7 +103,7 @@ def views_text(flip_average: bool, shift_views: list[list[int]]) -> str:
             f"1/{passes} of a single pass's throughput; `Recognizer(views=\"none\")` scores each face once).")
 
 
-def model_card(evaluation: dict | None, template: dict, summary: dict, rule: str, views: str,
+def model_card(evaluation: dict | None, template: dict, summaries: list[dict] | dict, rule: str, views: str,
                calibration: str = "", params: int = 0, weights_dtype: str = "float32") -> str:
     figures = "Not evaluated yet: run `python training/evaluate_ferplus.py`."
     if evaluation:
@@ -116,13 +127,29 @@ def model_card(evaluation: dict | None, template: dict, summary: dict, rule: str
           + ([f"| flat 7-class network, same architecture, training budget and test-time views | {evaluation['flat']['accuracy']:.4f} accuracy, {evaluation['flat']['macro_f1']:.4f} macro-F1 |"]
              if evaluation.get("flat") else []))
     pts = template["points"]
-    degrade = ("; and, for faces unlike FER+'s, JPEG compression, another capture resolution (down- and "
-               "upscaled), sharpening and gamma" if summary["coarse"].get("degrade") else "")
-    coarse, negative = summary["coarse"], summary["negative"]
+    members = summaries if isinstance(summaries, list) else [summaries]
+    coarse, negative = members[0]["coarse"], members[0]["negative"]
     aux = ""
     if coarse.get("aux_fine_weight"):
         aux = (", with an auxiliary 7-class head on its pooled features (weight "
                f"{coarse['aux_fine_weight']:g}) that learns the 7-class votes during training and is then dropped")
+    extra = {"degrade": "JPEG compression, another capture resolution (down- and upscaled), sharpening, gamma "
+                        "and crop scale 0.8-1.25 (faces unlike FER+'s)",
+             "pose": "horizontal squeeze/stretch x0.8-1.25 and shear (what aligning a turned head leaves)"}
+
+    def recipe(s: dict) -> str:
+        added = [text for key, text in extra.items() if s["coarse"].get(key)]
+        seed = f"seed {s['coarse']['seed']}" if "seed" in s["coarse"] else "seed 0"
+        return seed + ("; also " + "; ".join(added) if added else "; the base augmentations only")
+
+    if len(members) == 1:
+        shape = f"two compact CNNs (about {params / 1e6:.2f} M parameters each"
+        recipes = f"Augmentation: {recipe(members[0])}."
+    else:
+        shape = (f"two networks, each the mean of the logits of {len(members)} compact CNNs trained apart (about "
+                 f"{params / 1e6:.2f} M parameters per network")
+        recipes = "Ensemble members (same data and schedule, other seeds and augmentations): " + "; ".join(
+            f"member {i + 1}: {recipe(m)}" for i, m in enumerate(members)) + "."
     return f"""---
 license: other
 library_name: cfcsp-sdk
@@ -130,9 +157,8 @@ tags: [facial-expression-recognition, cfc-sp, ferplus, onnx]
 ---
 # {NAME}
 
-The default model of **cfcsp-sdk**: the CFC cascade (coarse network + negative network) as two
-compact CNNs (about {params / 1e6:.2f} M parameters each, stored as {weights_dtype}; inference computes in float32)
-trained on FER+ on a CPU.
+The default model of **cfcsp-sdk**: the CFC cascade (coarse network + negative network) as
+{shape}, stored as {weights_dtype}; inference computes in float32) trained on FER+ on a CPU.
 
 **For research use only.** The networks were trained on FER2013 images, which were released for
 research; the FER+ labels are MIT licensed.
@@ -148,14 +174,14 @@ Final labels (Aff-Wild2's first seven; FER+ has no "Other"): {", ".join(FINAL_LA
   contemptuous face gets one of the seven labels.
 
 ## Data and training
-FER+ {" and ".join(coarse.get("train_splits", ["train", "valid"]))} ({coarse['train_faces']:,} faces for the coarse network,
+FER+ {" and ".join(SPLIT_TEXT.get(x, x) for x in coarse.get("train_splits", ["train", "valid"]))} ({coarse['train_faces']:,} faces for the coarse network,
 {negative['train_faces']:,} negative faces for the negative network; unknown / not-a-face /
 contempt-majority faces dropped); FER+ test is never seen in training. Soft targets from the 10
 annotator votes. Coarse network: {coarse['epochs']} epochs from random weights{aux}; negative network:
 {negative['epochs']} epochs starting from the trained coarse network's features (new head, learning
 rate {negative['max_lr']}). SGD with Nesterov momentum, one-cycle schedule, the last epoch kept.
-Augmentation for in-the-wild video frames: rotation, scale and shift jitter (alignment errors),
-horizontal flips, brightness/contrast, blur, random occluding rectangles{degrade}. Seeded, CPU only;
+Base augmentation for in-the-wild video frames: rotation, scale and shift jitter (alignment errors),
+horizontal flips, brightness/contrast, blur, random occluding rectangles. {recipes} Seeded, CPU only;
 `bash training/reproduce.sh` reproduces it.
 
 {views}
@@ -191,11 +217,14 @@ def trained_arch_args(path: Path) -> dict:
 
 
 def apply_calibration(module: torch.nn.Module, temperature: float, offsets: list[float]) -> None:
-    """Bake ``logits / temperature + offsets`` into the network's last layer. Exact for the packaged
-    test-time views too: they average logits, which are linear in this layer."""
+    """Bake ``logits / temperature + offsets`` into the network's last layer (each member's, for an
+    ensemble). Exact for the test-time views and the ensemble's mean too: both average logits, which
+    are linear in this layer."""
+    heads = [m.head for m in module.members] if hasattr(module, "members") else [module.head]
     with torch.no_grad():
-        module.head.weight.div_(temperature)
-        module.head.bias.div_(temperature).add_(torch.tensor(offsets, dtype=module.head.bias.dtype))
+        for head in heads:
+            head.weight.div_(temperature)
+            head.bias.div_(temperature).add_(torch.tensor(offsets, dtype=head.bias.dtype))
 
 
 def calibration_text(cal: dict | None) -> str:
@@ -206,23 +235,28 @@ def calibration_text(cal: dict | None) -> str:
     before, after = steps.get("uncalibrated"), steps.get("temperature + offsets")
     figures = ""
     if before and after:
-        figures = (f" On FER+ valid: expected calibration error {before['ece']:.3f} -> {after['ece']:.3f}, "
+        figures = (f" On {cal['fitted_on']}: expected calibration error {before['ece']:.3f} -> {after['ece']:.3f}, "
                    f"accuracy {before['accuracy']:.4f} -> {after['accuracy']:.4f}, macro-F1 "
                    f"{before['macro_f1']:.4f} -> {after['macro_f1']:.4f}, Neutral predicted for "
                    f"{before['neutral_share']:.3f} -> {after['neutral_share']:.3f} of faces "
                    f"(true share {steps.get('true_neutral_share', float('nan')):.3f}).")
+    offsets = any(c["offsets"]) or any(n["offsets"])
+    how_b = (", b for the best accuracy + macro-F1 of the 7-way labels with the Neutral share kept within 1 point "
+             "of the true share" if offsets else " (no per-class offsets: b = 0)")
     return ("## Calibration\n"
             f"Fitted on {cal['fitted_on']}, which the networks were not trained on (`training/calibrate.py`), and "
             "built into each network's last layer: logits / T + b. "
             f"Coarse: T = {c['temperature']:g}, b = {c['offsets']} ({', '.join(COARSE_LABELS)}); "
             f"negative: T = {n['temperature']:g}, b = {n['offsets']} ({', '.join(NEGATIVE_LABELS)}). "
-            "T is chosen for the lowest negative log-likelihood of the 7-way probabilities, b for the best "
-            "accuracy + macro-F1 of the 7-way labels with the Neutral share kept within 1 point of the true share." + figures)
+            "T is chosen for the lowest negative log-likelihood of the 7-way probabilities" + how_b + "." + figures)
 
 
 def main() -> None:
     p = argparse.ArgumentParser()
-    p.add_argument("--weights", default="training/output")
+    p.add_argument("--weights", nargs="+", default=["training/output"],
+                   help="folder(s) with coarse/negative.safetensors and summary.json; two or more make an ensemble")
+    p.add_argument("--template", default=None, help="fer_template.json (default: in the first weights folder)")
+    p.add_argument("--evaluation", default=None, help="eval_ferplus.json for the card (default: in the first folder)")
     p.add_argument("--out", default="src/cfcsp_sdk/pretrained/ferplus-cfc")
     p.add_argument("--rule", choices=sorted(RULE_TEXT), default="soft", help="the cascade's default decision rule")
     p.add_argument("--no-flip-average", dest="flip_average", action="store_false",
@@ -236,24 +270,30 @@ def main() -> None:
     p.add_argument("--calibration", default=None,
                    help="calibration.json from training/calibrate.py, baked into the networks' last layers")
     args = p.parse_args()
-    w = Path(args.weights)
+    folders = [Path(f) for f in args.weights]
+    w = folders[0]
     cal = json.loads(Path(args.calibration).read_text()) if args.calibration else None
-    summary = json.loads((w / "summary.json").read_text())
-    template = json.loads((w / "fer_template.json").read_text())
-    evaluation = json.loads((w / "eval_ferplus.json").read_text()) if (w / "eval_ferplus.json").is_file() else None
+    summaries = [json.loads((f / "summary.json").read_text()) for f in folders]
+    template = json.loads(Path(args.template or w / "fer_template.json").read_text())
+    eval_path = Path(args.evaluation or w / "eval_ferplus.json")
+    evaluation = json.loads(eval_path.read_text()) if eval_path.is_file() else None
     arch_args = trained_arch_args(w / "coarse.safetensors")
-    if trained_arch_args(w / "negative.safetensors") != arch_args:
-        raise SystemExit("coarse and negative networks were trained with different architectures")
-    config = ModelConfig.from_dict(config_dict(template, args.flip_average, args.rule, args.shift_views, arch_args))
+    if any(trained_arch_args(f / f"{n}.safetensors") != arch_args for f in folders for n in ("coarse", "negative")):
+        raise SystemExit("all networks must be trained with the same architecture")
+    config = ModelConfig.from_dict(config_dict(template, args.flip_average, args.rule, args.shift_views, arch_args,
+                                               members=len(folders)))
     modules = {}
     for name in ("coarse", "negative"):
-        m = build_network(ARCH, 4, config.networks[name].args)
-        load_state_dict_strict(m, load_file(str(w / f"{name}.safetensors")), name)
+        net = config.networks[name]
+        m = build_network(net.architecture, 4, net.args)
+        members = m.members if len(folders) > 1 else [m]
+        for member, folder in zip(members, folders):
+            load_state_dict_strict(member, load_file(str(folder / f"{name}.safetensors")), f"{folder}/{name}")
         if cal:
             apply_calibration(m, cal[name]["temperature"], cal[name]["offsets"])
         modules[name] = m.eval()
     params = sum(t.numel() for t in modules["coarse"].parameters())
-    card = model_card(evaluation, template, summary, args.rule,
+    card = model_card(evaluation, template, summaries, args.rule,
                       views_text(args.flip_average, [list(v) for v in config.views.shifts]),
                       calibration_text(cal), params, args.weights_dtype)
     write_model_repository(args.out, config, modules, card=card, weights_dtype=args.weights_dtype)

@@ -35,9 +35,12 @@ ARCH_ARGS = {"in_channels": 1, "widths": [24, 48, 96, 160], "dropout": 0.3}
 MEAN, STD = 0.5, 0.25  # grey level in [0, 1]; written into config.json preprocessing
 
 
-def augment(x: torch.Tensor, gen: torch.Generator, scale_range: tuple[float, float] = (0.87, 1.15)) -> torch.Tensor:
+def augment(x: torch.Tensor, gen: torch.Generator, scale_range: tuple[float, float] = (0.87, 1.15),
+            pose: bool = False) -> torch.Tensor:
     """In-the-wild augmentations on a [B,1,H,W] batch in [0,1]: alignment jitter (rotation, scale in
-    ``scale_range``, shift), horizontal flip, brightness/contrast, blur and a random occluding rectangle."""
+    ``scale_range``, shift), horizontal flip, brightness/contrast, blur and a random occluding rectangle.
+    With ``pose``, also what a 5-point similarity alignment leaves of a turned head: the face squeezed or
+    stretched horizontally (x0.8-1.25 against its height) and sheared (+-0.12)."""
     b = x.shape[0]
 
     def u(lo: float, hi: float, n: int = b) -> torch.Tensor:
@@ -51,6 +54,9 @@ def augment(x: torch.Tensor, gen: torch.Generator, scale_range: tuple[float, flo
     theta = torch.stack(
         [torch.stack([cos * flip, -sin, tx], 1), torch.stack([sin * flip, cos, ty], 1)], 1
     )
+    if pose:
+        theta[:, 0, :2] *= u(0.8, 1.25).view(b, 1)
+        theta[:, 0, 1] += u(-0.12, 0.12)
     grid = F.affine_grid(theta, list(x.shape), align_corners=False)
     x = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
 
@@ -187,7 +193,8 @@ def train_task(task: str, epochs: int, args: argparse.Namespace, log) -> dict:
             faces = x_all[idx.numpy()]
             if args.degrade:
                 faces = degrade(faces, rng)
-            x = (augment(to_tensor(faces), gen, (0.8, 1.25) if args.degrade else (0.87, 1.15)) - MEAN) / STD
+            x = augment(to_tensor(faces), gen, (0.8, 1.25) if args.degrade else (0.87, 1.15), args.pose)
+            x = (x - MEAN) / STD
             x = x.contiguous(memory_format=torch.channels_last)
             if aux_head is None:
                 loss = soft_cross_entropy(model(x), t_all[idx])
@@ -213,6 +220,7 @@ def train_task(task: str, epochs: int, args: argparse.Namespace, log) -> dict:
                       metadata={"architecture": ARCH, "args": json.dumps(ARCH_ARGS), "num_classes": str(k)})
     return {"task": task, "num_classes": k, "train_splits": splits, "train_faces": n_train, "epochs": epochs,
             "max_lr": lr, "init": init, "aux_fine_weight": aux_weight, "degrade": bool(args.degrade),
+            "pose": bool(args.pose), "seed": args.seed,
             "widths": ARCH_ARGS["widths"], **best}
 
 
@@ -236,6 +244,8 @@ def main() -> None:
     p.add_argument("--degrade", action="store_true",
                    help="also degrade faces (JPEG, capture resolution, sharpening, gamma) and widen the crop-scale "
                         "jitter to 0.8-1.25 (not in the shipped recipe: see training/README.md)")
+    p.add_argument("--pose", action="store_true",
+                   help="also squeeze/stretch and shear faces horizontally, as aligning a turned head does")
     p.add_argument("--max-faces", type=int, default=0, help="train on the first N faces only (smoke runs)")
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--lr", type=float, default=0.05)

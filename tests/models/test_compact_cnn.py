@@ -85,3 +85,42 @@ def test_shift_views_average_the_shifted_crops(nets, tmp_path):
     (onnx_out,) = session.run(None, {session.get_inputs()[0].name: xs})
     with torch.no_grad():
         np.testing.assert_allclose(onnx_out, shifted(torch.from_numpy(xs)).numpy(), rtol=1e-4, atol=1e-4)
+
+
+def _randomised(net: torch.nn.Module, seed: int) -> torch.nn.Module:
+    torch.manual_seed(seed)
+    with torch.no_grad():
+        for param in net.parameters():
+            param.normal_()
+    return net.eval()
+
+
+def test_ensemble_returns_the_mean_of_its_members_logits(tmp_path):
+    a = _randomised(build_network("cfcsp-compact-cnn", 4, ARGS), 1)
+    b = _randomised(build_network("cfcsp-compact-cnn", 4, ARGS), 2)
+    ens = build_network("cfcsp-compact-cnn-ensemble", 4, {"members": 2, **ARGS}).eval()
+    # weights are the members' own, under members.<i>.
+    ens.members[0].load_state_dict(a.state_dict(), strict=True)
+    ens.members[1].load_state_dict(b.state_dict(), strict=True)
+    assert set(ens.state_dict()) == {f"members.{i}.{k}" for i in (0, 1) for k in a.state_dict()}
+    x = torch.rand(3, 1, 32, 32)
+    with torch.no_grad():
+        expected = (a(x) + b(x)) / 2
+        got = ens(x)
+        assert (a(x) - b(x)).abs().max() > 1e-2  # the members really differ
+    torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)
+
+    path = export_onnx(ens, tmp_path / "ens.onnx", channels=1, height=32, width=32)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    xs = np.random.default_rng(3).random((2, 1, 32, 32), dtype=np.float32)
+    (onnx_out,) = session.run(None, {session.get_inputs()[0].name: xs})
+    with torch.no_grad():
+        np.testing.assert_allclose(onnx_out, ens(torch.from_numpy(xs)).numpy(), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("members", [0, 17])
+def test_ensemble_size_is_bounded(members):
+    from cfcsp_sdk.errors import ModelConfigError
+
+    with pytest.raises(ModelConfigError, match="members"):
+        build_network("cfcsp-compact-cnn-ensemble", 4, {"members": members, **ARGS})

@@ -12,6 +12,10 @@ pass over the crop. It does not change the parameters, so weights trained withou
 ``shift_views`` adds more views of the same kind: each ``(dx, dy)`` scores the crop moved by that many
 pixels (border pixels repeated into the gap; with ``flip_average`` its mirror too), and the logits of
 the original and every shifted view are averaged. Each view costs as much as the original crop.
+
+``CompactCNNEnsemble`` (architecture ``cfcsp-compact-cnn-ensemble``) holds ``members`` such networks of
+one shape, trained apart (other seeds, other augmentations), and returns the mean of their logits: one
+module, one ONNX graph, each member costing one pass per view.
 """
 
 from __future__ import annotations
@@ -20,6 +24,10 @@ from typing import Sequence
 
 import torch
 from torch import nn
+
+from cfcsp_sdk.errors import ModelConfigError
+
+MAX_MEMBERS = 16
 
 
 def _conv_bn_relu(cin: int, cout: int) -> nn.Sequential:
@@ -97,3 +105,39 @@ def build_compact_cnn(
         flip_average=flip_average,
         shift_views=shift_views,
     )
+
+
+class CompactCNNEnsemble(nn.Module):
+    """``members`` CompactCNNs of one shape: ``in_channels`` x H x W -> the mean of their
+    ``num_classes`` logits. Weights are named ``members.<i>.<CompactCNN's names>``."""
+
+    def __init__(
+        self,
+        num_classes: int,
+        members: int = 2,
+        in_channels: int = 1,
+        widths: Sequence[int] = (24, 48, 96, 160),
+        dropout: float = 0.3,
+    ) -> None:
+        super().__init__()
+        if not 1 <= int(members) <= MAX_MEMBERS:
+            raise ModelConfigError(f"members must lie in 1..{MAX_MEMBERS}, got {members}", field="args.members")
+        self.members = nn.ModuleList(
+            CompactCNN(num_classes, in_channels, widths, dropout) for _ in range(int(members))
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        logits = self.members[0](x)
+        for member in self.members[1:]:
+            logits = logits + member(x)
+        return logits / len(self.members)
+
+
+def build_compact_cnn_ensemble(
+    num_classes: int,
+    members: int = 2,
+    in_channels: int = 1,
+    widths: Sequence[int] = (24, 48, 96, 160),
+    dropout: float = 0.3,
+) -> CompactCNNEnsemble:
+    return CompactCNNEnsemble(num_classes, members, in_channels, tuple(widths), dropout)
