@@ -90,6 +90,14 @@ def reframe(img: np.ndarray, scale: float) -> np.ndarray:
     return cv2.warpAffine(img, m, (48, 48), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
+def squeeze(img: np.ndarray, factor: float) -> np.ndarray:
+    """The face narrowed to ``factor`` of its width around the centre (border repeated): roughly what a
+    5-point similarity alignment leaves of a head turned sideways (the eyes come closer together)."""
+    h, w = img.shape
+    m = np.float32([[1 / factor, 0, (1 - 1 / factor) * w / 2], [0, 1, 0]])
+    return cv2.warpAffine(img, m, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE)
+
+
 def blur_to_fer(img: np.ndarray) -> np.ndarray:
     """A large sharp crop brought to FER+'s look: down to 48 px and softened as FER's upscaled faces are."""
     small = cv2.resize(img, (32, 32), interpolation=cv2.INTER_AREA)
@@ -118,6 +126,7 @@ def main() -> None:
         "brighter (gamma 0.6)": lambda im: gamma(im, 0.6),
         "looser framing (x0.8)": lambda im: reframe(im, 0.8),
         "tighter framing (x1.2)": lambda im: reframe(im, 1.2),
+        "narrowed (x0.8 width, a turned head)": lambda im: squeeze(im, 0.8),
     }
     for name, fn in changes.items():
         crops = np.stack([fn(im) for im in images])

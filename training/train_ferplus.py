@@ -111,6 +111,23 @@ def degrade(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return out
 
 
+def teacher_distribution(coarse: np.ndarray, negative: np.ndarray, task: str) -> np.ndarray:
+    """The teacher's distribution for ``task`` from its coarse and negative logits: softmax for coarse and
+    negative, the soft rule's 7-way distribution (final label order) for flat / the auxiliary head."""
+    def softmax(z: np.ndarray) -> np.ndarray:
+        e = np.exp(z - z.max(1, keepdims=True))
+        return e / e.sum(1, keepdims=True)
+
+    pc, pn = softmax(coarse.astype(np.float64)), softmax(negative.astype(np.float64))
+    if task == "coarse":
+        return pc.astype(np.float32)
+    if task == "negative":
+        return pn.astype(np.float32)
+    neg = pc[:, 3:4] * pn  # Anger, Disgust, Fear, Sadness
+    final = np.stack([pc[:, 0], neg[:, 0], neg[:, 1], neg[:, 2], pc[:, 1], neg[:, 3], pc[:, 2]], 1)
+    return final.astype(np.float32)
+
+
 def to_tensor(images: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(images).float().div_(255).unsqueeze(1)
 
@@ -138,15 +155,22 @@ def train_task(task: str, epochs: int, args: argparse.Namespace, log) -> dict:
     splits = args.train_splits.split(",")
     aux_weight = args.coarse_aux_weight if task == "coarse" else 0.0
     images, soft_parts, fine_parts = [], [], []
+    teacher = np.load(args.teacher) if args.teacher else None
+    w = args.teacher_weight if teacher is not None else 0.0
     for name in splits:
         split = load_split(args.data, name)
         rows, soft, _ = targets(split, task)
         images.append(split.images[rows])
+        if teacher is not None:  # distillation: the votes mixed with the ensemble teacher's distribution
+            tc, tn = teacher[f"coarse_{name}"][rows], teacher[f"negative_{name}"][rows]
+            soft = (1 - w) * soft + w * teacher_distribution(tc, tn, task)
         soft_parts.append(soft)
         if aux_weight:
             fine_rows, fine_soft, _ = targets(split, "flat")
             if not np.array_equal(rows, fine_rows):
                 raise SystemExit("coarse and 7-class targets must cover the same faces")
+            if teacher is not None:
+                fine_soft = (1 - w) * fine_soft + w * teacher_distribution(tc, tn, "flat")
             fine_parts.append(fine_soft)
     x_all, t_all = np.concatenate(images), torch.from_numpy(np.concatenate(soft_parts))
     t_fine = torch.from_numpy(np.concatenate(fine_parts)) if aux_weight else None
@@ -221,6 +245,7 @@ def train_task(task: str, epochs: int, args: argparse.Namespace, log) -> dict:
     return {"task": task, "num_classes": k, "train_splits": splits, "train_faces": n_train, "epochs": epochs,
             "max_lr": lr, "init": init, "aux_fine_weight": aux_weight, "degrade": bool(args.degrade),
             "pose": bool(args.pose), "seed": args.seed,
+            "teacher": [str(m) for m in teacher["members"]] if teacher is not None else None, "teacher_weight": w,
             "widths": ARCH_ARGS["widths"], **best}
 
 
@@ -246,6 +271,9 @@ def main() -> None:
                         "jitter to 0.8-1.25 (not in the shipped recipe: see training/README.md)")
     p.add_argument("--pose", action="store_true",
                    help="also squeeze/stretch and shear faces horizontally, as aligning a turned head does")
+    p.add_argument("--teacher", default=None,
+                   help="teacher.npz from teacher_targets.py: learn the votes mixed with the teacher's distribution")
+    p.add_argument("--teacher-weight", type=float, default=0.5, help="the teacher's share of each target")
     p.add_argument("--max-faces", type=int, default=0, help="train on the first N faces only (smoke runs)")
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--lr", type=float, default=0.05)
