@@ -131,3 +131,35 @@ def test_write_model_repository_refuses_names_that_are_paths(tmp_path, tiny_repo
     with pytest.raises(ModelConfigError, match="plain identifier"):
         write_model_repository(out, evil, {n: torch.nn.Linear(1, 1) for n in evil.networks})
     assert not (tmp_path / "evilnet.onnx").exists() and not (tmp_path / "evilnet.safetensors").exists()
+
+
+def test_float16_storage_gives_both_backends_the_same_weights(tmp_path, face_crops):
+    # the ONNX graph must hold the same float16 values as the safetensors file: BatchNorm folded into the
+    # convolutions before rounding gave the backends different weights (logits 1e-3 apart)
+    from conftest import affwild_config_dict
+
+    from cfcsp_sdk.config import ModelConfig
+    from cfcsp_sdk.export import write_model_repository
+    from cfcsp_sdk.models import build_network
+
+    cfg = ModelConfig.from_dict(affwild_config_dict(widths=(8, 16, 32, 32)))
+    torch.manual_seed(0)
+    modules = {}
+    for name, spec in cfg.networks.items():
+        m = build_network(spec.architecture, spec.num_classes, spec.args)
+        with torch.no_grad():  # trained-looking BatchNorm statistics, far from the identity
+            for mod in m.modules():
+                if isinstance(mod, torch.nn.BatchNorm2d):
+                    mod.running_mean.uniform_(-1, 1)
+                    mod.running_var.uniform_(0.05, 3)
+                    mod.weight.uniform_(0.5, 2)
+                    mod.bias.uniform_(-0.5, 0.5)
+        modules[name] = m.eval()
+    half = write_model_repository(tmp_path / "half", cfg, modules, weights_dtype="float16")
+    onnx_rec = Recognizer(half, backend="onnx", fine_policy="always")
+    batch = onnx_rec.preprocess(face_crops)
+    a = onnx_rec.run_cascade(batch)
+    b = Recognizer(half, backend="torch", fine_policy="always").run_cascade(batch)
+    np.testing.assert_allclose(a.coarse_logits, b.coarse_logits, atol=1e-4, rtol=1e-4)
+    for k in a.fine_logits:
+        np.testing.assert_allclose(a.fine_logits[k], b.fine_logits[k], atol=1e-4, rtol=1e-4)

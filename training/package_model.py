@@ -240,9 +240,15 @@ def calibration_text(cal: dict | None) -> str:
                    f"{before['macro_f1']:.4f} -> {after['macro_f1']:.4f}, Neutral predicted for "
                    f"{before['neutral_share']:.3f} -> {after['neutral_share']:.3f} of faces "
                    f"(true share {steps.get('true_neutral_share', float('nan')):.3f}).")
-    offsets = any(c["offsets"]) or any(n["offsets"])
-    how_b = (", b for the best accuracy + macro-F1 of the 7-way labels with the Neutral share kept within 1 point "
-             "of the true share" if offsets else " (no per-class offsets: b = 0)")
+    method = cal.get("offset_method", "accuracy_macro_f1" if any(c["offsets"]) or any(n["offsets"]) else "none")
+    how_b = {
+        "accuracy_macro_f1": ", b for the best accuracy + macro-F1 of the 7-way labels with the Neutral share kept "
+                             "within 1 point of the true share",
+        "none": " (no per-class offsets: b = 0)",
+        "neutral_margin": f"; b is zero but for the coarse Neutral logit, set so that the share of faces labelled "
+                          f"Neutral there sits {cal.get('neutral_margin', 0):g} under the true share (FER+'s annotators "
+                          "call faces Neutral more readily than posed or acted sets do; see training/README.md)",
+    }[method]
     return ("## Calibration\n"
             f"Fitted on {cal['fitted_on']}, which the networks were not trained on (`training/calibrate.py`), and "
             "built into each network's last layer: logits / T + b. "
