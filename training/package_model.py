@@ -122,9 +122,9 @@ def model_card(evaluation: dict | None, template: dict, summaries: list[dict] | 
             f"| negative network accuracy on negative faces | {evaluation['negative_accuracy']:.4f} |",
         ] + ([f"| the same networks with the {evaluation['cascade_other_rule']['rule']} rule | {evaluation['cascade_other_rule']['accuracy']:.4f} accuracy, {evaluation['cascade_other_rule']['macro_f1']:.4f} macro-F1 |"]
              if evaluation.get("cascade_other_rule") else [])
-          + ([f"| the same cascade without test-time views (mirror, 1 px shift) | {evaluation['cascade_no_flip']['accuracy']:.4f} accuracy, {evaluation['cascade_no_flip']['macro_f1']:.4f} macro-F1 |"]
+          + ([f"| the same cascade without test-time views (one pass per face) | {evaluation['cascade_no_flip']['accuracy']:.4f} accuracy, {evaluation['cascade_no_flip']['macro_f1']:.4f} macro-F1 |"]
              if evaluation.get("cascade_no_flip") else [])
-          + ([f"| flat 7-class network, same architecture, training budget and test-time views | {evaluation['flat']['accuracy']:.4f} accuracy, {evaluation['flat']['macro_f1']:.4f} macro-F1 |"]
+          + ([f"| flat 7-class network for comparison (one compact CNN of the same shape, FER+ train + valid, 24 epochs, the cascade's test-time views) | {evaluation['flat']['accuracy']:.4f} accuracy, {evaluation['flat']['macro_f1']:.4f} macro-F1 |"]
              if evaluation.get("flat") else []))
     pts = template["points"]
     members = summaries if isinstance(summaries, list) else [summaries]
