@@ -14,6 +14,16 @@ from cfcsp_sdk.models import build_network
 ARGS = {"in_channels": 1, "widths": [4, 8, 8, 8], "dropout": 0.0}
 
 
+def assert_exported_graph_matches(module: torch.nn.Module, tmp_path, seed: int) -> None:
+    """The module exported to ONNX gives the module's own logits through ONNX Runtime."""
+    path = export_onnx(module, tmp_path / "net.onnx", channels=1, height=32, width=32)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    xs = np.random.default_rng(seed).random((2, 1, 32, 32), dtype=np.float32)
+    (onnx_out,) = session.run(None, {session.get_inputs()[0].name: xs})
+    with torch.no_grad():
+        np.testing.assert_allclose(onnx_out, module(torch.from_numpy(xs)).numpy(), rtol=1e-4, atol=1e-4)
+
+
 @pytest.fixture()
 def nets():
     torch.manual_seed(0)
@@ -79,12 +89,7 @@ def test_shift_views_average_the_shifted_crops(nets, tmp_path):
         assert (plain(x) - got).abs().max() > 1e-2
     torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)
 
-    path = export_onnx(shifted, tmp_path / "net.onnx", channels=1, height=32, width=32)
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    xs = np.random.default_rng(2).random((2, 1, 32, 32), dtype=np.float32)
-    (onnx_out,) = session.run(None, {session.get_inputs()[0].name: xs})
-    with torch.no_grad():
-        np.testing.assert_allclose(onnx_out, shifted(torch.from_numpy(xs)).numpy(), rtol=1e-4, atol=1e-4)
+    assert_exported_graph_matches(shifted, tmp_path, seed=2)
 
 
 def _randomised(net: torch.nn.Module, seed: int) -> torch.nn.Module:
@@ -110,12 +115,7 @@ def test_ensemble_returns_the_mean_of_its_members_logits(tmp_path):
         assert (a(x) - b(x)).abs().max() > 1e-2  # the members really differ
     torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)
 
-    path = export_onnx(ens, tmp_path / "ens.onnx", channels=1, height=32, width=32)
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    xs = np.random.default_rng(3).random((2, 1, 32, 32), dtype=np.float32)
-    (onnx_out,) = session.run(None, {session.get_inputs()[0].name: xs})
-    with torch.no_grad():
-        np.testing.assert_allclose(onnx_out, ens(torch.from_numpy(xs)).numpy(), rtol=1e-4, atol=1e-4)
+    assert_exported_graph_matches(ens, tmp_path, seed=3)
 
 
 @pytest.mark.parametrize("members", [0, 17])
