@@ -1,16 +1,16 @@
 """Package the trained FER+ networks as the SDK's bundled model repository.
 
-    python training/package_model.py --weights training/output --out src/cfcsp_sdk/pretrained/ferplus-cfc
-    python training/package_model.py --weights training/output/members/m1 training/output/members/m2 \
-        --template training/output/fer_template.json --evaluation training/output/eval_ferplus.json ...
+    python training/package_model.py --weights training/output/members/m2 training/output/members/m3 \
+        --template training/output/fer_template.json --evaluation training/output/eval_ferplus.json \
+        --calibration training/output/calibration.json --out src/cfcsp_sdk/pretrained/ferplus-cfc
 
 Reads <weights>/{coarse,negative}.safetensors and <weights>/summary.json of each folder given (two or more:
 an ensemble per network, architecture cfcsp-compact-cnn-ensemble, averaging the members' logits), the
 alignment template and, when present, eval_ferplus.json (figures for the model card); writes config.json, both
 networks as safetensors and ONNX, and README.md (the model card) through
-cfcsp_sdk.export.write_model_repository. The networks average each crop's logits with its mirror
-image's (``flip_average``) and with those of the crop shifted 1 px right and down (``shift_views``), all
-inside the ONNX graph too; --no-flip-average and --no-shift-views package them without.
+cfcsp_sdk.export.write_model_repository. config.json's test-time views (applied by the SDK's cascade):
+the mirror image of each crop (--no-flip-average: none) and, with --shift-views, shifted crops. Weights
+are stored as float16 by default (--weights-dtype float32 for full precision).
 """
 
 from __future__ import annotations
@@ -36,8 +36,9 @@ from cfcsp_sdk.models import build_network  # noqa: E402
 NAME = "cfcsp-ferplus-compact"
 
 
-# one extra test-time view, the crop moved 1 px right and down (chosen on FER+ valid, see training/README.md)
-SHIFT_VIEWS = [[1, 1]]
+# no shifted test-time views by default: the ensemble's two members with their mirror images already make 4
+# passes per face (the single model before it used the crop moved 1 px right and down too; training/README.md)
+SHIFT_VIEWS: list[list[int]] = []
 
 
 ENSEMBLE_ARCH = "cfcsp-compact-cnn-ensemble"
@@ -271,7 +272,7 @@ def main() -> None:
                    help="package the networks without the shifted test-time view")
     p.add_argument("--shift-views", dest="shift_views", type=json.loads, default=None,
                    help='shifted test-time views as JSON, e.g. "[[1, 1]]" (default: %s)' % SHIFT_VIEWS)
-    p.add_argument("--weights-dtype", choices=["float16", "float32"], default="float32",
+    p.add_argument("--weights-dtype", choices=["float16", "float32"], default="float16",
                    help="storage of the weights in both formats (inference computes in float32)")
     p.add_argument("--calibration", default=None,
                    help="calibration.json from training/calibrate.py, baked into the networks' last layers")

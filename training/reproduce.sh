@@ -10,6 +10,7 @@ OUT=training/output
 MEMBERS=$OUT/members
 MODEL=src/cfcsp_sdk/pretrained/ferplus-cfc
 RAW=$(mktemp -d)
+trap 'rm -rf "$RAW"' EXIT
 python training/fer_template.py --data "$DATA" --out "$OUT/fer_template.json"     # alignment template
 
 # 1. The earlier single model (FER+ train + valid; part of the distillation teacher) and the flat comparison
@@ -29,13 +30,20 @@ member() {
   python training/train_ferplus.py --data "$DATA" --out "$MEMBERS/$name" --tasks coarse,negative \
     --train-splits train-calibration,valid --threads 1 "$@" > "$MEMBERS/$name/stdout.txt"
 }
-member m1 --degrade --seed 1 & member m2 --seed 2 & wait
-member m3 --degrade --pose --seed 3 & member m4 --pose --seed 4 & wait
-# students of the five networks above (votes mixed half and half with the teacher's distributions)
+# side by side; each pid waited for by name, so that a failed member stops the script (a bare `wait` would not)
+member m1 --degrade --seed 1 & P1=$!
+member m2 --seed 2 & P2=$!
+wait "$P1"; wait "$P2"
+member m3 --degrade --pose --seed 3 & P1=$!
+member m4 --pose --seed 4 & P2=$!
+wait "$P1"; wait "$P2"
+# students of the five networks above (votes mixed half and half with the teacher's distributions; the teacher's
+# first single model has seen the calibration slice, so the students' slice figures are not held out)
 python training/teacher_targets.py --data "$DATA" --members "$OUT" "$MEMBERS"/m{1,2,3,4} --out "$MEMBERS/teacher.npz"
-member m5 --teacher "$MEMBERS/teacher.npz" --degrade --pose --seed 5 &
-member m6 --teacher "$MEMBERS/teacher.npz" --seed 6 &
-wait
+member m5 --teacher "$MEMBERS/teacher.npz" --degrade --pose --seed 5 & P1=$!
+member m6 --teacher "$MEMBERS/teacher.npz" --seed 6 & P2=$!
+wait "$P1"; wait "$P2"
+python training/compare_members.py --data "$DATA" --members "$MEMBERS"/m{1,2,3,4,5,6} | tee "$MEMBERS/compare.txt"
 
 # 3. The shipped pair (chosen on the calibration slice and lfw-expr, see training/README.md): package it,
 #    fit its calibration on the slice, package it again with the calibration, evaluate, write the card
@@ -50,4 +58,4 @@ python training/calibrate.py --data "$DATA" --model "$RAW" --split calibration -
 package --calibration "$OUT/calibration.json" --out "$MODEL"
 python training/evaluate_ferplus.py --data "$DATA" --model "$MODEL" --out "$OUT/eval_ferplus.json" | tee "$OUT/eval_ferplus.txt"
 package --calibration "$OUT/calibration.json" --out "$MODEL"                     # again: card with the figures
-rm -rf "$RAW"
+python training/diagnose_domain.py --ferplus "$DATA" --model "$MODEL" --out "$OUT/diagnose_domain.json" > "$OUT/diagnose_domain.txt"

@@ -22,6 +22,7 @@ INPUT_NAME, OUTPUT_NAME = "input", "logits"
 
 
 WEIGHT_DTYPES = {"float32": torch.float32, "float16": torch.float16}
+MIN_HALF_ELEMENTS = 16  # with float16 storage, smaller tensors stay float32 (in both formats)
 
 
 def _check_weights_dtype(weights_dtype: str) -> None:
@@ -34,11 +35,14 @@ def save_safetensors(module: torch.nn.Module, path: str | Path, weights_dtype: s
     """Save a module's parameters and float buffers (not BatchNorm step counters) as safetensors.
 
     ``weights_dtype="float16"`` stores them in half precision (half the file size); the loaders cast
-    them back to float32, so inference still computes in float32.
+    them back to float32, so inference still computes in float32. Tensors of fewer than
+    ``MIN_HALF_ELEMENTS`` values (biases of small heads) stay float32, as in the ONNX file, so both
+    files hold the same values.
     """
     _check_weights_dtype(weights_dtype)
     state = {
-        name: t.detach().cpu().to(WEIGHT_DTYPES[weights_dtype]).contiguous().clone()
+        name: t.detach().cpu().to(WEIGHT_DTYPES[weights_dtype] if t.numel() >= MIN_HALF_ELEMENTS else torch.float32)
+        .contiguous().clone()
         for name, t in module.state_dict().items()
         if t.dtype.is_floating_point
     }
@@ -83,7 +87,7 @@ def export_onnx(
     return Path(path)
 
 
-def store_initializers_as_float16(path: str | Path, min_elements: int = 16) -> None:
+def store_initializers_as_float16(path: str | Path, min_elements: int = MIN_HALF_ELEMENTS) -> None:
     """Rewrite an ONNX file so that its float32 initializers of ``min_elements`` or more values are
     stored as float16 and cast back to float32 by a Cast node at the start of the graph."""
     import numpy as np

@@ -118,7 +118,7 @@ def test_ensemble_returns_the_mean_of_its_members_logits(tmp_path):
     assert_exported_graph_matches(ens, tmp_path, seed=3)
 
 
-@pytest.mark.parametrize("members", [0, 17])
+@pytest.mark.parametrize("members", [0, 17, "2", 2.5, True])
 def test_ensemble_size_is_bounded(members):
     from cfcsp_sdk.errors import ModelConfigError
 

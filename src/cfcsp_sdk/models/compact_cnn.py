@@ -120,11 +120,10 @@ class CompactCNNEnsemble(nn.Module):
         dropout: float = 0.3,
     ) -> None:
         super().__init__()
-        if not 1 <= int(members) <= MAX_MEMBERS:
-            raise ModelConfigError(f"members must lie in 1..{MAX_MEMBERS}, got {members}", field="args.members")
-        self.members = nn.ModuleList(
-            CompactCNN(num_classes, in_channels, widths, dropout) for _ in range(int(members))
-        )
+        if isinstance(members, bool) or not isinstance(members, int) or not 1 <= members <= MAX_MEMBERS:
+            raise ModelConfigError(f"members must be an integer in 1..{MAX_MEMBERS}, got {members!r:.40}",
+                                   field="args.members")
+        self.members = nn.ModuleList(CompactCNN(num_classes, in_channels, widths, dropout) for _ in range(members))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         logits = self.members[0](x)
