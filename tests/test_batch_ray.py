@@ -68,7 +68,9 @@ def test_ray_pipeline_writes_what_the_single_process_batch_writes(cluster, input
     assert [{k: getattr(r, k) for k in fields} for r in report.records] == \
         [{k: getattr(r, k) for k in fields} for r in local.records]
     assert "MediaError" in report.records[1].error
-    assert len({r.worker for r in report.records}) == 2  # both actors got videos
+    # every video names the actor that ran it, one of the two asked for (how Ray spreads four videos over
+    # them depends on the load: under a busy machine one actor can take all four before the other starts)
+    assert 1 <= len({r.worker for r in report.records}) <= 2 and all(r.worker for r in report.records)
     lines = read_manifest(tmp_path / "ray" / "manifest.jsonl")  # in completion order, one per video
     assert sorted(x["source"] for x in lines) == sorted(inputs)
 
