@@ -14,6 +14,7 @@ from cfcsp_sdk.errors import ModelConfigError
 _BUILTIN: dict[str, str] = {
     "cfcsp-compact-cnn": "cfcsp_sdk.models.compact_cnn:build_compact_cnn",
     "cfcsp-compact-cnn-ensemble": "cfcsp_sdk.models.compact_cnn:build_compact_cnn_ensemble",
+    "cfcsp-resnet": "cfcsp_sdk.models.resnet:build_face_resnet",
     "swin-s-cfcsp": "cfcsp_sdk.models.swin:build_swin_cfcsp",
 }
 _REGISTERED: dict[str, Callable[..., Any]] = {}
