@@ -104,7 +104,8 @@ def test_network_names_must_be_plain_identifiers(name):
         ("preprocessing.input_size", [100000, 100000], "preprocessing.input_size"),
         ("preprocessing.face_template.size", [10**9, 10**9], "preprocessing.face_template.size"),
         ("preprocessing.face_template.points", [[1e300, 2]] * 5, "preprocessing.face_template.points[0]"),
-        ("networks.coarse.architecture", "no-such-net", "networks.coarse.architecture"),
+        ("networks.coarse.architecture", 7, "networks.coarse.architecture"),
+        ("networks.coarse.architecture", "x" * 201, "networks.coarse.architecture"),
         ("networks.coarse.num_classes", 10**9, "networks.coarse.num_classes"),
         ("networks.coarse.args", {"widths": [-4, 8, 8, 8]}, "networks.coarse.args.widths"),
         ("networks.coarse.args", {"widths": [4, 8, 8, 10**7]}, "networks.coarse.args.widths"),
@@ -149,3 +150,17 @@ def test_save_writes_whole_and_keeps_the_old_file_on_failure(tmp_path, monkeypat
         ModelConfig.from_dict({**affwild_config_dict(), "name": "changed"}).save(tmp_path)
     assert path.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["config.json"]
+
+
+def test_architecture_is_optional_and_not_looked_up_when_parsing():
+    """Only the torch backend builds networks from an architecture id; an ONNX-only model may name none,
+    or one whose builder is not installed (issue 22, item 3: config.py refused both, whatever the backend)."""
+    d = affwild_config_dict()
+    del d["networks"]["coarse"]["architecture"]
+    d["networks"]["negative"]["architecture"] = "someone-elses-net"
+    cfg = ModelConfig.from_dict(d)
+    assert cfg.networks["coarse"].architecture is None
+    assert cfg.networks["negative"].architecture == "someone-elses-net"
+    out = cfg.to_dict()
+    assert "architecture" not in out["networks"]["coarse"]
+    assert ModelConfig.from_dict(out) == cfg

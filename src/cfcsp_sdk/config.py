@@ -107,9 +107,13 @@ class SmoothingDefaults:
 
 @dataclass(frozen=True)
 class NetworkSpec:
-    """One network: its architecture id, builder arguments and number of output classes."""
+    """One network: its architecture id, builder arguments and number of output classes.
 
-    architecture: str
+    ``architecture`` is ``None`` where the config names none (an ONNX-only model: the torch backend,
+    which builds networks from their architecture, refuses such a network when loading it).
+    """
+
+    architecture: str | None
     num_classes: int
     args: dict[str, Any] = field(default_factory=dict)
 
@@ -235,7 +239,8 @@ class ModelConfig:
             "smoothing": asdict(self.smoothing),
             **({"views": self.views.to_dict()} if self.views.passes > 1 else {}),
             "networks": {
-                name: {"architecture": n.architecture, "num_classes": n.num_classes, "args": dict(n.args)}
+                name: {**({"architecture": n.architecture} if n.architecture is not None else {}),
+                       "num_classes": n.num_classes, "args": dict(n.args)}
                 for name, n in self.networks.items()
             },
         }
@@ -350,17 +355,19 @@ def _check_arg(r: _Reader, key: str, value: Any, depth: int = 0) -> None:
 
 
 def _parse_network(r: _Reader) -> NetworkSpec:
-    from cfcsp_sdk.models.registry import list_architectures
-
     args = r.data.get("args", {})
     if not isinstance(args, dict):
         raise r.fail("args", "must be a JSON object")
     for key, value in args.items():
         _check_arg(r, f"args.{key}", value)
-    architecture = r.str("architecture")
-    known = list_architectures()
-    if architecture not in known:
-        raise r.fail("architecture", f"unknown architecture {architecture!r:.80}; known: {', '.join(known)}")
+    # only backends that build the network from code (torch) need an architecture, and they check the
+    # id when they build it: an ONNX file is the whole network, so an ONNX-only folder may name none
+    # (or one whose builder is not installed here)
+    architecture = None
+    if "architecture" in r.data:
+        architecture = r.str("architecture")
+        if len(architecture) > 200:
+            raise r.fail("architecture", "must be at most 200 characters")
     num_classes = r.int("num_classes", minimum=2, maximum=MAX_CLASSES)
     return NetworkSpec(architecture=architecture, num_classes=num_classes, args=args)
 

@@ -21,7 +21,7 @@ from cfcsp_sdk.smoother import Smoother, softmax
 from cfcsp_sdk.views import Views, parse_views
 
 if TYPE_CHECKING:
-    from cfcsp_sdk.faces.detection import Detector
+    from cfcsp_sdk.faces.base import Detector, FaceDetector
     from cfcsp_sdk.io.video import Frame
 
 WEIGHT_SUFFIXES = (".safetensors", ".onnx")
@@ -88,7 +88,7 @@ class Recognizer:
         self._detector_spec = detector
         self._detector_options = dict(detector_options or {})
         check_detector(detector, **self._detector_options)  # fail now, not at the first image
-        self._detector: Detector | None = None
+        self._detector: FaceDetector | None = None
         self.backend = get_backend(backend, **(backend_options or {}))
         self.folder = resolve_model_folder(
             model,
@@ -219,8 +219,9 @@ class Recognizer:
 
     # ---- images and video ------------------------------------------------------------------
     @property
-    def detector(self) -> "Detector":
-        """The face detector (created on first use)."""
+    def detector(self) -> "FaceDetector":
+        """The face detector (created on first use; an object given that only has ``detect`` is wrapped
+        in a :class:`~cfcsp_sdk.faces.FaceDetector` that passes its other attributes through)."""
         if self._detector is None:
             from cfcsp_sdk.faces.detection import get_detector
 
@@ -263,12 +264,11 @@ class Recognizer:
         if isinstance(image, (list, tuple)):
             return [self.predict_image(one, color) for one in image]
         reduce, size = 1, None
-        smallest_face = getattr(self.detector, "smallest_face", None)
-        if isinstance(image, (str, os.PathLike)) and smallest_face is not None and Path(image).is_file():
+        if isinstance(image, (str, os.PathLike)) and Path(image).is_file():
             size = image_size(image)
-            if size is not None:
+            smallest = None if size is None else self.detector.smallest_face(size[1], size[0])
+            if smallest is not None:
                 needed = max(48.0, *self.config.preprocessing.face_template.size)
-                smallest = smallest_face(size[1], size[0])
                 while reduce < 8 and smallest / (2 * reduce) >= needed:
                     reduce *= 2
         img = load_image(image, color, reduce=reduce)

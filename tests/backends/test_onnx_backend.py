@@ -163,3 +163,32 @@ def test_installed_onnx_refuses_escaping_external_data_itself(tiny_repo, tmp_pat
         (repo / "link.bin").symlink_to(secret)
     with pytest.raises(Exception, match="(?i)should be|symbolic link|outside"):
         onnx.load(str(repo / "coarse.onnx"))
+
+
+def test_an_onnx_only_folder_needs_no_architecture(tiny_repo, tmp_path, face_crops):
+    """A model folder with only .onnx files and no architecture ids loads under backend='onnx' with real
+    ONNX Runtime sessions and gives the full repository's predictions (config.py refused it before)."""
+    import json
+    import shutil
+
+    from cfcsp_sdk import Recognizer
+    from cfcsp_sdk.backends.onnx_backend import OnnxNetwork
+
+    repo = tmp_path / "onnx-only"
+    repo.mkdir()
+    for f in tiny_repo.iterdir():
+        if f.suffix != ".safetensors":
+            shutil.copy(f, repo / f.name)
+    cfg = json.loads((repo / "config.json").read_text())
+    for net in cfg["networks"].values():
+        del net["architecture"]
+    cfg["networks"]["negative"]["args"] = {}
+    (repo / "config.json").write_text(json.dumps(cfg))
+    rec = Recognizer(repo, backend="onnx")
+    assert all(isinstance(n, OnnxNetwork) for n in rec.cascade.networks.values())
+    assert all(n.session.get_inputs()[0].shape[1] == 3 for n in rec.cascade.networks.values())
+    got = rec.predict_faces(face_crops)
+    ref = Recognizer(tiny_repo, backend="onnx").predict_faces(face_crops)
+    assert [p.label for p in got] == [p.label for p in ref]
+    assert np.allclose([list(p.probabilities.values()) for p in got],
+                       [list(p.probabilities.values()) for p in ref], atol=1e-6)

@@ -64,3 +64,27 @@ def test_a_builder_that_fails_is_a_config_error_naming_the_network(tiny_repo, tm
     with pytest.raises(ModelConfigError, match="cannot be built") as err:
         get_backend("torch").load_network(repo, "coarse", spec)
     assert err.value.field == "networks.coarse.args"
+
+
+@pytest.mark.parametrize("architecture", [None, "no-such-net"])
+def test_torch_needs_a_known_architecture_and_names_the_field(tiny_repo, tmp_path, architecture):
+    """The architecture id is checked by the backend that builds from it, at load time."""
+    import json
+    import shutil
+
+    from cfcsp_sdk import ModelConfigError, Recognizer
+
+    repo = tmp_path / "repo"
+    shutil.copytree(tiny_repo, repo)
+    cfg = json.loads((repo / "config.json").read_text())
+    if architecture is None:
+        del cfg["networks"]["negative"]["architecture"]
+    else:
+        cfg["networks"]["negative"]["architecture"] = architecture
+    (repo / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(ModelConfigError, match="no architecture" if architecture is None else
+                       "unknown architecture 'no-such-net'; available: cfcsp-compact-cnn") as err:
+        Recognizer(repo, backend="torch")
+    assert err.value.field == "networks.negative.architecture"
+    assert str(err.value).count("architecture:") == 1  # the field named once
+    Recognizer(repo, backend="onnx")  # the ONNX files are the whole networks

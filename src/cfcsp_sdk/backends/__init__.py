@@ -5,6 +5,7 @@ add backends through the ``cfcsp_sdk.backends`` entry-point group (see docs/back
 """
 
 from cfcsp_sdk.backends.base import (
+    BACKENDS,
     ENTRY_POINT_GROUP,
     Backend,
     Network,
@@ -15,6 +16,7 @@ from cfcsp_sdk.backends.base import (
 )
 
 __all__ = [
+    "BACKENDS",
     "ENTRY_POINT_GROUP",
     "Backend",
     "Network",

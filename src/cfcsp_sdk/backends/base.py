@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import importlib
 from abc import ABC, abstractmethod
-from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, Callable, Protocol
 
@@ -13,6 +11,7 @@ import numpy as np
 from cfcsp_sdk.config import NetworkSpec
 from cfcsp_sdk.errors import BackendError, InvalidInputError, require_accepted_options
 from cfcsp_sdk.io.files import file_inside
+from cfcsp_sdk.registry import Registry
 
 ENTRY_POINT_GROUP = "cfcsp_sdk.backends"
 
@@ -68,25 +67,23 @@ class Backend(ABC):
 
 BackendFactory = Callable[..., Backend]
 
-_BUILTIN: dict[str, str] = {
-    "onnx": "cfcsp_sdk.backends.onnx_backend:OnnxBackend",
-    "torch": "cfcsp_sdk.backends.torch_backend:TorchBackend",
-}
-_REGISTERED: dict[str, BackendFactory] = {}
+BACKENDS: Registry[BackendFactory] = Registry(
+    "backend", ENTRY_POINT_GROUP,
+    {"onnx": "cfcsp_sdk.backends.onnx_backend:OnnxBackend", "torch": "cfcsp_sdk.backends.torch_backend:TorchBackend"},
+    error=BackendError,
+)
+"""Every backend by name; run-time registrations win over built-ins, which win over entry points."""
 
 
-def register_backend(name: str, factory: BackendFactory) -> None:
-    """Register a backend factory (usually a :class:`Backend` subclass) under ``name`` at run time."""
-    _REGISTERED[name] = factory
-
-
-def _entry_point_backends() -> dict[str, Any]:
-    return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
+def register_backend(name: str, factory: BackendFactory) -> BackendFactory:
+    """Register a backend factory (usually a :class:`Backend` subclass) under ``name`` at run time;
+    warns with :class:`~cfcsp_sdk.registry.RegistryOverwriteWarning` if the name was already known."""
+    return BACKENDS.register(name, factory)
 
 
 def available_backends() -> list[str]:
     """Names of every backend: built-in, registered at run time and from installed entry points."""
-    return sorted(set(_BUILTIN) | set(_REGISTERED) | set(_entry_point_backends()))
+    return BACKENDS.names()
 
 
 def get_backend(name: str | Backend = "onnx", **options: Any) -> Backend:
@@ -98,20 +95,7 @@ def get_backend(name: str | Backend = "onnx", **options: Any) -> Backend:
         if options:
             raise BackendError("backend options go to the backend's constructor, not with an instance")
         return name
-    factory: Any
-    if name in _REGISTERED:
-        factory = _REGISTERED[name]
-    elif name in _BUILTIN:
-        module_name, attr = _BUILTIN[name].split(":")
-        factory = getattr(importlib.import_module(module_name), attr)
-    else:
-        eps = _entry_point_backends()
-        if name not in eps:
-            raise BackendError(f"unknown backend {name!r}; available: {', '.join(available_backends())}")
-        try:
-            factory = eps[name].load()
-        except Exception as exc:  # a broken plug-in must not look like our bug
-            raise BackendError(f"backend {name!r} from entry point {eps[name].value!r} failed to load: {exc}") from exc
+    factory: Any = BACKENDS.get(name)
     require_accepted_options(factory, options, f"backend {name!r}")
     backend = factory(**options)
     if not isinstance(backend, Backend):

@@ -85,8 +85,10 @@ class TorchBackend(Backend):
         path = self.weights_path(folder, name)
         try:
             module = build_network(spec.architecture, spec.num_classes, spec.args)
-        except ModelConfigError as exc:
-            raise ModelConfigError(str(exc), field=f"networks.{name}.args") from exc
+        except ModelConfigError as exc:  # an unknown or missing architecture id, or arguments it refuses
+            field = exc.field or "args"
+            message = str(exc).removeprefix(f"{exc.field}: ")
+            raise ModelConfigError(message, field=f"networks.{name}.{field}") from exc
         except (RuntimeError, ValueError, TypeError, ZeroDivisionError, MemoryError) as exc:
             # the builder's own complaint (a negative width, heads not dividing a dimension ...)
             raise ModelConfigError(f"architecture {spec.architecture!r} cannot be built with these arguments: "

@@ -1,84 +1,51 @@
-"""Face detections and the Detector protocol; built-in detectors are looked up by name."""
+"""Picking a face detector: the detector registry, :func:`get_detector`, and the two simple detectors
+(:class:`WholeImageFace`, :class:`GivenFaces`).
+
+The types every detector shares (:class:`Detection`, :class:`Detector`, :class:`FaceDetector`, the box
+helpers) live in :mod:`cfcsp_sdk.faces.base`, below the detectors, and are importable from here too.
+Built-in detectors are registered by import path, so naming or checking one imports only that one;
+packages add detectors through the ``cfcsp_sdk.detectors`` entry-point group, or at run time with
+:func:`register_detector`.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Optional, Protocol, Sequence, runtime_checkable
+import warnings
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from cfcsp_sdk.errors import InvalidInputError, is_real_number, require_accepted_options
+from cfcsp_sdk.errors import InvalidInputError, require_accepted_options
+from cfcsp_sdk.faces.base import (
+    Detection,
+    Detector,
+    FaceDetector,
+    check_face_limits,
+    clip_detections,
+    iou_matrix,
+    nms,
+)
+from cfcsp_sdk.registry import Registry
+
+__all__ = [
+    "DETECTORS", "ENTRY_POINT_GROUP", "Detection", "Detector", "FaceDetector", "GivenFaces", "WholeImageFace",
+    "as_face_detector", "available_detectors", "check_detector", "check_face_limits", "clip_detections",
+    "detect_many", "get_detector", "iou_matrix", "nms", "register_detector",
+]
+
+ENTRY_POINT_GROUP = "cfcsp_sdk.detectors"
+DEFAULT_DETECTOR = "mtcnn"
+
+DETECTORS: Registry[Callable[..., Detector]] = Registry(
+    "detector", ENTRY_POINT_GROUP,
+    {"mtcnn": "cfcsp_sdk.faces.mtcnn:MtcnnDetector", "yunet": "cfcsp_sdk.faces.yunet:YuNetDetector",
+     "aligned": "cfcsp_sdk.faces.detection:WholeImageFace"},
+    error=InvalidInputError,
+)
+"""Every named detector: a factory (usually a :class:`FaceDetector` subclass) taking the detector's options."""
 
 
-@dataclass
-class Detection:
-    """One face in an image.
-
-    Attributes:
-        box: ``(x1, y1, x2, y2)`` in pixels.
-        score: detector confidence in 0..1.
-        landmarks: ``5 x 2`` (x, y) in image order: left-in-image eye, right-in-image eye, nose tip,
-            left-in-image mouth corner, right-in-image mouth corner; ``None`` if the detector has none.
-    """
-
-    box: tuple[float, float, float, float]
-    score: float = 1.0
-    landmarks: Optional[np.ndarray] = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "box": [float(v) for v in self.box],
-            "score": float(self.score),
-            "landmarks": None if self.landmarks is None else np.asarray(self.landmarks, float).tolist(),
-        }
-
-    @property
-    def area(self) -> float:
-        x1, y1, x2, y2 = self.box
-        return max(0.0, x2 - x1) * max(0.0, y2 - y1)
-
-
-@runtime_checkable
-class Detector(Protocol):
-    """Anything with ``detect(image_bgr) -> list[Detection]`` is a detector."""
-
-    def detect(self, image: np.ndarray) -> list[Detection]: ...
-
-
-def detect_many(detector: Detector, images: Sequence[np.ndarray]) -> list[list[Detection]]:
-    """Detect on several images, batched when the detector supports ``detect_batch``; every box is
-    clipped to its image (see :func:`clip_detections`), whichever detector made it."""
-    batch = getattr(detector, "detect_batch", None)
-    found = batch(images) if batch is not None else [detector.detect(img) for img in images]
-    return [clip_detections(d, img.shape[1], img.shape[0]) for d, img in zip(found, images)]
-
-
-def clip_detections(detections: Sequence[Detection], width: int, height: int) -> list[Detection]:
-    """``detections`` with boxes clipped to the ``width`` x ``height`` image (a face cut by the image
-    border gets the box of its visible part); detections with nothing inside the image are dropped.
-    Landmarks are kept as they are, so alignment still places a cut face as the detector saw it."""
-    out = []
-    for d in detections:
-        x1, y1, x2, y2 = d.box
-        box = (min(max(x1, 0.0), width), min(max(y1, 0.0), height), min(max(x2, 0.0), width), min(max(y2, 0.0), height))
-        if box[2] <= box[0] or box[3] <= box[1]:
-            continue
-        out.append(d if box == tuple(d.box) else Detection(box=tuple(map(float, box)), score=d.score, landmarks=d.landmarks))
-    return out
-
-
-def check_face_limits(min_face: float, min_face_ratio: float, min_score: float) -> None:
-    """Raise :class:`InvalidInputError` unless ``min_face`` (pixels) is > 0, ``min_face_ratio`` is in
-    [0, 1) and ``min_score`` in [0, 1] (the options every built-in detector takes)."""
-    checks = (("min_face", min_face, lambda v: v > 0, "a number of pixels > 0"),
-              ("min_face_ratio", min_face_ratio, lambda v: 0 <= v < 1, "a fraction in [0, 1)"),
-              ("min_score", min_score, lambda v: 0 <= v <= 1, "a score in [0, 1]"))
-    for name, value, ok, what in checks:
-        if not is_real_number(value) or not np.isfinite(value) or not ok(value):
-            raise InvalidInputError(f"{name} must be {what}, got {value!r}")
-
-
-class WholeImageFace:
+class WholeImageFace(FaceDetector):
     """For images that already are aligned face crops: the whole image is one face."""
 
     carry_faces = False  # detection costs nothing and is exact: never carried between frames
@@ -88,7 +55,7 @@ class WholeImageFace:
         return [Detection(box=(0.0, 0.0, float(w), float(h)), score=1.0, landmarks=None)]
 
 
-class GivenFaces:
+class GivenFaces(FaceDetector):
     """Bring your own boxes and landmarks: returns the detections it was given (for every image).
 
     Args:
@@ -120,73 +87,95 @@ class GivenFaces:
         return list(self.detections)
 
 
-def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float, mode: str = "union") -> np.ndarray:
-    """Greedy non-maximum suppression; returns kept indices, best score first.
+class _ProtocolDetector(FaceDetector):
+    """A :class:`FaceDetector` around an object that only follows the :class:`Detector` protocol (has
+    ``detect``). Other attributes are the object's own (``rec.detector.threshold`` still works)."""
 
-    ``mode="union"`` compares intersection over union, ``"min"`` intersection over the smaller box.
-    """
-    order = np.argsort(-scores)
-    keep = []
-    areas = np.maximum(0, boxes[:, 2] - boxes[:, 0]) * np.maximum(0, boxes[:, 3] - boxes[:, 1])
-    while order.size:
-        i = order[0]
-        keep.append(i)
-        xx1 = np.maximum(boxes[i, 0], boxes[order[1:], 0])
-        yy1 = np.maximum(boxes[i, 1], boxes[order[1:], 1])
-        xx2 = np.minimum(boxes[i, 2], boxes[order[1:], 2])
-        yy2 = np.minimum(boxes[i, 3], boxes[order[1:], 3])
-        inter = np.maximum(0, xx2 - xx1) * np.maximum(0, yy2 - yy1)
-        if mode == "min":
-            iou = inter / np.maximum(np.minimum(areas[i], areas[order[1:]]), 1e-9)
-        else:
-            iou = inter / np.maximum(areas[i] + areas[order[1:]] - inter, 1e-9)
-        order = order[1:][iou <= iou_threshold]
-    return np.asarray(keep, dtype=np.int64)
+    def __init__(self, detector: Detector) -> None:
+        self.wrapped = detector
+        # the abilities such objects declared by attribute before FaceDetector existed: honoured for
+        # one release, with a warning, so a detector written for 0.x keeps its batching and carrying
+        legacy = [n for n in ("detect_batch", "carry_faces", "smallest_face") if hasattr(detector, n)]
+        if legacy:
+            warnings.warn(f"{type(detector).__name__} declares {', '.join(legacy)} without subclassing "
+                          "cfcsp_sdk.faces.FaceDetector; subclass it (these attributes will stop being read)",
+                          DeprecationWarning, stacklevel=4)
+            if "carry_faces" in legacy:
+                self.carry_faces = bool(detector.carry_faces)  # type: ignore[attr-defined]
+        self._legacy = legacy
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "wrapped":  # not set yet (unpickling)
+            raise AttributeError(name)
+        return getattr(self.wrapped, name)
+
+    def __repr__(self) -> str:
+        return repr(self.wrapped)
+
+    def detect(self, image: np.ndarray) -> list[Detection]:
+        return self.wrapped.detect(image)
+
+    def detect_batch(self, images: Sequence[np.ndarray]) -> list[list[Detection]]:
+        if "detect_batch" in self._legacy:
+            return self.wrapped.detect_batch(images)  # type: ignore[attr-defined, no-any-return]
+        return super().detect_batch(images)
+
+    def smallest_face(self, height: int, width: int) -> float | None:
+        if "smallest_face" in self._legacy:
+            return self.wrapped.smallest_face(height, width)  # type: ignore[attr-defined, no-any-return]
+        return None
 
 
-def iou_matrix(a: Iterable[Sequence[float]], b: Iterable[Sequence[float]]) -> np.ndarray:
-    """Pairwise IoU of two lists of ``(x1, y1, x2, y2)`` boxes."""
-    a = np.asarray(list(a), dtype=np.float64).reshape(-1, 4)
-    b = np.asarray(list(b), dtype=np.float64).reshape(-1, 4)
-    x1 = np.maximum(a[:, None, 0], b[None, :, 0])
-    y1 = np.maximum(a[:, None, 1], b[None, :, 1])
-    x2 = np.minimum(a[:, None, 2], b[None, :, 2])
-    y2 = np.minimum(a[:, None, 3], b[None, :, 3])
-    inter = np.maximum(0, x2 - x1) * np.maximum(0, y2 - y1)
-    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-9)
+def as_face_detector(detector: Detector) -> FaceDetector:
+    """``detector`` itself if it is a :class:`FaceDetector`, else a FaceDetector around it (plain
+    ``detect`` objects get the base class's defaults: per-image batches, carried faces, no smallest face)."""
+    if isinstance(detector, FaceDetector):
+        return detector
+    if not isinstance(detector, Detector):
+        raise InvalidInputError(f"{type(detector).__name__} has no detect(image) method, so it is not a Detector")
+    return _ProtocolDetector(detector)
 
 
-def _detector_factory(detector: str | None) -> Callable[..., Detector]:
-    if detector == "yunet":
-        from cfcsp_sdk.faces.yunet import YuNetDetector
+def detect_many(detector: Detector, images: Sequence[np.ndarray]) -> list[list[Detection]]:
+    """Detect on several images with the detector's :meth:`FaceDetector.detect_batch`; every box is
+    clipped to its image (see :func:`clip_detections`), whichever detector made it."""
+    found = as_face_detector(detector).detect_batch(images)
+    return [clip_detections(d, img.shape[1], img.shape[0]) for d, img in zip(found, images)]
 
-        return YuNetDetector
-    if detector is None or detector == "mtcnn":
-        from cfcsp_sdk.faces.mtcnn import MtcnnDetector
 
-        return MtcnnDetector
-    if detector == "aligned":
-        return WholeImageFace
-    raise InvalidInputError(f"unknown detector {detector!r}; use 'yunet', 'mtcnn', 'aligned' or a Detector")
+def register_detector(name: str, factory: Callable[..., Detector]) -> Callable[..., Detector]:
+    """Register a detector factory (usually a :class:`FaceDetector` subclass) under ``name`` at run time,
+    so ``Recognizer(detector=name, detector_options=...)`` and ``cfcsp --detector name`` find it; warns
+    with :class:`~cfcsp_sdk.registry.RegistryOverwriteWarning` if the name was already known."""
+    return DETECTORS.register(name, factory)
+
+
+def available_detectors() -> list[str]:
+    """Names of every detector: built-in, registered at run time and from installed entry points."""
+    return DETECTORS.names()
 
 
 def check_detector(detector: str | Detector | None, **options: Any) -> None:
     """Raise :class:`InvalidInputError` now for what :func:`get_detector` would refuse later (an unknown
-    name, an object that is not a Detector, options the detector does not take), without loading it."""
+    name, an object that is not a Detector, options the detector does not take), without running it."""
     if detector is None or isinstance(detector, str):
-        require_accepted_options(_detector_factory(detector), options, f"detector {detector or 'mtcnn'!r}")
+        name = detector or DEFAULT_DETECTOR
+        require_accepted_options(DETECTORS.get(name), options, f"detector {name!r}")
     elif not isinstance(detector, Detector):
         raise InvalidInputError(f"{type(detector).__name__} has no detect(image) method, so it is not a Detector")
     elif options:
         raise InvalidInputError("detector options go to a named detector, not to a Detector instance")
 
 
-def get_detector(detector: str | Detector | None, **options: Any) -> Detector:
-    """A detector by name (``"mtcnn"``, the default, ``"yunet"``, ``"aligned"`` for pre-aligned crops)
-    or passed through."""
+def get_detector(detector: str | Detector | None, **options: Any) -> FaceDetector:
+    """A detector by name (``"mtcnn"``, the default, ``"yunet"``, ``"aligned"`` for pre-aligned crops, or
+    a registered one) made with ``options``, or an object passed through (as a :class:`FaceDetector`)."""
     check_detector(detector, **options)
     if detector is None or isinstance(detector, str):
-        return _detector_factory(detector)(**options)
-    return detector
+        name = detector or DEFAULT_DETECTOR
+        made = DETECTORS.get(name)(**options)
+        if not isinstance(made, Detector):
+            raise InvalidInputError(f"detector {name!r} factory returned {type(made).__name__}, which has no "
+                                    "detect(image) method")
+        return as_face_detector(made)
+    return as_face_detector(detector)

@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 
 from cfcsp_sdk.errors import BackendError, InvalidInputError, ModelNotFoundError
-from cfcsp_sdk.faces.detection import Detection, check_face_limits, clip_detections, nms
+from cfcsp_sdk.faces.base import Detection, FaceDetector, check_face_limits, clip_detections, nms
 from cfcsp_sdk.safe_pickle import load_joblib_lz4_arrays
 
 DEFAULT_MIN_FACE_RATIO = 0.1
@@ -282,7 +282,7 @@ class _Plan:
         self.min_face = min_face * self.scale  # in detection-frame pixels
 
 
-class MtcnnDetector:
+class MtcnnDetector(FaceDetector):
     """MTCNN: image pyramid through P-Net, refinement by R-Net, boxes and five landmarks from O-Net.
 
     The smallest face looked for is ``max(min_face, min(min_face_ratio * shorter image side,

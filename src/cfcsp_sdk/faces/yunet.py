@@ -16,7 +16,7 @@ import numpy as np
 import onnxruntime as ort
 
 from cfcsp_sdk.errors import BackendError, ModelNotFoundError
-from cfcsp_sdk.faces.detection import Detection, check_face_limits, clip_detections, nms
+from cfcsp_sdk.faces.base import Detection, FaceDetector, check_face_limits, clip_detections, nms
 from cfcsp_sdk.hub import offline_mode
 
 HUB_REPO = "opencv/face_detection_yunet"
@@ -43,7 +43,7 @@ def _resolve_model(model: str | os.PathLike[str] | None, revision: str | None, l
         ) from exc
 
 
-class YuNetDetector:
+class YuNetDetector(FaceDetector):
     """YuNet with our own decoding and NMS.
 
     Args:

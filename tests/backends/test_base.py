@@ -62,7 +62,8 @@ def test_broken_entry_point_is_a_backend_error(tmp_path, monkeypatch):
 
 
 def test_runtime_registration_and_factory_checks():
-    from cfcsp_sdk.backends import base
+    from cfcsp_sdk.backends import BACKENDS
+    from cfcsp_sdk.registry import RegistryOverwriteWarning
 
     class Echo(Backend):
         name = "echo"
@@ -77,6 +78,11 @@ def test_runtime_registration_and_factory_checks():
         register_backend("not-a-backend", lambda: object())
         with pytest.raises(BackendError, match="not a Backend"):
             get_backend("not-a-backend")
+        with pytest.warns(RegistryOverwriteWarning, match="backend 'onnx' .built in as "
+                                                          "cfcsp_sdk.backends.onnx_backend:OnnxBackend. is replaced"):
+            register_backend("onnx", Echo)
+        assert isinstance(get_backend("onnx"), Echo)
     finally:
-        base._REGISTERED.pop("echo", None)
-        base._REGISTERED.pop("not-a-backend", None)
+        for name in ("echo", "not-a-backend", "onnx"):
+            BACKENDS.unregister(name)
+    assert type(get_backend("onnx")).__name__ == "OnnxBackend"
