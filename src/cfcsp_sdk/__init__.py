@@ -20,6 +20,9 @@ from cfcsp_sdk.errors import (
 if TYPE_CHECKING:
     from cfcsp_sdk.cascade import Cascade, CascadeOutput
     from cfcsp_sdk.config import ModelConfig
+    from cfcsp_sdk.io.frame_source import FrameSource
+    from cfcsp_sdk.io.video import Frame
+    from cfcsp_sdk.pipeline import FrameRows, VideoPipeline
     from cfcsp_sdk.recognizer import Recognizer
     from cfcsp_sdk.results import FaceBatchResult, FacePrediction
     from cfcsp_sdk.smoother import Smoother
@@ -33,6 +36,10 @@ _LAZY = {
     "Cascade": "cfcsp_sdk.cascade",
     "CascadeOutput": "cfcsp_sdk.cascade",
     "ModelConfig": "cfcsp_sdk.config",
+    "Frame": "cfcsp_sdk.io.video",
+    "FrameSource": "cfcsp_sdk.io.frame_source",
+    "FrameRows": "cfcsp_sdk.pipeline",
+    "VideoPipeline": "cfcsp_sdk.pipeline",
     "Recognizer": "cfcsp_sdk.recognizer",
     "FaceBatchResult": "cfcsp_sdk.results",
     "FacePrediction": "cfcsp_sdk.results",
@@ -60,6 +67,9 @@ __all__ = [
     "CfcspError",
     "FaceBatchResult",
     "FacePrediction",
+    "Frame",
+    "FrameRows",
+    "FrameSource",
     "InvalidInputError",
     "MediaError",
     "ModelConfig",
@@ -69,6 +79,7 @@ __all__ = [
     "Smoother",
     "UnsafeFileError",
     "UnsafePickleError",
+    "VideoPipeline",
     "Views",
     "__version__",
 ]

@@ -108,6 +108,10 @@ class RemoteFrames:
         self._refs = task.remote(source, sampling, chunk_frames)
         self.info = self._get(next(self._refs))
         self.error: str | None = None
+        # set from the task's last message once iteration ends (the FrameSource attributes)
+        self.frames_read = 0
+        self.skipped_frames: list[int] = []
+        self.skipped_times: list[float] = []
 
     def _get(self, ref: Any) -> Any:
         try:

@@ -22,7 +22,9 @@ from cfcsp_sdk.views import Views, parse_views
 
 if TYPE_CHECKING:
     from cfcsp_sdk.faces.base import Detector, FaceDetector
+    from cfcsp_sdk.io.frame_source import FrameSource
     from cfcsp_sdk.io.video import Frame
+    from cfcsp_sdk.pipeline import FrameRows, VideoPipeline
 
 WEIGHT_SUFFIXES = (".safetensors", ".onnx")
 
@@ -287,16 +289,64 @@ class Recognizer:
             faces = [DetectedFace(d.box, d.score, d.landmarks, p) for d, p in zip(dets, preds)]
         return ImageResult(faces=faces, labels=self.labels, width=width, height=height)
 
-    def _pipeline(self, smoother: Smoother, detect_every: int | None = None) -> Any:
+    def pipeline(
+        self,
+        *,
+        mode: SmoothingMode = "causal",
+        chunk_frames: int = 1,
+        detect_every: int | None = None,
+    ) -> "VideoPipeline":
+        """A push pipeline for frames decoded elsewhere (a camera SDK, a GStreamer sink, a queue).
+
+        ``pipeline.push(frame)`` takes a :class:`~cfcsp_sdk.io.video.Frame` or a BGR uint8 array and
+        returns the frames it finished as :class:`~cfcsp_sdk.pipeline.FrameRows` ``(frame, rows)``;
+        ``pipeline.finish()`` ends the stream and returns the rest; ``pipeline.run(frames)`` does both
+        over an iterable. One pipeline per stream: it holds that stream's tracks and smoothing state.
+
+        Args:
+            mode: ``"causal"`` (default: each frame is finished when its chunk is processed; SP over
+                past frames) or ``"centered"`` (the paper's SP, as :meth:`predict_video`: a frame is
+                finished once the ``window // 2`` later observations of each of its faces, twice over,
+                have been pushed, or its tracks have ended).
+            chunk_frames: frames whose faces share network calls; a frame waits for its chunk.
+            detect_every: detect faces on every k-th frame and carry them between (default: the
+                Recognizer's ``detect_every``).
+
+        Raises:
+            InvalidInputError: for a bad mode, ``chunk_frames`` or ``detect_every``.
+        """
         from cfcsp_sdk.pipeline import VideoPipeline
 
+        if mode not in ("causal", "centered"):
+            raise InvalidInputError(f"mode must be 'causal' or 'centered', got {mode!r:.40}")
         every = self.detect_every if detect_every is None else require_positive_int("detect_every", detect_every)
-        return VideoPipeline(self.config, self.cascade, smoother, self.detector, batch_size=self.batch_size,
-                             detect_every=every)
+        window = self.smoother.window
+        if mode == "centered" and window % 2 == 0:
+            raise InvalidInputError(f"a centered smoothing window must be odd, this Recognizer's is {window}")
+        return VideoPipeline(self.config, self.cascade, Smoother(window=window, mode=mode), self.detector,
+                             batch_size=self.batch_size, detect_every=every,
+                             chunk_frames=require_positive_int("chunk_frames", chunk_frames))
+
+    def _open(self, source: "str | os.PathLike[str] | int | FrameSource", fps: float | None, stride: int,
+              max_frames: int | None) -> "FrameSource":
+        """A frame source for ``source``: itself if it is one, else a VideoReader with that sampling."""
+        from cfcsp_sdk.io.frame_source import FrameSource
+        from cfcsp_sdk.io.video import VideoReader
+
+        _one_sampling(fps, stride)
+        if isinstance(source, FrameSource):
+            if (fps, stride, max_frames) != (None, 1, None):
+                raise InvalidInputError("fps, stride and max_frames are the frame source's own; "
+                                        "pass them to VideoReader")
+            return source
+        if isinstance(source, bool) or not isinstance(source, (str, os.PathLike, int)):
+            raise InvalidInputError(f"a video source is a path, URL, camera index or FrameSource, "
+                                    f"got {type(source).__name__}")
+        return VideoReader(source, stride=stride, fps=fps, max_frames=max_frames)
 
     def predict_video(
         self,
-        source: "str | os.PathLike[str]",
+        source: "str | os.PathLike[str] | int | FrameSource",
         *,
         fps: float | None = None,
         stride: int = 1,
@@ -308,12 +358,15 @@ class Recognizer:
         """Recognise expressions in every sampled frame of a video, per face track, with SP smoothing.
 
         Frames are decoded one at a time and processed in chunks of ``chunk_frames`` (faces of a chunk
-        share network calls), so memory does not grow with the video's length.
+        share network calls), so memory does not grow with the video's length: a
+        :class:`~cfcsp_sdk.pipeline.VideoPipeline` in the Recognizer's smoothing mode, run over the source.
 
         Args:
-            source: a video file or URL, or an open :class:`~cfcsp_sdk.io.video.VideoReader` (or an object
-                with its interface, such as frames decoded elsewhere: :class:`cfcsp_sdk.batch_ray.RemoteFrames`),
-                whose own sampling then applies (``fps``, ``stride`` and ``max_frames`` must be left unset).
+            source: a video file or URL, a camera index (stop it with ``max_frames``), or a
+                :class:`~cfcsp_sdk.io.frame_source.FrameSource` (an open
+                :class:`~cfcsp_sdk.io.video.VideoReader`, frames decoded elsewhere such as
+                :class:`cfcsp_sdk.batch_ray.RemoteFrames`), whose own sampling then applies (``fps``,
+                ``stride`` and ``max_frames`` must be left unset).
             fps: sample frames at about this rate by their timestamps (e.g. ``fps=5``).
             stride: or keep every ``stride``-th frame.
             max_frames: stop after this many sampled frames.
@@ -327,78 +380,88 @@ class Recognizer:
         Returns:
             A :class:`VideoResult`; if decoding stopped early, its ``error`` says why and the rows up to
             that point are kept.
-        """
-        from cfcsp_sdk.io.video import VideoReader
 
+        Raises:
+            MediaError: the source cannot be opened, or no frame could be decoded.
+            InvalidInputError: bad arguments, or a frame source whose frames are not valid frames.
+        """
         chunk_frames = require_positive_int("chunk_frames", chunk_frames)
-        _one_sampling(fps, stride)
-        if hasattr(source, "info") and hasattr(source, "__iter__"):  # an open reader
-            if (fps, stride, max_frames) != (None, 1, None):
-                raise InvalidInputError("fps, stride and max_frames are the reader's own; pass them to VideoReader")
-            reader = source
-        else:
-            reader = VideoReader(source, stride=stride, fps=fps, max_frames=max_frames)
-        pipeline = self._pipeline(self.smoother, detect_every)
+        reader = self._open(source, fps, stride, max_frames)
+        pipeline = self.pipeline(mode=self.smoother.mode, chunk_frames=chunk_frames, detect_every=detect_every)
         bar, callback = _progress(progress, reader.info.frame_count)
-        chunk: list[Frame] = []
-        decode = 0.0
+        timer = _Timed(reader)
+        rows: list[FaceRow] = []
         try:
-            t = time.perf_counter()
-            for frame in reader:
-                decode += time.perf_counter() - t
-                chunk.append(frame)
-                if len(chunk) >= chunk_frames:
-                    pipeline.process(chunk)
-                    callback(chunk[-1].index + 1)
-                    chunk = []
-                t = time.perf_counter()
-            decode += time.perf_counter() - t
-            pipeline.process(chunk)
+            for _, frame_rows in pipeline.run(_reported(timer, callback, chunk_frames)):
+                rows += frame_rows
             callback(reader.frames_read, final=True)  # the decoded length, not the container's estimate
         finally:
             if bar is not None:
                 bar.close()
-        rows = pipeline.finish()
         if not rows:
             raise MediaError(f"no frame could be decoded from {reader.info.source}" + (f" ({reader.error})" if reader.error else ""), reader.info.source)
         return VideoResult(
             source=reader.info.source, labels=self.labels, rows=rows, fps=reader.info.fps,
             frame_count=reader.info.frame_count, width=reader.info.width, height=reader.info.height,
             error=reader.error, smoothing={"window": self.smoother.window, "mode": self.smoother.mode},
-            timings={"decode": decode, **pipeline.timings}, frames_read=reader.frames_read,
+            timings={"decode": timer.seconds, **pipeline.timings}, frames_read=reader.frames_read,
             skipped_frames=list(reader.skipped_frames), skipped_times=list(reader.skipped_times),
         )
 
     def stream(
         self,
-        source: "str | os.PathLike[str] | int",
+        source: "str | os.PathLike[str] | int | FrameSource",
         *,
         fps: float | None = None,
         stride: int = 1,
         max_frames: int | None = None,
         chunk_frames: int = 1,
         detect_every: int | None = None,
-    ) -> Iterator[tuple["Frame", list[FaceRow]]]:
+    ) -> Iterator["FrameRows"]:
         """Yield ``(frame, rows)`` as each frame is done, with causal SP (past frames only).
 
-        ``source`` is a video file, a camera index (``0``) or a stream URL (``rtsp://...``). Nothing is
-        kept beyond the smoothing window, so it runs on endless streams. ``chunk_frames`` > 1 batches
-        faces of several frames per network call at the cost of that much latency. Arguments and the
-        source are checked when this is called, before the first frame is asked for.
+        ``source`` is a video file, a camera index (``0``), a stream URL (``rtsp://...``) or a
+        :class:`~cfcsp_sdk.io.frame_source.FrameSource`. Nothing is kept beyond the smoothing window, so
+        it runs on endless streams. ``chunk_frames`` > 1 batches faces of several frames per network
+        call at the cost of that much latency. Arguments and the source are checked when this is called,
+        before the first frame is asked for. The same as pushing each frame into
+        ``pipeline(mode="causal", chunk_frames=chunk_frames)``.
 
         Raises:
             MediaError: when called, if the source cannot be opened; at the end of the iteration, if
                 decoding failed part-way (a dropped stream, a truncated file) or no frame could be
                 decoded at all, after every frame decoded before the failure has been yielded.
         """
-        from cfcsp_sdk.io.video import VideoReader
+        pipeline = self.pipeline(mode="causal", chunk_frames=chunk_frames, detect_every=detect_every)
+        reader = self._open(source, fps, stride, max_frames)
+        return _raise_decoding_error_at_end(pipeline.run(reader), reader)
 
-        chunk_frames = require_positive_int("chunk_frames", chunk_frames)
-        smoother = Smoother(window=self.smoother.window, mode="causal")
-        pipeline = self._pipeline(smoother, detect_every)
-        _one_sampling(fps, stride)
-        reader = VideoReader(source, stride=stride, fps=fps, max_frames=max_frames)
-        return _raise_decoding_error_at_end(pipeline.stream(reader, chunk=chunk_frames), reader)
+
+class _Timed:
+    """Iterates a frame source, adding up the seconds spent waiting for its frames (decoding)."""
+
+    def __init__(self, source: Any) -> None:
+        self.source, self.seconds = source, 0.0
+
+    def __iter__(self) -> Iterator["Frame"]:
+        it = iter(self.source)
+        while True:
+            t = time.perf_counter()
+            try:
+                frame = next(it)
+            except StopIteration:
+                self.seconds += time.perf_counter() - t
+                return
+            self.seconds += time.perf_counter() - t
+            yield frame
+
+
+def _reported(frames: Any, callback: Callable[..., None], every: int) -> Iterator["Frame"]:
+    """``frames``, calling ``callback(index + 1)`` after every ``every``-th frame."""
+    for i, frame in enumerate(frames, 1):
+        yield frame
+        if i % every == 0:
+            callback(frame.index + 1)
 
 
 def _one_sampling(fps: float | None, stride: int) -> None:
