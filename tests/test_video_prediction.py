@@ -377,10 +377,11 @@ def test_offset_cut_abaw_and_progress_use_decoded_frames(video_recognizer, media
     for fps, processed in ((None, 72), (5, 12)):  # chunks of 16 frames: 4 calls, or only the last
         calls = []
         res = video_recognizer.predict_video(path, fps=fps, progress=lambda d, t: calls.append((d, t)))
-        assert res.error is None and res.frame_count == 222 and res.frames_read == 72
+        # the video stream's own length, not Matroska's header duration from time 0 (OpenCV said 222)
+        assert res.error is None and res.frame_count == 72 and res.frames_read == 72
         assert res.frames_processed == processed
-        # the estimate while decoding, then what was read: the bar ends at 100 % (with fps=5 it ended at 66/222)
-        assert all(total == 222 for _, total in calls[:-1]) and calls[-1] == (72, 72)
+        # the stated length while decoding, then what was read: the bar ends at 100 %
+        assert all(total == 72 for _, total in calls[:-1]) and calls[-1] == (72, 72)
         assert len(res.to_abaw().splitlines()) == 1 + 72  # was 1 + 222: 150 lines for frames that do not exist
 
 
@@ -474,3 +475,25 @@ def test_aligned_crops_are_never_carried(tiny_repo, tmp_path):
     res = Recognizer(tiny_repo, detector="aligned").predict_video(path, progress=False)
     assert len(res.rows) == 8
     assert all(tuple(r.box) == (0.0, 0.0, 96.0, 96.0) for r in res.rows)
+
+
+def test_frames_lost_to_damage_are_told_through_predict_video_and_stream(video_recognizer, media, tmp_path):
+    """Issue 22, item 6 and issue 25, item 2: a video with 3000 random bytes at its midpoint gave 61 of
+    72 frames with ``error`` None and no warning, and the frames after the damage were numbered 12 too
+    high. Both entry points now warn, count the lost frames and keep every frame's own index."""
+    from made_video import clip, damage
+
+    from cfcsp_sdk.errors import MediaWarning
+
+    clean = clip(media, tmp_path / "clean.mp4", size=(320, 180), gop=12)
+    path = damage(clean, tmp_path / "damaged.mp4")
+    with pytest.warns(MediaWarning, match="lost to damage"):
+        res = video_recognizer.predict_video(path)
+    assert 0 < len(res.skipped_frames) < 36 and res.frames_read == 72
+    assert sorted({r.frame for r in res.rows} | set(res.skipped_frames)) == list(range(72))
+    assert len(res.to_abaw().splitlines()) == 1 + 72
+    times = {r.frame: r.time for r in video_recognizer.predict_video(clean).rows}
+    assert all(r.time == pytest.approx(times[r.frame], abs=1e-6) for r in res.rows)
+    with pytest.warns(MediaWarning, match="lost to damage"):
+        frames = [frame.index for frame, _ in video_recognizer.stream(path)]
+    assert frames == sorted({r.frame for r in res.rows})

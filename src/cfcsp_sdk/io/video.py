@@ -203,6 +203,7 @@ class VideoReader:
             for packet in self._container.demux(stream):
                 if packet.size:
                     state.damage |= bool(packet.is_corrupt)
+                    state.discarded += bool(packet.is_discard)
                     if not packet.is_discard:  # an edit list's pre-roll is decoded, never shown
                         state.packets += 1
                         if packet.pts is not None:
@@ -334,8 +335,10 @@ class VideoReader:
         expected = max(self.info.frame_count, self.frames_read + tail)
         message = f"decoding stopped at frame {self.frames_read} of {expected} (truncated or corrupt video)"
         near_end = [i for i in self.skipped_frames[-_NEAR_END:] if i >= self.frames_read - _NEAR_END]
-        if tail:
-            self.error = message
+        counted = self._stream.frames - state.discarded  # the stream's own frame count (MP4, AVI headers)
+        if tail or self.frames_read < counted:
+            self.error = f"decoding stopped at frame {self.frames_read} of {max(expected, counted)} " \
+                         "(truncated or corrupt video)"
         elif near_end:
             # the last packets of a cut file may be frames shown a little earlier (B-frames)
             self.error = (f"{len(near_end)} of the last {_NEAR_END} frames lost, frame {near_end[0]} first "
@@ -429,6 +432,7 @@ class _FileState:
     """What decoding a file has shown so far."""
 
     packets: int = 0  # packets of shown frames read
+    discarded: int = 0  # packets of frames never shown (an edit list's pre-roll)
     decoded: int = 0  # frames the decoder handed out
     damage: bool = False  # a decoding error, a corrupt packet or a read error was seen
     read_error: str | None = None
