@@ -150,3 +150,26 @@ def test_labels_whose_fine_network_did_not_run_are_left_empty_in_tables(tiny_rep
         assert r["p_Neutral"] != "" and float(r["p_Neutral"]) == pytest.approx(p.probabilities["Neutral"], abs=1e-6)
     assert all(p.unrefined == () for p in Recognizer(tiny_repo, fine_policy="always").predict_faces(face_crops))
     assert batch.to_dataframe()["p_Anger"].isna().sum() == ran.count(False)
+
+
+@pytest.mark.parametrize("size", [(4000, 3000), (6000, 4000)])
+def test_a_face_in_a_large_photo_file_is_found_as_in_its_pixels(video_recognizer, media, tmp_path, size):
+    """Issue 25, item 2b: single_face.jpg's face pasted into a grey 12-megapixel JPEG was found in the
+    array but not in the file (decoded at 1/2, where MTCNN's 100-pixel cap on its smallest face no
+    longer shrinks with the image and the 190-pixel face fell under it)."""
+    import cv2
+
+    photo = cv2.imread(str(media("single_face.jpg")))
+    (face,) = video_recognizer.predict_image(photo).faces
+    x0, y0, x1, y1 = (int(v) for v in face.box)
+    pad = (x1 - x0) // 2
+    crop = photo[max(0, y0 - pad) : y1 + pad, max(0, x0 - pad) : x1 + pad]
+    canvas = np.full((size[1], size[0], 3), 128, np.uint8)
+    canvas[1000 : 1000 + crop.shape[0], 1500 : 1500 + crop.shape[1]] = crop
+    path = tmp_path / "large.jpg"
+    cv2.imwrite(str(path), canvas, [cv2.IMWRITE_JPEG_QUALITY, 95])
+    from_file = video_recognizer.predict_image(path)
+    from_pixels = video_recognizer.predict_image(cv2.imread(str(path)))
+    assert len(from_pixels.faces) == len(from_file.faces) == 1
+    assert np.allclose(from_file.faces[0].box, from_pixels.faces[0].box, atol=4)
+    assert from_file.faces[0].prediction.label == from_pixels.faces[0].prediction.label

@@ -253,9 +253,11 @@ class Recognizer:
             MediaError, InvalidInputError: for the first image that cannot be read (``cfcsp predict``
                 with several inputs reports such files and goes on with the others).
 
-        A large photo file is decoded at 1/2, 1/4 or 1/8 of its size when the detector's smallest face
-        (``min_face`` / ``min_face_ratio``) would still be at least the model's face template (and 48
-        pixels) there: a JPEG then decodes several times faster in a fraction of the memory.
+        A large photo file is decoded at 1/2, 1/4 or 1/8 of its size only where the detector would
+        still look for every face it looks for at full size (its ``min_face`` / ``min_face_ratio`` /
+        ``min_face_cap`` limits, scaled back) and the smallest such face would still be at least the
+        model's face template (and 48 pixels): a JPEG then decodes several times faster in a fraction
+        of the memory, and a path gives the same faces as its pixels.
         """
         from cfcsp_sdk.faces.detection import Detection, detect_many
         from cfcsp_sdk.io.images import image_size, load_image
@@ -271,8 +273,15 @@ class Recognizer:
             smallest = None if size is None else self.detector.smallest_face(size[1], size[0])
             if smallest is not None:
                 needed = max(48.0, *self.config.preprocessing.face_template.size)
-                while reduce < 8 and smallest / (2 * reduce) >= needed:
-                    reduce *= 2
+                while reduce < 8:
+                    r = 2 * reduce
+                    # at 1/r the detector must still look for every face it looks for at full size (a
+                    # limit capped in pixels, such as MTCNN's min_face_cap, does not shrink with the
+                    # image), and the smallest of them must still fill the face template
+                    limit = self.detector.smallest_face(-(-size[1] // r), -(-size[0] // r))
+                    if limit is None or limit * r > smallest * 1.001 or smallest / r < needed:
+                        break
+                    reduce = r
         img = load_image(image, color, reduce=reduce)
         width, height = (img.shape[1], img.shape[0]) if reduce == 1 or size is None else size
         dets = detect_many(self.detector, [img])[0]
