@@ -140,6 +140,7 @@ def create_app(settings: ServeSettings | None = None, recognizer_factory: Callab
         state["root"] = root
         state["recognizer"] = recognizer_factory()
         state["live"] = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cfcsp-live")
+        state["decode"] = ThreadPoolExecutor(max_workers=2, thread_name_prefix="cfcsp-decode")
         state["jobs"] = VideoJobs(root / "jobs", recognizer_factory, settings.workers, settings.max_jobs,
                                   settings.keep_finished_jobs)
         state["connections"] = 0
@@ -149,6 +150,7 @@ def create_app(settings: ServeSettings | None = None, recognizer_factory: Callab
         finally:
             state["jobs"].shutdown()
             state["live"].shutdown(wait=True, cancel_futures=True)
+            state["decode"].shutdown(wait=True, cancel_futures=True)
             if own:
                 shutil.rmtree(root, ignore_errors=True)
             else:
@@ -317,7 +319,7 @@ def create_app(settings: ServeSettings | None = None, recognizer_factory: Callab
                                                     "try again later")))
             await ws.close(code=1013)
             return
-        session = LiveSession(state["recognizer"].pipeline(mode="causal"), state["live"],
+        session = LiveSession(state["recognizer"].pipeline(mode="causal"), state["live"], state["decode"],
                               settings.max_waiting_frames, settings.max_image_pixels, settings.max_frame_bytes)
 
         async def receive() -> None:

@@ -23,7 +23,7 @@ import re
 import time
 import warnings
 from collections import deque
-from concurrent.futures import Executor
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -73,7 +73,7 @@ def image_pixels(source: bytes | Path) -> int | None:
 
 @dataclass
 class _Waiting:
-    data: bytes
+    decoded: "Future[np.ndarray]"  # decoding starts on arrival, while the model works on earlier frames
     time: float | None
     index: int | None
     received: float
@@ -84,13 +84,15 @@ class LiveSession:
 
     Args:
         pipeline: a causal :class:`~cfcsp_sdk.pipeline.VideoPipeline` of its own.
-        executor: where decoding and the model run (shared by all connections: one model at a time).
+        executor: where the model runs (shared by all connections: one model at a time).
+        decoder: where frames are decoded as they arrive (shared too).
         max_waiting: frames waiting for the model; the oldest is dropped beyond it.
         max_pixels, max_bytes: limits of one frame.
     """
 
-    def __init__(self, pipeline: Any, executor: Executor, max_waiting: int, max_pixels: int, max_bytes: int) -> None:
-        self.pipeline, self.executor = pipeline, executor
+    def __init__(self, pipeline: Any, executor: Executor, decoder: Executor, max_waiting: int, max_pixels: int,
+                 max_bytes: int) -> None:
+        self.pipeline, self.executor, self.decoder = pipeline, executor, decoder
         self.max_pixels, self.max_bytes = max_pixels, max_bytes
         self.waiting: deque[_Waiting] = deque()
         self.max_waiting = max_waiting
@@ -133,9 +135,10 @@ class LiveSession:
         if len(data) > self.max_bytes:
             return error_reply(InvalidInputError(f"a frame of {len(data)} bytes exceeds {self.max_bytes} bytes"),
                                meta.get("index"))
-        self.waiting.append(_Waiting(data, meta.get("time"), meta.get("index"), time.monotonic()))
+        decoded = self.decoder.submit(decode_frame, data, self.max_pixels)
+        self.waiting.append(_Waiting(decoded, meta.get("time"), meta.get("index"), time.monotonic()))
         while len(self.waiting) > self.max_waiting:
-            self.waiting.popleft()
+            self.waiting.popleft().decoded.cancel()
             self.dropped += 1
         self._ready.set()
         return None
@@ -151,13 +154,13 @@ class LiveSession:
         item = self.waiting.popleft()
         loop = asyncio.get_running_loop()
         try:
-            return await loop.run_in_executor(self.executor, self._process, item)
+            image = await asyncio.wrap_future(item.decoded)
+            return await loop.run_in_executor(self.executor, self._process, item, image)
         except CfcspError as exc:
             return error_reply(exc, item.index)
 
-    def _process(self, item: _Waiting) -> dict[str, Any]:
+    def _process(self, item: _Waiting, image: np.ndarray) -> dict[str, Any]:
         t0 = time.perf_counter()
-        image = decode_frame(item.data, self.max_pixels)
         index = item.index if item.index is not None else self._next_index
         t = item.time if item.time is not None else item.received - self._opened
         done = self.pipeline.push(Frame(index=index, time=float(t), image=image))
@@ -165,7 +168,8 @@ class LiveSession:
         self.frames += 1
         rows = [r.to_dict() for d in done for r in d.rows]
         return {"type": "frame", "index": index, "time": t, "rows": rows, "dropped": self.dropped,
-                "waiting": len(self.waiting), "processing_ms": round((time.perf_counter() - t0) * 1000, 2)}
+                "waiting": len(self.waiting), "processing_ms": round((time.perf_counter() - t0) * 1000, 2),
+                "latency_ms": round((time.monotonic() - item.received) * 1000, 2)}
 
     def end_reply(self) -> dict[str, Any]:
         return {"type": "end", "frames": self.frames, "dropped": self.dropped}
