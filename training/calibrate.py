@@ -140,6 +140,44 @@ def fit_neutral_offset(zc, zn, y, rec, t, margin: float) -> tuple[np.ndarray, np
     return bc, bn
 
 
+def fit(model: str, data: str, split: str = "calibration", offsets: bool = True,
+        neutral_margin: float | None = None, print_steps: bool = True) -> dict:
+    """The calibration of ``model``'s two networks fitted on ``split`` (what --out holds)."""
+    rec = Recognizer(model, fine_policy="always")
+    s = load_split(data, split)
+    y = final_majority(s)
+    keep = y >= 0
+    out = rec.run_cascade(rec.preprocess(list(s.images[keep]), color="gray"))
+    zc, zn, y = out.coarse_logits.astype(np.float64), out.fine_logits[0].astype(np.float64), y[keep]
+    zero = (np.zeros(zc.shape[1]), np.zeros(zn.shape[1]))
+    steps = {"uncalibrated": ((1.0, 1.0), zero)}
+    t = fit_temperatures(zc, zn, y, rec, zero)
+    steps["temperature"] = (t, zero)
+    if neutral_margin is not None:
+        b = fit_neutral_offset(zc, zn, y, rec, t, neutral_margin)
+    else:
+        b = fit_offsets(zc, zn, y, rec, t) if offsets else zero
+    steps["temperature + offsets"] = (t, b)
+    report = {}
+    for name, (tt, bb) in steps.items():
+        sc = scores(final_probabilities(zc, zn, rec, tt, bb), y)
+        report[name] = {"temperature": list(tt), "coarse_offsets": [round(float(v), 3) for v in bb[0]],
+                        "negative_offsets": [round(float(v), 3) for v in bb[1]],
+                        **{k: round(v, 4) for k, v in sc.items()}}
+        if print_steps:
+            print(f"{name:>30}: T={tt} offsets={report[name]['coarse_offsets']} {report[name]['negative_offsets']} "
+                  + " ".join(f"{k}={v:.4f}" for k, v in sc.items()))
+    report["true_neutral_share"] = float((y == NEUTRAL).mean())
+    final = report["temperature + offsets"]
+    split_name = {"calibration": "FER+ train's calibration slice"}.get(split, f"FER+ {split}")
+    method = "neutral_margin" if neutral_margin is not None else "accuracy_macro_f1" if offsets else "none"
+    return {"fitted_on": f"{split_name} ({len(y)} faces)", "offset_method": method,
+            "neutral_margin": neutral_margin, "model": str(model),
+            "coarse": {"temperature": final["temperature"][0], "offsets": final["coarse_offsets"]},
+            "negative": {"temperature": final["temperature"][1], "offsets": final["negative_offsets"]},
+            "steps": report}
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", required=True)
@@ -152,38 +190,7 @@ def main() -> None:
                    help="instead of those offsets, one offset on the coarse Neutral logit that brings the split's "
                         "Neutral share this far under its true share (e.g. 0.02)")
     args = p.parse_args()
-    rec = Recognizer(args.model, fine_policy="always")
-    split = load_split(args.data, args.split)
-    y = final_majority(split)
-    keep = y >= 0
-    out = rec.run_cascade(rec.preprocess(list(split.images[keep]), color="gray"))
-    zc, zn, y = out.coarse_logits.astype(np.float64), out.fine_logits[0].astype(np.float64), y[keep]
-    zero = (np.zeros(zc.shape[1]), np.zeros(zn.shape[1]))
-    steps = {"uncalibrated": ((1.0, 1.0), zero)}
-    t = fit_temperatures(zc, zn, y, rec, zero)
-    steps["temperature"] = (t, zero)
-    if args.neutral_margin is not None:
-        b = fit_neutral_offset(zc, zn, y, rec, t, args.neutral_margin)
-    else:
-        b = fit_offsets(zc, zn, y, rec, t) if args.offsets else zero
-    steps["temperature + offsets"] = (t, b)
-    report = {}
-    for name, (tt, bb) in steps.items():
-        s = scores(final_probabilities(zc, zn, rec, tt, bb), y)
-        report[name] = {"temperature": list(tt), "coarse_offsets": [round(float(v), 3) for v in bb[0]],
-                        "negative_offsets": [round(float(v), 3) for v in bb[1]],
-                        **{k: round(v, 4) for k, v in s.items()}}
-        print(f"{name:>30}: T={tt} offsets={report[name]['coarse_offsets']} {report[name]['negative_offsets']} "
-              + " ".join(f"{k}={v:.4f}" for k, v in s.items()))
-    report["true_neutral_share"] = float((y == NEUTRAL).mean())
-    final = report["temperature + offsets"]
-    split_name = {"calibration": "FER+ train's calibration slice"}.get(args.split, f"FER+ {args.split}")
-    method = ("neutral_margin" if args.neutral_margin is not None else "accuracy_macro_f1" if args.offsets else "none")
-    result = {"fitted_on": f"{split_name} ({len(y)} faces)", "offset_method": method,
-              "neutral_margin": args.neutral_margin, "model": str(args.model),
-              "coarse": {"temperature": final["temperature"][0], "offsets": final["coarse_offsets"]},
-              "negative": {"temperature": final["temperature"][1], "offsets": final["negative_offsets"]},
-              "steps": report}
+    result = fit(args.model, args.data, args.split, args.offsets, args.neutral_margin)
     Path(args.out).write_text(json.dumps(result, indent=2))
     print(f"wrote {args.out}")
 

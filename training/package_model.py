@@ -11,6 +11,17 @@ networks as safetensors and ONNX, and README.md (the model card) through
 cfcsp_sdk.export.write_model_repository. config.json's test-time views (applied by the SDK's cascade):
 the mirror image of each crop (--no-flip-average: none) and, with --shift-views, shifted crops. Weights
 are stored as float16 by default (--weights-dtype float32 for full precision).
+
+A run of training/train_long.py (architecture and arguments from the safetensors metadata, or from run.json):
+
+    python training/package_model.py --run training/runs/resnet-a --out <folder> [--calibration cal.json] \
+        [--flat-out <flat folder>]
+
+reads <run>/{coarse,negative,flat}.safetensors. With --checkpoint, a run still in progress is packaged
+for a progress reading: the EMA weights of the network being trained come from <run>/checkpoint.safetensors
+(``ema.net.*``; while the coarse network trains, its 7-class head ``ema.aux.*`` is the flat network). Until
+the negative network exists, --out gets a coarse-only model (labels Neutral, Happiness, Surprise, Negative;
+no cascade). --flat-out writes the flat 7-class network as a one-network model repository.
 """
 
 from __future__ import annotations
@@ -47,16 +58,15 @@ SPLIT_TEXT = {"train-calibration": "train (less a fixed slice of 2,000 faces kep
 
 def config_dict(template: dict, flip_average: bool = True, rule: str = "soft",
                 shift_views: list[list[int]] | None = None, arch_args: dict | None = None,
-                members: int = 1) -> dict:
+                members: int = 1, arch: str = ARCH, name: str = NAME) -> dict:
     net_args = dict(arch_args or ARCH_ARGS)
-    arch = ARCH
     if members > 1:
         arch, net_args = ENSEMBLE_ARCH, {"members": members, **net_args}
     views = {"mirror": flip_average, "shifts": SHIFT_VIEWS if shift_views is None else shift_views}
     fin = FINAL_LABELS.index
     return {
         "format_version": 1,
-        "name": NAME,
+        "name": name,
         "labels": FINAL_LABELS,
         "cascade": {
             "coarse": {"network": "coarse", "labels": COARSE_LABELS,
@@ -78,6 +88,19 @@ def config_dict(template: dict, flip_average: bool = True, rule: str = "soft",
             "negative": {"architecture": arch, "num_classes": 4, "args": dict(net_args)},
         },
     }
+
+
+def single_network_config(template: dict, labels: list[str], arch: str, arch_args: dict, name: str,
+                          views: dict) -> dict:
+    """A model of one network whose classes are the final labels (the flat 7-class network, or a coarse
+    network alone while the negative one is not trained yet)."""
+    cfg = config_dict(template, arch_args=arch_args, arch=arch, name=name)
+    cfg["labels"] = list(labels)
+    cfg["views"] = views
+    cfg["cascade"] = {"coarse": {"network": "net", "labels": list(labels), "to_final": list(range(len(labels)))},
+                      "groups": [], "rule": "hard", "fine_policy": "when_needed"}
+    cfg["networks"] = {"net": {"architecture": arch, "num_classes": len(labels), "args": dict(arch_args)}}
+    return cfg
 
 
 RULE_TEXT = {
@@ -217,6 +240,91 @@ def trained_arch_args(path: Path) -> dict:
     return json.loads(meta["args"]) if "args" in meta else dict(ARCH_ARGS)
 
 
+def trained_architecture(path: Path) -> str:
+    """The architecture id a network was saved with (train_long.py writes it; train_ferplus.py's are compact CNNs)."""
+    with safe_open(str(path), "pt") as f:
+        meta = f.metadata() or {}
+    return meta.get("architecture", ARCH)
+
+
+class RunWeights:
+    """The networks of a train_long.py run: ``nets`` maps coarse / negative / flat to float32 state dicts
+    (only those that exist); ``note`` says where each came from."""
+
+    def __init__(self, run: Path, checkpoint: bool = False) -> None:
+        self.run = run
+        self.cfg = json.loads((run / "run.json").read_text())
+        state_file = run / "state.json"
+        self.state = json.loads(state_file.read_text()) if state_file.is_file() else {"task": "coarse", "epoch": 0}
+        self.arch = "cfcsp-resnet"
+        self.args = {"in_channels": 1, "widths": self.cfg["widths"], "blocks": self.cfg["blocks"],
+                     "dropout": self.cfg["dropout"]}
+        self.nets: dict[str, dict[str, torch.Tensor]] = {}
+        notes = []
+        for name in ("coarse", "negative", "flat"):
+            path = run / f"{name}.safetensors"
+            if path.is_file():
+                if trained_architecture(path) != self.arch or trained_arch_args(path) != self.args:
+                    raise SystemExit(f"{path} was not trained with run.json's architecture")
+                self.nets[name] = {k: v.float() if v.is_floating_point() else v for k, v in load_file(str(path)).items()}
+                notes.append(f"{name}: finished ({self.cfg['epochs'][name if name != 'flat' else 'coarse']} epochs)")
+        ckpt = run / "checkpoint.safetensors"
+        task, epoch, step = self.state.get("task"), self.state.get("epoch", 0), self.state.get("step", 0)
+        if checkpoint and not self.state.get("done") and task not in self.nets:
+            if not ckpt.is_file():
+                raise SystemExit(f"{ckpt} not found: the run has not saved a checkpoint yet")
+            saved = load_file(str(ckpt))
+            as_float = {k: v.float() if v.is_floating_point() else v for k, v in saved.items()}
+            self.nets[task] = {k[8:]: v for k, v in as_float.items() if k.startswith("ema.net.")}
+            if task == "coarse":
+                flat = {k: v for k, v in self.nets[task].items() if not k.startswith("head.")}
+                flat.update({f"head.{k[8:]}": v for k, v in as_float.items() if k.startswith("ema.aux.")})
+                self.nets["flat"] = flat
+            notes.append(f"{task}{' and flat' if task == 'coarse' else ''}: EMA weights of the checkpoint "
+                         f"(epoch {epoch} of {self.cfg['epochs'][task]} done, step {step} of the next)")
+        if "coarse" not in self.nets:
+            raise SystemExit(f"{run} has no coarse network yet" + ("" if checkpoint else " (--checkpoint reads a run in progress)"))
+        if "negative" not in self.nets:
+            notes.append("negative: not trained yet, no cascade")
+        self.note = "; ".join(notes)
+
+    def module(self, name: str, num_classes: int) -> torch.nn.Module:
+        m = build_network(self.arch, num_classes, self.args)
+        load_state_dict_strict(m, self.nets[name], f"{self.run}/{name}")
+        return m.eval()
+
+
+def run_card(weights: RunWeights, config: dict, evaluation_note: str, calibration: str, weights_dtype: str) -> str:
+    cfg = weights.cfg
+    settings = ", ".join(f"{k} {json.dumps(cfg[k])}" for k in cfg if k != "data")
+    params = sum(t.numel() for k, t in weights.nets["coarse"].items()
+                 if t.is_floating_point() and "running_" not in k)
+    return f"""---
+license: other
+library_name: cfcsp-sdk
+tags: [facial-expression-recognition, cfc-sp, ferplus, onnx]
+---
+# {config["name"]}
+
+Networks of the train_long.py run `{weights.run.name}` (architecture `{weights.arch}`, {params / 1e6:.2f} M
+parameters per network, stored as {weights_dtype}; inference computes in float32), trained on FER+ on the
+run's splits. Labels: {", ".join(config["labels"])}.
+
+**For research use only.** The networks were trained on FER2013 images, which were released for research;
+the FER+ labels are MIT licensed.
+
+Weights: {weights.note}. EMA weights (decay {cfg["ema_decay"]}) are what is packaged.
+
+Run settings (run.json): {settings}.
+
+Test-time views: {json.dumps(config["views"])}.
+
+{calibration}
+
+{evaluation_note}
+"""
+
+
 def apply_calibration(module: torch.nn.Module, temperature: float, offsets: list[float]) -> None:
     """Bake ``logits / temperature + offsets`` into the network's last layer (each member's, for an
     ensemble). Exact for the test-time views and the ensemble's mean too: both average logits, which
@@ -258,11 +366,49 @@ def calibration_text(cal: dict | None) -> str:
             "T is chosen for the lowest negative log-likelihood of the 7-way probabilities" + how_b + "." + figures)
 
 
+def package_run(run: Path, out: Path, checkpoint: bool = False, template: dict | None = None,
+                calibration: dict | None = None, flat_out: Path | None = None, flip_average: bool = True,
+                shift_views: list[list[int]] | None = None, rule: str = "soft",
+                weights_dtype: str = "float16") -> RunWeights:
+    """Package a train_long.py run into ``out`` (a cascade, or a coarse-only model if the negative network
+    is not trained yet) and, with ``flat_out``, its flat 7-class network; returns the run's weights."""
+    weights = RunWeights(run, checkpoint)
+    template = template or json.loads(Path("training/output/fer_template.json").read_text())
+    name = f"cfcsp-ferplus-resnet-{run.name}" + ("-checkpoint" if checkpoint and not weights.state.get("done") else "")
+    views = {"mirror": flip_average, "shifts": SHIFT_VIEWS if shift_views is None else shift_views}
+    cal_text = calibration_text(calibration)
+    if "negative" in weights.nets:
+        cfg = config_dict(template, flip_average, rule, shift_views, weights.args, arch=weights.arch, name=name)
+        modules = {n: weights.module(n, 4) for n in ("coarse", "negative")}
+        if calibration:
+            for n, m in modules.items():
+                apply_calibration(m, calibration[n]["temperature"], calibration[n]["offsets"])
+    else:
+        if calibration:
+            raise SystemExit("calibration needs both networks; the negative network is not trained yet")
+        cfg = single_network_config(template, COARSE_LABELS, weights.arch, weights.args, name + "-coarse-only", views)
+        modules = {"net": weights.module("coarse", 4)}
+    card = run_card(weights, cfg, "Evaluation: `python training/evaluate_ferplus.py --model <this folder>`.",
+                    cal_text, weights_dtype)
+    write_model_repository(out, ModelConfig.from_dict(cfg), modules, card=card, weights_dtype=weights_dtype)
+    if flat_out is not None and "flat" in weights.nets:
+        flat_cfg = single_network_config(template, FINAL_LABELS, weights.arch, weights.args, name + "-flat", views)
+        write_model_repository(flat_out, ModelConfig.from_dict(flat_cfg), {"net": weights.module("flat", 7)},
+                               card=run_card(weights, flat_cfg, "The flat 7-class comparison network (uncalibrated).",
+                                             "", weights_dtype), weights_dtype=weights_dtype)
+    return weights
+
+
 def main() -> None:
-    p = argparse.ArgumentParser()
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--weights", nargs="+", default=["training/output"],
                    help="folder(s) with coarse/negative.safetensors and summary.json; two or more make an ensemble")
-    p.add_argument("--template", default=None, help="fer_template.json (default: in the first weights folder)")
+    p.add_argument("--run", default=None, help="a train_long.py run folder instead of --weights")
+    p.add_argument("--checkpoint", action="store_true",
+                   help="with --run: package a run in progress from its checkpoint's EMA weights")
+    p.add_argument("--flat-out", default=None, help="with --run: also write the flat 7-class network's model here")
+    p.add_argument("--template", default=None, help="fer_template.json (default: in the first weights folder; "
+                                                     "for --run: training/output/fer_template.json)")
     p.add_argument("--evaluation", default=None, help="eval_ferplus.json for the card (default: in the first folder)")
     p.add_argument("--out", default="src/cfcsp_sdk/pretrained/ferplus-cfc")
     p.add_argument("--rule", choices=sorted(RULE_TEXT), default="soft", help="the cascade's default decision rule")
@@ -277,6 +423,17 @@ def main() -> None:
     p.add_argument("--calibration", default=None,
                    help="calibration.json from training/calibrate.py, baked into the networks' last layers")
     args = p.parse_args()
+    if args.run:
+        if args.out == p.get_default("out"):
+            raise SystemExit("--run needs --out: a run is not packaged over the bundled model without asking")
+        cal = json.loads(Path(args.calibration).read_text()) if args.calibration else None
+        template = json.loads(Path(args.template).read_text()) if args.template else None
+        weights = package_run(Path(args.run), Path(args.out), args.checkpoint, template, cal,
+                              Path(args.flat_out) if args.flat_out else None, args.flip_average, args.shift_views,
+                              args.rule, args.weights_dtype)
+        print(f"wrote {args.out}" + (f" and {args.flat_out}" if args.flat_out and "flat" in weights.nets else "")
+              + f": {weights.note}")
+        return
     folders = [Path(f) for f in args.weights]
     w = folders[0]
     cal = json.loads(Path(args.calibration).read_text()) if args.calibration else None
