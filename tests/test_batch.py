@@ -220,10 +220,44 @@ def test_sampling_rates_refuse_bools_and_take_numpy_numbers(tmp_path):
     import numpy as np
 
     from cfcsp_sdk import InvalidInputError
-    from cfcsp_sdk.batch import _check_sampling
+    from cfcsp_sdk.sampling import Sampling
 
     for bad in (True, np.bool_(True), float("inf"), 0, "5"):
         with pytest.raises(InvalidInputError, match="fps"):
             run_batch([tmp_path / "none.mp4"], tmp_path / "out", fps=bad)
-    _check_sampling({"fps": np.float32(5), "stride": np.int64(2), "max_frames": None})
+    assert Sampling(np.float32(5), None, np.int64(3)).kwargs() == {"fps": 5.0, "stride": 1, "max_frames": 3}
     assert not (tmp_path / "out").exists()
+
+
+def test_fps_with_a_stride_is_refused_once_before_any_video(media, tmp_path):
+    """run_batch let fps=5 with stride=2 through and every video then failed on it, one by one."""
+    from cfcsp_sdk import InvalidInputError
+
+    with pytest.raises(InvalidInputError, match="fps=5 and stride=2"):
+        run_batch([media("single_face.mp4")], tmp_path / "out", fps=5, stride=2)
+    assert not (tmp_path / "out").exists()
+
+
+def test_folders_pick_up_m2ts_videos(tiny_repo, media, tmp_path):
+    """cfcsp batch DIR skipped .m2ts files (cli.py and io/sources.py had two lists of video suffixes)."""
+    from fractions import Fraction
+
+    import av
+
+    folder = tmp_path / "videos"
+    folder.mkdir()
+    with av.open(str(media("single_face.mp4"))) as src, av.open(str(folder / "clip.m2ts"), "w", format="mpegts") as dst:
+        out = dst.add_stream("libx264", rate=24)
+        out.width, out.height, out.pix_fmt = 320, 180, "yuv420p"
+        for i, frame in enumerate(src.decode(video=0)):
+            if i == 24:
+                break
+            image = av.VideoFrame.from_ndarray(frame.to_ndarray(format="rgb24"), format="rgb24")
+            image = image.reformat(320, 180, "yuv420p")
+            image.pts, image.time_base = i, Fraction(1, 24)
+            for packet in out.encode(image):
+                dst.mux(packet)
+        for packet in out.encode():
+            dst.mux(packet)
+    report = run_batch([folder], tmp_path / "out", tiny_repo, progress=False)
+    assert [(Path(r.source).name, r.status, r.frames) for r in report.records] == [("clip.m2ts", "ok", 24)]

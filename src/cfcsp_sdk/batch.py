@@ -29,9 +29,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Literal, Sequence
 
-from cfcsp_sdk.errors import CfcspError, InvalidInputError, require_positive_int, require_positive_number
+from cfcsp_sdk.errors import CfcspError, InvalidInputError, require_positive_int
 from cfcsp_sdk.io.files import atomic_path
 from cfcsp_sdk.io.sources import VIDEO_SUFFIXES, expand_inputs, is_url
+from cfcsp_sdk.progress import BatchProgress
+from cfcsp_sdk.sampling import Sampling
 
 if TYPE_CHECKING:
     from cfcsp_sdk.recognizer import Recognizer
@@ -260,7 +262,7 @@ def recognizer_options_with_threads(options: dict[str, Any], threads: int) -> di
     return opts
 
 
-def skip_complete(plans: "list[Plan]", out_path: Path, manifest: "Manifest", bar: "_Progress",
+def skip_complete(plans: "list[Plan]", out_path: Path, manifest: "Manifest", bar: BatchProgress,
                   records: "dict[int, VideoRecord]") -> list[int]:
     """Record every plan whose outputs are already complete as skipped (manifest and progress bar) and
     return the indexes of the others, the videos still to do."""
@@ -312,37 +314,8 @@ def prepare(inputs: Sequence[str | os.PathLike[str]], out: str | os.PathLike[str
     return out_path, plan_outputs(sources, out_path, fmt, abaw)  # type: ignore[arg-type]
 
 
-def _bars(progress: bool, total: int) -> tuple[Any, Any]:
-    if not progress:
-        return None, None
-    from tqdm.auto import tqdm
-
-    return (tqdm(total=total, unit="video", desc="videos", position=0),
-            tqdm(unit="frame", desc="frames", position=1))
-
-
-class _Progress:
-    def __init__(self, progress: bool, total: int) -> None:
-        self.videos, self.frames = _bars(progress, total)
-
-    def frame(self, n: int) -> None:
-        if self.frames is not None and n:
-            self.frames.update(n)
-
-    def video(self, record: VideoRecord) -> None:
-        if self.videos is not None:
-            self.videos.update(1)
-            if record.status == "failed":
-                self.videos.write(f"failed: {record.source}: {record.error}", file=sys.stderr)
-
-    def close(self) -> None:
-        for bar in (self.videos, self.frames):
-            if bar is not None:
-                bar.close()
-
-
 # ---- one video --------------------------------------------------------------------------------
-def process_video(recognizer: "Recognizer", plan: Plan, out: Path, fmt: OutputFormat, sampling: dict[str, Any],
+def process_video(recognizer: "Recognizer", plan: Plan, out: Path, fmt: OutputFormat, sampling: Sampling,
                   on_frames: Callable[[int], None] = lambda n: None) -> VideoRecord:
     """Run one video and write its outputs; any error becomes a ``failed`` record (never raised)."""
     t0 = time.perf_counter()
@@ -354,7 +327,7 @@ def process_video(recognizer: "Recognizer", plan: Plan, out: Path, fmt: OutputFo
         done[0] = frames_done
 
     try:
-        result = recognizer.predict_video(plan.source, progress=callback, **sampling)
+        result = recognizer.predict_video(plan.source, progress=callback, **sampling.kwargs())
         write_outputs(result, plan, fmt)
     except Exception as exc:  # one bad video must not stop the corpus
         return failed_record(plan.source, exc, time.perf_counter() - t0)
@@ -372,7 +345,7 @@ def _init_worker(model: Any, options: dict[str, Any], threads: int, queue: Any) 
     _worker["queue"] = queue
 
 
-def _work(plan: Plan, out: Path, fmt: OutputFormat, sampling: dict[str, Any]) -> VideoRecord:
+def _work(plan: Plan, out: Path, fmt: OutputFormat, sampling: Sampling) -> VideoRecord:
     queue = _worker["queue"]
     return process_video(_worker["recognizer"], plan, out, fmt, sampling, on_frames=queue.put)
 
@@ -388,7 +361,7 @@ def run_batch(
     format: OutputFormat = "csv",
     abaw: bool = False,
     fps: float | None = None,
-    stride: int = 1,
+    stride: int | None = 1,
     max_frames: int | None = None,
     progress: bool = True,
 ) -> BatchReport:
@@ -408,7 +381,8 @@ def run_batch(
         abaw: also write ``abaw/<name>.txt``, the ABAW expression-challenge file of each video (the
             model's labels must be Aff-Wild2's).
         fps: sample frames at about this rate (as for :meth:`Recognizer.predict_video`).
-        stride: or keep every ``stride``-th frame.
+        stride: or keep every ``stride``-th frame (``None``: 1). ``fps`` with a stride other than 1 is
+            refused (before any video starts), as every sampling error is: see :class:`~cfcsp_sdk.sampling.Sampling`.
         max_frames: at most this many sampled frames per video.
         progress: progress bars over videos and frames on stderr.
 
@@ -421,61 +395,82 @@ def run_batch(
             Errors of single videos never raise: they are recorded as ``failed`` and the batch goes on.
         KeyboardInterrupt: passed on once the manifest holds every video finished so far.
     """
-    workers = require_positive_int("workers", workers)
-    threads = require_positive_int("threads", threads) if threads is not None else max(1, available_cores() // workers)
-    sampling = {"fps": fps, "stride": stride, "max_frames": max_frames}
-    _check_sampling(sampling)  # once here, not as a failure of every video
-    out_path, plans = prepare(inputs, out, format, abaw)
-    options = dict(recognizer_options or {})
-    t0 = time.perf_counter()
+    with batch_setup(inputs, out, model, recognizer_options=recognizer_options, workers=workers, threads=threads,
+                     default_threads=lambda w: max(1, available_cores() // w), format=format, abaw=abaw,
+                     sampling=Sampling(fps, stride, max_frames)) as setup:
+        return _run_local(setup, workers, format, progress)
+
+
+@dataclass
+class BatchSetup:
+    """What :func:`batch_setup` checked and made, shared by the local and the Ray runner."""
+
+    out: Path
+    plans: list[Plan]
+    model: Any
+    options: dict[str, Any]
+    workers: int
+    threads: int
+    sampling: Sampling
+    recognizer: "Recognizer | None"  # built once in this process to check the model and options
+    started: float
+
+
+@contextlib.contextmanager
+def batch_setup(inputs: Sequence[str | os.PathLike[str]] | str | os.PathLike[str], out: str | os.PathLike[str],
+                model: Any, *, recognizer_options: dict[str, Any] | None, workers: int, threads: int | None,
+                default_threads: Callable[[int], int], format: str, abaw: bool,
+                sampling: Sampling) -> Iterator[BatchSetup]:
+    """Every check a batch makes before its first video, once, for both runners: workers and threads,
+    the sampling, the inputs and output plan, the model and recognizer options (a Recognizer is built
+    here, so a bad model fails now and not in every worker) and, with ``abaw``, the model's labels.
+    OpenCV's process-wide thread count, which building the Recognizer sets, is restored on exit."""
     import cv2
 
-    cv2_threads = cv2.getNumThreads()  # build_recognizer sets OpenCV's (process-wide) threads: restored below
+    workers = require_positive_int("workers", workers)
+    threads = require_positive_int("threads", threads) if threads is not None else default_threads(workers)
+    out_path, plans = prepare(inputs, out, format, abaw)
+    started = time.perf_counter()
+    options = dict(recognizer_options or {})
+    cv2_threads = cv2.getNumThreads()
     try:
-        return _run_local(plans, out_path, model, options, workers, threads, format, abaw, sampling, progress, t0)
+        recognizer = build_recognizer(model, options, threads)
+        if abaw:
+            check_abaw_labels(recognizer.labels)
+        yield BatchSetup(out_path, plans, model, options, workers, threads, sampling, recognizer, started)
     finally:
         cv2.setNumThreads(cv2_threads)
 
 
-def _run_local(plans: list[Plan], out_path: Path, model: Any, options: dict[str, Any], workers: int, threads: int,
-               format: OutputFormat, abaw: bool, sampling: dict[str, Any], progress: bool, t0: float) -> BatchReport:
-    # the parent's Recognizer checks the model and options once before any worker starts
-    recognizer = build_recognizer(model, options, threads)
-    if abaw:
-        check_abaw_labels(recognizer.labels)
+def _run_local(setup: BatchSetup, workers: int, format: OutputFormat, progress: bool) -> BatchReport:
+    out_path, plans, sampling = setup.out, setup.plans, setup.sampling
     records: dict[int, VideoRecord] = {}
     with locked_output(out_path):
-        if abaw:
+        if any(p.abaw for p in plans):
             (out_path / ABAW_FOLDER).mkdir(exist_ok=True)
         manifest = Manifest(out_path / MANIFEST_NAME)
-        bar = _Progress(progress, len(plans))
+        bar = BatchProgress(progress, len(plans))
         try:
             todo = skip_complete(plans, out_path, manifest, bar, records)
             if workers == 1:
+                assert setup.recognizer is not None
                 for i in todo:
-                    records[i] = process_video(recognizer, plans[i], out_path, format, sampling, on_frames=bar.frame)
+                    records[i] = process_video(setup.recognizer, plans[i], out_path, format, sampling,
+                                               on_frames=bar.frame)
                     manifest.append(records[i])
                     bar.video(records[i])
             else:
-                del recognizer
-                _run_pool(model, options, workers, threads, plans, todo, out_path, format, sampling, manifest, bar,
-                          records)
+                setup.recognizer = None  # each worker builds its own
+                _run_pool(setup.model, setup.options, workers, setup.threads, plans, todo, out_path, format,
+                          sampling, manifest, bar, records)
         finally:
             bar.close()
             manifest.close()
-    return BatchReport(out_path, [records[i] for i in sorted(records)], time.perf_counter() - t0)
-
-
-def _check_sampling(sampling: dict[str, Any]) -> None:
-    if sampling["max_frames"] is not None:
-        require_positive_int("max_frames", sampling["max_frames"])
-    require_positive_int("stride", sampling["stride"])
-    if sampling["fps"] is not None:
-        require_positive_number("fps", sampling["fps"])
+    return BatchReport(out_path, [records[i] for i in sorted(records)], time.perf_counter() - setup.started)
 
 
 def _run_pool(model: Any, options: dict[str, Any], workers: int, threads: int, plans: list[Plan], todo: list[int],
-              out: Path, fmt: OutputFormat, sampling: dict[str, Any], manifest: Manifest, bar: _Progress,
+              out: Path, fmt: OutputFormat, sampling: Sampling, manifest: Manifest, bar: BatchProgress,
               records: dict[int, VideoRecord]) -> None:
     import multiprocessing as mp
     import queue as queue_mod

@@ -32,22 +32,22 @@ from cfcsp_sdk.batch import (
     ABAW_FOLDER,
     MANIFEST_NAME,
     BatchReport,
+    BatchSetup,
     Manifest,
     OutputFormat,
     Plan,
     VideoRecord,
-    _check_sampling,
-    _Progress,
+    batch_setup,
     build_recognizer,
-    check_abaw_labels,
     failed_record,
     locked_output,
-    prepare,
     result_record,
     skip_complete,
     write_outputs,
 )
 from cfcsp_sdk.errors import CfcspError, require_positive_int, require_positive_number
+from cfcsp_sdk.progress import BatchProgress
+from cfcsp_sdk.sampling import Sampling, chunks
 
 
 def _ray() -> Any:
@@ -68,16 +68,9 @@ def decode_frames(source: str, sampling: dict[str, Any], chunk_frames: int) -> I
     """
     from cfcsp_sdk.io.video import VideoReader
 
-    reader = VideoReader(source, stride=sampling["stride"], fps=sampling["fps"], max_frames=sampling["max_frames"])
+    reader = VideoReader(source, **Sampling(**sampling).kwargs())
     yield reader.info
-    chunk: list[Any] = []
-    for frame in reader:
-        chunk.append(frame)
-        if len(chunk) >= chunk_frames:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
+    yield from chunks(reader, chunk_frames)
     yield {k: v for k, v in vars(reader).items() if not k.startswith("_") and k != "info"}
 
 
@@ -137,7 +130,7 @@ class VideoActor:
     """
 
     def __init__(self, model: Any, options: dict[str, Any], threads: int, out: str, fmt: OutputFormat,
-                 sampling: dict[str, Any], chunk_frames: int, decode_cpus: float) -> None:
+                 sampling: Sampling, chunk_frames: int, decode_cpus: float) -> None:
         self.recognizer = build_recognizer(model, options, threads)
         self.out, self.fmt, self.sampling = Path(out), fmt, sampling
         self.chunk_frames, self.decode_cpus = chunk_frames, decode_cpus
@@ -148,7 +141,7 @@ class VideoActor:
             plan = Plan(str(source), Path(str(output)), Path(str(abaw)) if abaw else None)
             t0 = time.perf_counter()
             try:
-                frames = RemoteFrames(plan.source, self.sampling, self.chunk_frames, self.decode_cpus)
+                frames = RemoteFrames(plan.source, self.sampling.kwargs(), self.chunk_frames, self.decode_cpus)
                 result = self.recognizer.predict_video(frames, chunk_frames=self.chunk_frames)
                 write_outputs(result, plan, self.fmt)
                 record = result_record(result, plan, self.out, time.perf_counter() - t0)
@@ -167,7 +160,7 @@ def build_dataset(
     workers: int,
     threads: int,
     fmt: OutputFormat,
-    sampling: dict[str, Any],
+    sampling: Sampling,
     chunk_frames: int,
     actor_cpus: float,
     decode_cpus: float,
@@ -204,7 +197,7 @@ def run_batch_ray(
     format: OutputFormat = "csv",
     abaw: bool = False,
     fps: float | None = None,
-    stride: int = 1,
+    stride: int | None = 1,
     max_frames: int | None = None,
     progress: bool = True,
 ) -> BatchReport:
@@ -228,54 +221,45 @@ def run_batch_ray(
         CfcspError: Ray missing, or the cluster has fewer CPUs than the actors and decoding tasks reserve
             (it would wait forever); and as :func:`run_batch`.
     """
-    workers = require_positive_int("workers", workers)
     chunk_frames = require_positive_int("chunk_frames", chunk_frames)
     for name, value in (("actor_cpus", actor_cpus), ("decode_cpus", decode_cpus)):
         require_positive_number(name, value)
-    threads = require_positive_int("threads", threads) if threads is not None else max(1, round(actor_cpus))
-    sampling = {"fps": fps, "stride": stride, "max_frames": max_frames}
-    _check_sampling(sampling)
+    sampling = Sampling(fps, stride, max_frames)
     ray = _ray()
-    out_path, plans = prepare(inputs, out, format, abaw)
-    options = dict(recognizer_options or {})
-    t0 = time.perf_counter()
-    import cv2
-
-    cv2_threads = cv2.getNumThreads()
-    labels = build_recognizer(model, options, threads).labels  # model and options checked before Ray starts
-    cv2.setNumThreads(cv2_threads)  # build_recognizer set OpenCV's process-wide threads for a worker
-    if abaw:
-        check_abaw_labels(labels)
-    started = not ray.is_initialized()
-    if started:
-        ray.init(address=address, logging_level="warning", log_to_driver=False)
-    try:
-        cpus = ray.cluster_resources().get("CPU", 0)
-        need = workers * (actor_cpus + decode_cpus)
-        if need > cpus:
-            raise CfcspError(f"{workers} actors x ({actor_cpus} + {decode_cpus} decoding) CPUs = {need} > the "
-                             f"cluster's {cpus:g}: use fewer --workers or smaller reservations")
-        ray.data.DataContext.get_current().enable_progress_bars = False
-        return _run(ray, out_path, plans, model, options, workers=workers, threads=threads, fmt=format,
-                    sampling=sampling, chunk_frames=chunk_frames, actor_cpus=actor_cpus, decode_cpus=decode_cpus,
-                    progress=progress, t0=t0)
-    finally:
+    with batch_setup(inputs, out, model, recognizer_options=recognizer_options, workers=workers, threads=threads,
+                     default_threads=lambda w: max(1, round(actor_cpus)), format=format, abaw=abaw,
+                     sampling=sampling) as setup:
+        setup.recognizer = None  # it checked the model and options; the actors build their own
+        started = not ray.is_initialized()
         if started:
-            ray.shutdown()
+            ray.init(address=address, logging_level="warning", log_to_driver=False)
+        try:
+            cpus = ray.cluster_resources().get("CPU", 0)
+            need = setup.workers * (actor_cpus + decode_cpus)
+            if need > cpus:
+                raise CfcspError(f"{setup.workers} actors x ({actor_cpus} + {decode_cpus} decoding) CPUs = {need} > "
+                                 f"the cluster's {cpus:g}: use fewer --workers or smaller reservations")
+            ray.data.DataContext.get_current().enable_progress_bars = False
+            return _run(ray, setup, fmt=format, chunk_frames=chunk_frames, actor_cpus=actor_cpus,
+                        decode_cpus=decode_cpus, progress=progress)
+        finally:
+            if started:
+                ray.shutdown()
 
 
-def _run(ray: Any, out: Path, plans: list[Plan], model: Any, options: dict[str, Any], *, progress: bool, t0: float,
-         **pipeline: Any) -> BatchReport:
+def _run(ray: Any, setup: BatchSetup, *, progress: bool, **pipeline: Any) -> BatchReport:
+    out, plans = setup.out, setup.plans
     records: dict[int, VideoRecord] = {}
     with locked_output(out):
         if any(p.abaw for p in plans):
             (out / ABAW_FOLDER).mkdir(exist_ok=True)
         manifest = Manifest(out / MANIFEST_NAME)
-        bar = _Progress(progress, len(plans))
+        bar = BatchProgress(progress, len(plans))
         try:
             todo = [(i, plans[i]) for i in skip_complete(plans, out, manifest, bar, records)]
             if todo:
-                for row in build_dataset(todo, out, model, options, **pipeline).iter_rows():
+                for row in build_dataset(todo, out, setup.model, setup.options, workers=setup.workers,
+                                         threads=setup.threads, sampling=setup.sampling, **pipeline).iter_rows():
                     i = int(row["index"])
                     records[i] = VideoRecord(**json.loads(row["record"]))
                     manifest.append(records[i])
@@ -284,4 +268,4 @@ def _run(ray: Any, out: Path, plans: list[Plan], model: Any, options: dict[str, 
         finally:
             bar.close()
             manifest.close()
-    return BatchReport(out, [records[i] for i in sorted(records)], time.perf_counter() - t0)
+    return BatchReport(out, [records[i] for i in sorted(records)], time.perf_counter() - setup.started)
