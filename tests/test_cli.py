@@ -355,3 +355,109 @@ def test_batch_takes_the_recognizer_options_predict_takes(tiny_repo, media, tmp_
     p = cfcsp("batch", media("single_face.mp4"), "--out", tmp_path / "bad", "--model", tiny_repo,
               "--detect-every", 0, check=False)
     assert p.returncode == 2 and "detect_every" in p.stderr
+
+
+# ---- issue 22 item 4, issue 25 items 6 and 8 -------------------------------------------------------------
+def _m2ts(media, path, frames=12):
+    from fractions import Fraction
+
+    import av
+
+    with av.open(str(media("single_face.mp4"))) as src, av.open(str(path), "w", format="mpegts") as dst:
+        out = dst.add_stream("libx264", rate=24)
+        out.width, out.height, out.pix_fmt = 320, 180, "yuv420p"
+        for i, frame in enumerate(src.decode(video=0)):
+            if i == frames:
+                break
+            image = av.VideoFrame.from_ndarray(frame.to_ndarray(format="rgb24"), format="rgb24")
+            image = image.reformat(320, 180, "yuv420p")
+            image.pts, image.time_base = i, Fraction(1, 24)
+            for packet in out.encode(image):
+                dst.mux(packet)
+        for packet in out.encode():
+            dst.mux(packet)
+    return path
+
+
+def test_predict_on_a_folder_picks_up_m2ts_videos(tiny_repo, media, tmp_path):
+    """cfcsp predict x.m2ts worked but cfcsp predict DIR skipped it (two lists of video suffixes)."""
+    folder = tmp_path / "clips"
+    folder.mkdir()
+    _m2ts(media, folder / "clip.m2ts")
+    shutil.copy(media("single_face.jpg"), folder / "photo.jpg")
+    out = cfcsp("predict", folder, "--model", tiny_repo, "-q")
+    lines = json_lines(out.stdout)
+    videos = [x for x in lines if x["source"].endswith("clip.m2ts")]
+    assert [v["frames_processed"] for v in videos] == [12]
+    assert sum(x["source"].endswith("photo.jpg") for x in lines) == 1
+
+
+def test_predict_and_batch_share_their_options_and_sampling_rules(tiny_repo, media, tmp_path):
+    from cfcsp_sdk.cli import build_parser
+
+    parser = build_parser()
+    predict = vars(parser.parse_args(["predict", "x.mp4"]))
+    batch = vars(parser.parse_args(["batch", "x.mp4", "--out", "o"]))
+    shared = {"model", "revision", "backend", "detector", "detector_model", "min_face_score", "min_face_size",
+              "min_face_ratio", "views", "offline", "fps", "stride", "max_frames", "detect_every",
+              "smoothing_window", "quiet", "verbose"}
+    assert {k: predict[k] for k in shared} == {k: batch[k] for k in shared}
+    assert predict["stride"] is None  # batch's default was 1, predict's None
+    for command in (["predict", media("single_face.mp4")], ["batch", media("single_face.mp4"), "--out", tmp_path / "o"]):
+        p = cfcsp(*command, "--model", tiny_repo, "--fps", 5, "--stride", 2, check=False)
+        assert p.returncode == 2 and "--fps and --stride are two ways" in p.stderr, p.stderr
+    assert not (tmp_path / "o").exists()
+
+
+def test_smoothing_window_from_the_command_line(tiny_repo, media, tmp_path):
+    cfcsp("predict", media("single_face.mp4"), "--model", tiny_repo, "-q", "--fps", 10,
+          "--smoothing-window", 1, "--output", tmp_path / "w1.json")
+    one = json.loads((tmp_path / "w1.json").read_text())
+    assert one["smoothing"]["window"] == 1
+    assert all(r["label"] == r["raw_label"] for r in one["rows"])  # a 1-frame window changes nothing
+    cfcsp("predict", media("single_face.mp4"), "--model", tiny_repo, "-q", "--fps", 10,
+          "--smoothing-window", 9, "--output", tmp_path / "w9.json")
+    assert json.loads((tmp_path / "w9.json").read_text())["smoothing"]["window"] == 9
+    cfcsp("batch", media("single_face.mp4"), "--out", tmp_path / "b", "--model", tiny_repo, "-q", "--fps", 10,
+          "--smoothing-window", 1)
+    rows = list(csv.DictReader(open(tmp_path / "b" / "single_face.csv")))
+    assert len(rows) == 24 and all(r["label"] == r["raw_label"] for r in rows)
+    p = cfcsp("predict", media("single_face.mp4"), "--model", tiny_repo, "--smoothing-window", 0, check=False)
+    assert p.returncode == 2 and "window" in p.stderr
+
+
+def test_info_says_torch_is_not_installed():
+    info = json.loads(cfcsp("info", python_prelude="import sys; sys.modules['torch'] = None").stdout)
+    assert info["torch"].startswith("not installed") and "torch_cuda" not in info
+
+
+def test_progress_rate_is_the_real_one(tiny_repo, media):
+    """The first command's bar said ~105,000 frame/s for ~100 (issue 25, item 6)."""
+    p = cfcsp("predict", media("single_face.mp4"), "--model", tiny_repo, "--fps", 5)
+    rates = [float(r) for r in re.findall(r"([\d.]+)frame/s", p.stderr)]
+    assert rates and rates[-1] < 2000, p.stderr
+
+
+def test_predict_sample_fetches_caches_and_labels_the_public_clip(tiny_repo, tmp_path):
+    import os
+
+    env = {**os.environ, "CFCSP_CACHE": str(tmp_path / "cache")}
+    cmd = [sys.executable, "-m", "cfcsp_sdk.cli", "predict", "--sample", "--model", str(tiny_repo), "-q", "--fps", "5",
+           "--output", str(tmp_path / "r.csv")]
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
+    assert p.returncode == 0, p.stderr
+    (summary,) = json_lines(p.stdout)
+    assert summary["frames_processed"] == 12 and summary["source"].endswith("sample/single_face.mp4")
+    assert (tmp_path / "cache" / "sample" / "single_face.mp4").is_file()
+    assert len((tmp_path / "r.csv").read_text().splitlines()) == 13
+    # cached: no index needed the second time; an empty cache without one is a one-line error
+    offline = {**env, "PIP_CONFIG_FILE": os.devnull, "PIP_INDEX_URL": "http://127.0.0.1:9/simple/"}
+    offline.pop("PIP_FIND_LINKS", None)
+    offline.pop("PIP_EXTRA_INDEX_URL", None)
+    assert subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=offline).returncode == 0
+    offline["CFCSP_CACHE"] = str(tmp_path / "empty")
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=offline)
+    assert p.returncode == 2 and p.stderr.strip().splitlines() == [
+        p.stderr.strip().splitlines()[0]] and "could not fetch the sample video" in p.stderr
+    p = cfcsp("predict", check=False)
+    assert p.returncode == 2 and "or --sample" in p.stderr

