@@ -36,7 +36,7 @@ from cfcsp_sdk.cascade import Cascade
 from cfcsp_sdk.config import ModelConfig
 from cfcsp_sdk.errors import InvalidInputError, require_positive_int
 from cfcsp_sdk.faces.alignment import align_face, box_landmarks
-from cfcsp_sdk.faces.detection import Detection, Detector, detect_many
+from cfcsp_sdk.faces.detection import Detection, Detector, as_face_detector, detect_many
 from cfcsp_sdk.faces.tracking import FaceTracker, appearance_descriptor
 from cfcsp_sdk.io.video import Frame
 from cfcsp_sdk.preprocess import crops_to_batch
@@ -92,8 +92,11 @@ class VideoPipeline:
     the rest. One pipeline holds one video's or one camera's tracks and smoothing state: use one per stream.
 
     Args:
-        config, cascade, detector: the model's, as a :class:`Recognizer` holds them.
+        config: the model's configuration, as a :class:`Recognizer` holds it.
+        cascade: the model's networks.
         smoother: its ``window`` and ``mode`` are used (the pipeline keeps its own streaming state).
+        detector: the face detector (any object with ``detect(image)`` is wrapped in a
+            :class:`~cfcsp_sdk.faces.base.FaceDetector`).
         batch_size: faces per network call.
         tracker: the face tracker (default: a new :class:`~cfcsp_sdk.faces.tracking.FaceTracker`).
         detect_every: run the detector on every k-th frame and carry faces between.
@@ -116,14 +119,14 @@ class VideoPipeline:
         detect_every: int = 1,
         chunk_frames: int = 1,
     ) -> None:
-        self.config, self.cascade, self.detector = config, cascade, detector
+        self.config, self.cascade, self.detector = config, cascade, as_face_detector(detector)
         self.batch_size = require_positive_int("batch_size", batch_size)
         self.chunk_frames = require_positive_int("chunk_frames", chunk_frames)
         self.smoother = Smoother(window=smoother.window, mode=smoother.mode)
         self.tracker = tracker or FaceTracker()
         detect_every = require_positive_int("detect_every", detect_every)
         # detectors that cost nothing and are exact (whole-image crops, given boxes) are never carried
-        self.detect_every = detect_every if getattr(detector, "carry_faces", True) else 1
+        self.detect_every = detect_every if self.detector.carry_faces else 1
         self._since_detection = self.detect_every  # frames since the detector last ran
         self._groups = range(len(config.cascade.groups))
         self._tracks: dict[int, _Track] = {}

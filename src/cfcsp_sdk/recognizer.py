@@ -15,6 +15,7 @@ from cfcsp_sdk.cascade import Cascade, CascadeOutput
 from cfcsp_sdk.config import CONFIG_NAME, FinePolicy, ModelConfig, Rule, SmoothingMode
 from cfcsp_sdk.errors import InvalidInputError, MediaError, ModelNotFoundError, require_positive_int
 from cfcsp_sdk.hub import copy_repository_files, repository_file_names, resolve_model_folder, upload_folder
+from cfcsp_sdk.progress import FrameProgress
 from cfcsp_sdk.preprocess import CropColor, Crops, crops_to_batch, split_crops
 from cfcsp_sdk.results import DetectedFace, FaceBatchResult, FacePrediction, FaceRow, ImageResult, VideoResult
 from cfcsp_sdk.smoother import Smoother, softmax
@@ -341,17 +342,18 @@ class Recognizer:
         """A frame source for ``source``: itself if it is one, else a VideoReader with that sampling."""
         from cfcsp_sdk.io.frame_source import FrameSource
         from cfcsp_sdk.io.video import VideoReader
+        from cfcsp_sdk.sampling import Sampling
 
-        _one_sampling(fps, stride)
+        sampling = Sampling(fps=fps, stride=stride, max_frames=max_frames)
         if isinstance(source, FrameSource):
-            if (fps, stride, max_frames) != (None, 1, None):
+            if not sampling.every_frame:
                 raise InvalidInputError("fps, stride and max_frames are the frame source's own; "
                                         "pass them to VideoReader")
             return source
         if isinstance(source, bool) or not isinstance(source, (str, os.PathLike, int)):
             raise InvalidInputError(f"a video source is a path, URL, camera index or FrameSource, "
                                     f"got {type(source).__name__}")
-        return VideoReader(source, stride=stride, fps=fps, max_frames=max_frames)
+        return VideoReader(source, **sampling.kwargs())
 
     def predict_video(
         self,
@@ -397,16 +399,12 @@ class Recognizer:
         chunk_frames = require_positive_int("chunk_frames", chunk_frames)
         reader = self._open(source, fps, stride, max_frames)
         pipeline = self.pipeline(mode=self.smoother.mode, chunk_frames=chunk_frames, detect_every=detect_every)
-        bar, callback = _progress(progress, reader.info.frame_count)
         timer = _Timed(reader)
         rows: list[FaceRow] = []
-        try:
-            for _, frame_rows in pipeline.run(_reported(timer, callback, chunk_frames)):
+        with FrameProgress(progress, reader.info.frame_count) as bar:
+            for _, frame_rows in pipeline.run(_reported(timer, bar, chunk_frames)):
                 rows += frame_rows
-            callback(reader.frames_read, final=True)  # the decoded length, not the container's estimate
-        finally:
-            if bar is not None:
-                bar.close()
+            bar.finish(reader.frames_read)  # the decoded length, not the container's estimate
         if not rows:
             raise MediaError(f"no frame could be decoded from {reader.info.source}" + (f" ({reader.error})" if reader.error else ""), reader.info.source)
         return VideoResult(
@@ -465,18 +463,12 @@ class _Timed:
             yield frame
 
 
-def _reported(frames: Any, callback: Callable[..., None], every: int) -> Iterator["Frame"]:
-    """``frames``, calling ``callback(index + 1)`` after every ``every``-th frame."""
+def _reported(frames: Any, bar: "FrameProgress", every: int) -> Iterator["Frame"]:
+    """``frames``, updating ``bar`` to ``index + 1`` after every ``every``-th frame (once processed)."""
     for i, frame in enumerate(frames, 1):
         yield frame
         if i % every == 0:
-            callback(frame.index + 1)
-
-
-def _one_sampling(fps: float | None, stride: int) -> None:
-    """Refuse ``fps`` together with a ``stride`` other than 1 (one would silently override the other)."""
-    if fps is not None and stride != 1:
-        raise InvalidInputError(f"fps={fps} and stride={stride}: sample by time (fps) or by frame count (stride), not both")
+            bar.update(frame.index + 1)
 
 
 def _raise_decoding_error_at_end(items: Iterator[Any], reader: Any) -> Iterator[Any]:
@@ -489,28 +481,3 @@ def _raise_decoding_error_at_end(items: Iterator[Any], reader: Any) -> Iterator[
     if reader.error:
         raise MediaError(f"{reader.info.source}: {reader.error} ({delivered} frames delivered before it)",
                          reader.info.source)
-
-
-def _progress(progress: "bool | Callable[..., None]", total: int) -> tuple[Any, Callable[..., None]]:
-    """A progress bar (or the caller's callable) and its update function; ``update(done, final=True)``
-    sets the total to the frames actually read, so the bar ends at 100 % even where the container's
-    frame count was an estimate or sampling stopped short of the last frame."""
-    if callable(progress):
-        def call(done: int, final: bool = False) -> None:
-            progress(done, done if final else total)  # type: ignore[operator]
-
-        return None, call
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=total or None, unit="frame", desc="cfcsp")
-
-        def update(done: int, final: bool = False) -> None:
-            if final:
-                bar.total = done
-            bar.update(done - bar.n)
-            if final:
-                bar.refresh()
-
-        return bar, update
-    return None, lambda done, final=False: None
