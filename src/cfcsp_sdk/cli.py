@@ -574,6 +574,9 @@ def build_parser() -> argparse.ArgumentParser:
     push.add_argument("--token", default=None, help="Hub token (default: HF_TOKEN / saved login)")
     push.add_argument("--message", default="Upload cfcsp-sdk model repository")
     push.set_defaults(func=cmd_push)
+    from cfcsp_sdk.serve.command import add_parser as add_serve_parser
+
+    add_serve_parser(sub)
     info = sub.add_parser("info", help="versions, backends, providers and cache folder")
     info.set_defaults(func=cmd_info)
     return p
