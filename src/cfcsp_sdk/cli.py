@@ -478,11 +478,11 @@ def cmd_convert_paddle(args: argparse.Namespace) -> int:
 
 def cmd_push(args: argparse.Namespace) -> int:
     from cfcsp_sdk.config import CONFIG_NAME, ModelConfig
-    from cfcsp_sdk.hub import upload_folder
+    from cfcsp_sdk.hub import WEIGHT_SUFFIXES, upload_folder
 
     folder = Path(args.folder)
     config = ModelConfig.from_file(folder / CONFIG_NAME)  # refuse to publish an invalid repository
-    missing = [f"{n}{s}" for n in config.networks for s in (".onnx", ".safetensors") if not (folder / f"{n}{s}").is_file()]
+    missing = [f"{n}{s}" for n in config.networks for s in WEIGHT_SUFFIXES if not (folder / f"{n}{s}").is_file()]
     if missing:
         raise CfcspError(f"{folder} lacks {', '.join(missing)}; a published model needs both weight formats")
     url = upload_folder(folder, args.repo_id, revision=args.revision, token=args.token, private=args.private or None,

@@ -139,6 +139,8 @@ def _missing_external_data(folder: Path) -> list[str]:
 
 
 WEIGHT_SUFFIXES = (".safetensors", ".onnx")
+"""The weight formats of a model repository, one file per network each (the torch and ONNX backends'); the
+one list of them that the Recognizer, ``cfcsp push`` and the Hub code read."""
 
 
 def repository_file_names(folder: Path, networks: Iterable[str],

@@ -14,7 +14,13 @@ from cfcsp_sdk.backends import Backend, get_backend
 from cfcsp_sdk.cascade import Cascade, CascadeOutput
 from cfcsp_sdk.config import CONFIG_NAME, FinePolicy, ModelConfig, Rule, SmoothingMode
 from cfcsp_sdk.errors import InvalidInputError, MediaError, ModelNotFoundError, require_positive_int
-from cfcsp_sdk.hub import copy_repository_files, repository_file_names, resolve_model_folder, upload_folder
+from cfcsp_sdk.hub import (
+    WEIGHT_SUFFIXES,
+    copy_repository_files,
+    repository_file_names,
+    resolve_model_folder,
+    upload_folder,
+)
 from cfcsp_sdk.progress import FrameProgress
 from cfcsp_sdk.preprocess import CropColor, Crops, crops_to_batch, split_crops
 from cfcsp_sdk.results import DetectedFace, FaceBatchResult, FacePrediction, FaceRow, ImageResult, VideoResult
@@ -27,7 +33,6 @@ if TYPE_CHECKING:
     from cfcsp_sdk.io.video import Frame
     from cfcsp_sdk.pipeline import FrameRows, VideoPipeline
 
-WEIGHT_SUFFIXES = (".safetensors", ".onnx")
 
 
 class Recognizer:
