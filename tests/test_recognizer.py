@@ -133,7 +133,9 @@ def test_misconfiguration_fails_at_construction_with_typed_errors(tiny_repo):
     assert rec.detector.__class__.__name__ == "MtcnnDetector" and rec.detector.min_face == 30
 
 
-def test_labels_whose_fine_network_did_not_run_are_left_empty_in_tables(tiny_repo, face_crops):
+def test_probability_columns_are_always_the_probabilities_whose_argmax_is_the_label(tiny_repo, face_crops):
+    """Issue 25, item 3: image CSV/DataFrame cells p_Anger..p_Sadness were empty wherever the negative
+    network did not run, while face.probabilities held numbers and video tables were filled."""
     import csv
     import io
 
@@ -146,10 +148,15 @@ def test_labels_whose_fine_network_did_not_run_are_left_empty_in_tables(tiny_rep
         assert p.unrefined == (() if did else negatives)
         if not did:  # an even share of the coarse 'Negative' probability, not four answers
             assert len({p.probabilities[k] for k in negatives}) == 1
-        assert [r[f"p_{k}"] == "" for k in negatives] == [not did] * 4
-        assert r["p_Neutral"] != "" and float(r["p_Neutral"]) == pytest.approx(p.probabilities["Neutral"], abs=1e-6)
+        cells = {k: float(r[f"p_{k}"]) for k in p.probabilities}
+        assert cells == pytest.approx(p.probabilities, abs=1e-6)
+    # under the soft rule (the bundled model's) the label is the argmax of those very numbers
+    soft = Recognizer(tiny_repo, rule="soft").predict_faces(face_crops)
+    for p, r in zip(soft, csv.DictReader(io.StringIO(soft.to_csv()))):
+        cells = {k: float(r[f"p_{k}"]) for k in p.probabilities}
+        assert max(cells, key=cells.get) == p.label
     assert all(p.unrefined == () for p in Recognizer(tiny_repo, fine_policy="always").predict_faces(face_crops))
-    assert batch.to_dataframe()["p_Anger"].isna().sum() == ran.count(False)
+    assert batch.to_dataframe()["p_Anger"].notna().all()
 
 
 @pytest.mark.parametrize("size", [(4000, 3000), (6000, 4000)])

@@ -27,7 +27,8 @@ class FacePrediction:
             ``None`` where that fine network did not run on this face.
         unrefined: final labels whose fine network did not run on this face: each holds an even
             share of its group's coarse probability (so they are equal), not a probability of its
-            own. CSV and DataFrame rows leave their ``p_<label>`` cells empty.
+            own. Every output shows them as they are in :attr:`probabilities` (whose argmax is
+            :attr:`label`); this list says which they are.
     """
 
     label: str
@@ -48,8 +49,9 @@ class FacePrediction:
         })
 
     def table_probabilities(self) -> dict[str, Optional[float]]:
-        """``p_<label>`` cells of a CSV or DataFrame row: ``None`` (an empty cell) for :attr:`unrefined` labels."""
-        return {f"p_{k}": (None if k in self.unrefined else v) for k, v in self.probabilities.items()}
+        """``p_<label>`` cells of a CSV or DataFrame row: :attr:`probabilities`, one number per label
+        (as in video tables and JSON)."""
+        return {f"p_{k}": v for k, v in self.probabilities.items()}
 
     def to_json(self, **kwargs: Any) -> str:
         return dumps_json(self.to_dict(), **kwargs)
@@ -389,13 +391,24 @@ class VideoResult:
         return {t: summarize(rs, self.labels, t) for t, rs in sorted(by.items())}
 
     def summary(self) -> dict[str, Any]:
-        """Overall and per-track video-level results."""
+        """Overall and per-track video-level results.
+
+        ``dominant_labels`` maps each track to its dominant label (highest mean smoothed probability):
+        the video-level verdict, one per person. ``overall`` pools every face of every track; its
+        ``dominant_label`` is that of the only track, and ``None`` when there are several tracks (a
+        pooled verdict would mix people: a happy and a sad face side by side could come out "Sadness").
+        """
         overall = summarize(self.rows, self.labels, -1)
+        tracks = self.tracks()
+        pooled = {k: v for k, v in overall.to_dict().items() if k not in ("track", "segments")}
+        if len(tracks) > 1:
+            pooled["dominant_label"] = None
         return {
             "frames_processed": self.frames_processed,
             "frames_with_face": len({r.frame for r in self.rows if r.has_face}),
-            "overall": {k: v for k, v in overall.to_dict().items() if k not in ("track", "segments")},
-            "tracks": {t: s.to_dict() for t, s in self.tracks().items()},  # int keys, as tracks(); JSON makes them strings
+            "dominant_labels": {t: s.dominant_label for t, s in tracks.items()},
+            "overall": pooled,
+            "tracks": {t: s.to_dict() for t, s in tracks.items()},  # int keys, as tracks(); JSON makes them strings
         }
 
     def to_dict(self) -> dict[str, Any]:

