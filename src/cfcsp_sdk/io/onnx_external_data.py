@@ -134,6 +134,7 @@ def external_data_locations(model_path: str | os.PathLike[str]) -> list[tuple[st
         BackendError: the file is not a parsable ONNX protobuf.
     """
     found: list[tuple[str, str | None]] = []
+    problem = None
     with open(model_path, "rb") as f:
         if os.fstat(f.fileno()).st_size == 0:
             raise BackendError(f"could not load {model_path}: the file is empty")
@@ -141,10 +142,14 @@ def external_data_locations(model_path: str | os.PathLike[str]) -> list[tuple[st
             view = memoryview(mm)
             try:
                 _walk(view, _MODEL, 0, found)
-            except _Malformed as exc:
-                raise BackendError(f"could not load {model_path}: not a well-formed ONNX file ({exc})") from None
+            except (_Malformed, RecursionError) as exc:
+                # only the message leaves this block: the exception's traceback holds slices of the
+                # map, and the map cannot close while they live (BufferError)
+                problem = str(exc) or type(exc).__name__
             finally:
                 view.release()
+    if problem is not None:
+        raise BackendError(f"could not load {model_path}: not a well-formed ONNX file ({problem})")
     return found
 
 
