@@ -149,3 +149,27 @@ def test_sound_ends_with_the_picture(tmp_path, media):
         last_audio = max(float(p.pts * p.time_base) for p in c.demux(audio) if p.pts is not None)
         assert video.frames == 24
     assert last_audio < 1.0 + 0.1  # not the source's 2.4 s
+
+
+@pytest.mark.parametrize("name", ["a.mp4", "a.mov"])
+def test_annotated_video_is_h264_that_browsers_play(tmp_path, media, name):
+    """Issue 25, item 5: --annotate x.mp4 wrote MPEG-4 Part 2 (mp4v), which browsers and most phones
+    refuse. .mp4/.mov are H.264 (yuv420p) now, with the sound, at the source's size and length,
+    and the annotation is in the pixels."""
+    av = pytest.importorskip("av")
+    clip = media("single_face.mp4")
+    rows = [FaceRow(f, f / 30, 0, (250, 60, 400, 260), None, 0.9, "Neutral", probs("Neutral")) for f in range(72)]
+    result = VideoResult(str(clip), LABELS, rows, fps=30, frame_count=72, width=640, height=360)
+    assert check_video_writer(tmp_path / name) == "h264"
+    out = write_annotated_video(result, tmp_path / name)
+    with av.open(str(out)) as c:
+        video = c.streams.video[0]
+        assert video.codec_context.name == "h264" and video.codec_context.pix_fmt == "yuv420p"
+        assert (video.codec_context.width, video.codec_context.height) == (640, 360)
+        assert [s.type for s in c.streams].count("audio") == 1
+        first = next(c.decode(video=0)).to_ndarray(format="bgr24")
+    assert sum(1 for _ in av.open(str(out)).decode(video=0)) == 72
+    source = cv2.VideoCapture(str(clip)).read()[1]
+    assert np.abs(first.astype(int) - annotate_frame(source, rows[:1], LABELS)).mean() < 3
+    assert sorted(p.name for p in tmp_path.iterdir()) == [name]
+    assert check_video_writer(tmp_path / "b.mp4", "mp4v") == "mp4v"  # OpenCV's codecs stay on request

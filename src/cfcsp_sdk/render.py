@@ -145,8 +145,58 @@ def _temp_next_to(dest: Path, tag: str) -> Path:
     return Path(name)
 
 
-VIDEO_WRITERS = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".mkv": "mp4v", ".avi": "MJPG", ".webm": "VP80"}
-"""Annotated-video suffixes and the OpenCV codec (fourcc) each is written with."""
+VIDEO_WRITERS = {".mp4": "h264", ".m4v": "h264", ".mov": "h264", ".mkv": "mp4v", ".avi": "MJPG", ".webm": "VP80"}
+"""Annotated-video suffixes and the codec each is written with: ``"h264"`` is H.264 through PyAV's
+libx264 (what browsers and phones play), the others OpenCV fourccs."""
+
+CODEC_NAMES = {"h264": "H.264 (libx264)", "mp4v": "MPEG-4 Part 2", "MJPG": "Motion JPEG", "VP80": "VP8"}
+"""What each codec of :data:`VIDEO_WRITERS` is, in words (for messages)."""
+
+# not Matroska: the sound copy (copy_audio) re-muxes its H.264 into a file that does not decode
+_PYAV_FORMATS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov"}
+
+
+def _libx264() -> bool:
+    try:
+        import av
+    except ImportError:
+        return False
+    return "libx264" in av.codecs_available
+
+
+class _H264Writer:
+    """Frames (BGR uint8, one size) to an H.264 (yuv420p) video with PyAV; odd sides are padded by a
+    pixel (4:2:0 needs even ones)."""
+
+    def __init__(self, path: Path, suffix: str, fps: float, width: int, height: int) -> None:
+        import fractions
+
+        import av
+
+        self._av = av
+        self.container = av.open(str(path), "w", format=_PYAV_FORMATS[suffix])
+        rate = fractions.Fraction(fps).limit_denominator(1001 * 1000)
+        self.stream = self.container.add_stream("libx264", rate=rate, options={"preset": "veryfast", "crf": "20"})
+        self.stream.width, self.stream.height = width + width % 2, height + height % 2
+        self.stream.pix_fmt = "yuv420p"
+        self.time_base = 1 / rate
+        self.count = 0
+
+    def write(self, image: np.ndarray) -> None:
+        h, w = image.shape[:2]
+        if (w, h) != (self.stream.width, self.stream.height):
+            image = cv2.copyMakeBorder(image, 0, self.stream.height - h, 0, self.stream.width - w,
+                                       cv2.BORDER_REPLICATE)
+        frame = self._av.VideoFrame.from_ndarray(np.ascontiguousarray(image), "bgr24")
+        frame.pts, frame.time_base = self.count, self.time_base
+        self.count += 1
+        self.container.mux(self.stream.encode(frame))
+
+    def release(self) -> None:
+        try:
+            self.container.mux(self.stream.encode())
+        finally:
+            self.container.close()
 
 
 def check_video_writer(path: str | os.PathLike[str], fourcc: str | None = None) -> str:
@@ -155,7 +205,8 @@ def check_video_writer(path: str | os.PathLike[str], fourcc: str | None = None) 
     (checked by writing and reading back a two-frame file next to ``path``, then deleting it).
 
     Returns:
-        The fourcc to write ``path`` with.
+        The codec to write ``path`` with (see :data:`VIDEO_WRITERS` and :data:`CODEC_NAMES`):
+        ``"h264"`` for .mp4/.m4v/.mov unless ``fourcc`` names an OpenCV codec.
 
     Raises:
         MediaError: the suffix is not a video suffix, the folder does not exist, or the codec fails.
@@ -167,6 +218,12 @@ def check_video_writer(path: str | os.PathLike[str], fourcc: str | None = None) 
     if not dest.parent.is_dir():
         raise MediaError(f"folder {str(dest.parent)!r} does not exist", dest)
     fourcc = fourcc or VIDEO_WRITERS[suffix]
+    if fourcc == "h264":
+        if suffix not in _PYAV_FORMATS:
+            raise MediaError(f"H.264 is written in {', '.join(_PYAV_FORMATS)} files, not {suffix}", dest)
+        if not _libx264():
+            raise MediaError("writing H.264 needs PyAV with libx264 (pip install av)", dest)
+        return fourcc
     probe = _temp_next_to(dest, ".probe")
     try:
         writer = cv2.VideoWriter(str(probe), cv2.VideoWriter_fourcc(*fourcc), 10.0, (64, 48))
@@ -257,8 +314,9 @@ def write_annotated_video(result: VideoResult, path: str | os.PathLike[str], fou
     with ``max_frames`` it stops where the prediction stopped, instead of carrying the last boxes over
     frames never processed). Frames skipped by sampling show the rows of the latest sampled frame
     before them; undecodable frames are left out, as in the prediction. The codec
-    follows the suffix (:data:`VIDEO_WRITERS`; checked before the first frame, see
-    :func:`check_video_writer`). With ``audio``, the source's sound is copied in (:func:`copy_audio`);
+    follows the suffix (:data:`VIDEO_WRITERS`: H.264 through PyAV's libx264 in .mp4, .m4v and .mov,
+    which browsers and phones play; ``fourcc`` picks an OpenCV codec instead), checked before the
+    first frame (:func:`check_video_writer`, whose return value names it). With ``audio``, the source's sound is copied in (:func:`copy_audio`);
     when that cannot be done a :class:`UserWarning` says why and the video is written without it.
     The file appears whole or not at all.
 
@@ -278,9 +336,13 @@ def write_annotated_video(result: VideoResult, path: str | os.PathLike[str], fou
     with atomic_path(dest) as final:
         silent = _temp_next_to(dest, ".video")
         try:
-            writer = cv2.VideoWriter(str(silent), cv2.VideoWriter_fourcc(*fourcc), fps,
-                                     (reader.info.width, reader.info.height))
-            if not writer.isOpened():
+            writer: Any
+            if fourcc == "h264":
+                writer = _H264Writer(silent, dest.suffix.lower(), fps, reader.info.width, reader.info.height)
+            else:
+                writer = cv2.VideoWriter(str(silent), cv2.VideoWriter_fourcc(*fourcc), fps,
+                                         (reader.info.width, reader.info.height))
+            if fourcc != "h264" and not writer.isOpened():
                 reader.close()
                 raise MediaError(f"cannot write a video to {path} (codec {fourcc!r})", path)
             current: list[FaceRow] = []
