@@ -145,15 +145,14 @@ def _temp_next_to(dest: Path, tag: str) -> Path:
     return Path(name)
 
 
-VIDEO_WRITERS = {".mp4": "h264", ".m4v": "h264", ".mov": "h264", ".mkv": "mp4v", ".avi": "MJPG", ".webm": "VP80"}
+VIDEO_WRITERS = {".mp4": "h264", ".m4v": "h264", ".mov": "h264", ".mkv": "h264", ".avi": "MJPG", ".webm": "VP80"}
 """Annotated-video suffixes and the codec each is written with: ``"h264"`` is H.264 through PyAV's
 libx264 (what browsers and phones play), the others OpenCV fourccs."""
 
 CODEC_NAMES = {"h264": "H.264 (libx264)", "mp4v": "MPEG-4 Part 2", "MJPG": "Motion JPEG", "VP80": "VP8"}
 """What each codec of :data:`VIDEO_WRITERS` is, in words (for messages)."""
 
-# not Matroska: the sound copy (copy_audio) re-muxes its H.264 into a file that does not decode
-_PYAV_FORMATS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov"}
+_PYAV_FORMATS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska"}
 
 
 def _libx264() -> bool:
@@ -287,14 +286,23 @@ def _copy_audio_pyav(av: Any, source: str, video: str, dest: str) -> str:
             v_out = out.add_stream_from_template(v_in)
             a_out = out.add_stream_from_template(a_in)
 
-            # the sound ends with the picture (an annotated video of the first N frames is shorter)
-            end = float(v_in.duration * v_in.time_base) if v_in.duration and v_in.time_base else float("inf")
+            # the sound ends with the picture (an annotated video of the first N frames is shorter);
+            # Matroska keeps no per-stream duration, but the silent file holds the picture alone
+            if v_in.duration and v_in.time_base:
+                end = float(v_in.duration * v_in.time_base)
+            else:
+                end = vin.duration / 1_000_000 if vin.duration else float("inf")  # AV_TIME_BASE units
 
             def packets(container: Any, stream: Any, target: Any) -> Iterator[tuple[float, int, Any]]:
+                t = 0.0
                 for i, pkt in enumerate(container.demux(stream)):
-                    if pkt.dts is None:
+                    if pkt.size == 0:
                         continue  # the flush packet at the end
-                    t = float(pkt.dts * pkt.time_base)
+                    # Matroska stores presentation times only: the first frames of H.264 with B-frames
+                    # come out with no dts (skipping them dropped the key frame: nothing decoded)
+                    stamp = pkt.dts if pkt.dts is not None else pkt.pts
+                    if stamp is not None:
+                        t = float(stamp * pkt.time_base)
                     if stream is a_in and t >= end:
                         break
                     pkt.stream = target
