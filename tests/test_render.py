@@ -92,6 +92,9 @@ def test_timeline_spans_the_video_shades_no_face_and_shows_one_frame_tracks():
     assert one and all(p.vertices[:, 0].max() - p.vertices[:, 0].min() == pytest.approx(0.1)
                        for c in one for p in c.get_paths())  # a one-frame track: one sample wide, visible
     assert [t.get_text() for t in fig.legends[0].get_texts()] == ["Neutral", "Happiness", "no face"]
+    # track 0: 11 Neutral frames, then 33 Happiness ones (it said "(44 frames)": all of the track's)
+    assert [t.get_text() for t in ax0.texts] == ["mostly Happiness (33 of 44 frames)"]
+    assert [t.get_text() for t in ax1.texts] == ["mostly Neutral (1 of 1 frame)"]
 
 
 def test_timeline_of_a_video_without_faces(tmp_path):

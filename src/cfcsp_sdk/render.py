@@ -474,7 +474,8 @@ def timeline_figure(result: VideoResult, tracks: Sequence[int] | None = None) ->
         ax.set_ylabel(f"track {tid}")
         summary = summaries.get(tid)
         if summary is not None:
-            ax.text(1.0, 1.0, f"mostly {summary.dominant_label} ({summary.frames} frame"
+            n = summary.label_counts.get(summary.dominant_label, 0)  # frames with that label, not all of them
+            ax.text(1.0, 1.0, f"mostly {summary.dominant_label} ({n} of {summary.frames} frame"
                     f"{'s' if summary.frames != 1 else ''})", transform=ax.transAxes,
                     ha="right", va="bottom", fontsize=8)
     axes[-1, 0].set_xlabel("time (s)")
