@@ -31,9 +31,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from ferplus_data import FINAL_LABELS, final_majority, load_split  # noqa: E402
-
 from cfcsp_sdk import Recognizer  # noqa: E402
+from ferplus_data import FINAL_LABELS, final_majority, load_split  # noqa: E402
 
 NEUTRAL = FINAL_LABELS.index("Neutral")
 NEUTRAL_COARSE = 0  # Neutral's position among the coarse network's labels

@@ -47,13 +47,20 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from ferplus_data import (  # noqa: E402
-    COARSE_LABELS, CONTEMPT, FINAL_LABELS, NEGATIVE_LABELS, NOT_A_FACE, UNKNOWN, final_majority, load_split, targets,
-)
-
 from cfcsp_sdk import Cascade, Recognizer  # noqa: E402
 from cfcsp_sdk.cascade import CascadeOutput  # noqa: E402
 from cfcsp_sdk.smoother import softmax  # noqa: E402
+from ferplus_data import (  # noqa: E402
+    COARSE_LABELS,
+    CONTEMPT,
+    FINAL_LABELS,
+    NEGATIVE_LABELS,
+    NOT_A_FACE,
+    UNKNOWN,
+    final_majority,
+    load_split,
+    targets,
+)
 
 PHOTOS = {"0-f1-su-ph.jpg": "Surprise", "0-f15-hao-ph.jpg": "Happiness", "15-f13-anc-ph.jpg": "Anger",
           "45-m7-di-ph.jpg": "Disgust"}
@@ -290,13 +297,13 @@ def flat_model_folder(flat: Path, views: dict, workdir: Path) -> Path:
     """A one-network model repository of a flat 7-class network's safetensors (train_ferplus.py's or
     train_long.py's; architecture and arguments from its metadata), with the cascade's views."""
     import torch
-    from package_model import single_network_config, trained_arch_args, trained_architecture
     from safetensors.torch import load_file
 
     from cfcsp_sdk import ModelConfig
     from cfcsp_sdk.backends.torch_backend import load_state_dict_strict
     from cfcsp_sdk.export import write_model_repository
     from cfcsp_sdk.models import build_network
+    from package_model import single_network_config, trained_arch_args, trained_architecture
 
     arch, arch_args = trained_architecture(flat), trained_arch_args(flat)
     template = json.loads(Path("training/output/fer_template.json").read_text())
@@ -504,8 +511,8 @@ def main() -> None:
         is_cascade = bool(rec.config.cascade.groups)
         figs, out = model_figures(rec, test, args, lines, "cascade" if is_cascade else "coarse network alone")
         report = {"source": source, "model": rec.config.name, "cascade_figures" if is_cascade else "coarse_only": figs}
-        if not is_cascade:
-            lines.append("(the negative network is not trained yet: no cascade figures)")
+        coarse_only_note = ("(the negative network is not trained yet: no cascade figures; in the coarse network's "
+                            "column a face of Anger, Disgust, Fear or Sadness counts as named when it says Negative)")
         if is_cascade:
             report.update(cascade_extras(rec, out, test, args, lines))
             report["test_faces"] = figs["ferplus_test"]["n"]
@@ -543,6 +550,8 @@ def main() -> None:
         target_lines = ["\ntargets (issue 24, the cascade):"] + [
             f"  [{'x' if ok else ' '}] {name}" for name, ok in report["targets"].items()]
     report["seconds"] = round(time.time() - t0, 1)
+    if not is_cascade:
+        target_lines = ["", coarse_only_note]
     text = "\n".join([lines[0], lines[1], "", *table, *target_lines, *lines[2:],
                       f"\n({report['seconds']:.0f} s; load average {' '.join(f'{v:.2f}' for v in os.getloadavg())} at the end)"])
     print(text)

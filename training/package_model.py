@@ -36,13 +36,12 @@ from safetensors import safe_open
 from safetensors.torch import load_file
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from ferplus_data import COARSE_LABELS, FINAL_LABELS, NEGATIVE_LABELS  # noqa: E402
-from train_ferplus import ARCH, ARCH_ARGS, MEAN, STD  # noqa: E402
-
 from cfcsp_sdk import ModelConfig  # noqa: E402
 from cfcsp_sdk.backends.torch_backend import load_state_dict_strict  # noqa: E402
 from cfcsp_sdk.export import write_model_repository  # noqa: E402
 from cfcsp_sdk.models import build_network  # noqa: E402
+from ferplus_data import COARSE_LABELS, FINAL_LABELS, NEGATIVE_LABELS  # noqa: E402
+from train_ferplus import ARCH, ARCH_ARGS, MEAN, STD  # noqa: E402
 
 NAME = "cfcsp-ferplus-compact"
 
@@ -266,7 +265,8 @@ class RunWeights:
             if path.is_file():
                 if trained_architecture(path) != self.arch or trained_arch_args(path) != self.args:
                     raise SystemExit(f"{path} was not trained with run.json's architecture")
-                self.nets[name] = {k: v.float() if v.is_floating_point() else v for k, v in load_file(str(path)).items()}
+                self.nets[name] = {k: v.float() if v.is_floating_point() else v
+                                   for k, v in load_file(str(path)).items()}
                 notes.append(f"{name}: finished ({self.cfg['epochs'][name if name != 'flat' else 'coarse']} epochs)")
         ckpt = run / "checkpoint.safetensors"
         task, epoch, step = self.state.get("task"), self.state.get("epoch", 0), self.state.get("step", 0)
@@ -283,7 +283,8 @@ class RunWeights:
             notes.append(f"{task}{' and flat' if task == 'coarse' else ''}: EMA weights of the checkpoint "
                          f"(epoch {epoch} of {self.cfg['epochs'][task]} done, step {step} of the next)")
         if "coarse" not in self.nets:
-            raise SystemExit(f"{run} has no coarse network yet" + ("" if checkpoint else " (--checkpoint reads a run in progress)"))
+            hint = "" if checkpoint else " (--checkpoint reads a run in progress)"
+            raise SystemExit(f"{run} has no coarse network yet{hint}")
         if "negative" not in self.nets:
             notes.append("negative: not trained yet, no cascade")
         self.note = "; ".join(notes)

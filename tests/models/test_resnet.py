@@ -6,11 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from test_compact_cnn import assert_exported_graph_matches
 
 from cfcsp_sdk.errors import ModelConfigError
 from cfcsp_sdk.models import build_network
-
-from test_compact_cnn import assert_exported_graph_matches
 
 ARGS = {"in_channels": 1, "widths": [4, 8, 8, 16], "blocks": [2, 1, 1, 1], "dropout": 0.0}
 
@@ -68,10 +67,9 @@ def test_onnx_export_matches_onnx_runtime(tmp_path):
 def test_model_repository_agrees_between_backends(tmp_path, weights_dtype):
     """A cascade of two cfcsp-resnet networks written as a model repository: the onnx and torch
     backends give the same logits (float16 storage included, where both files hold the same values)."""
-    from conftest import affwild_config_dict
-
     from cfcsp_sdk import ModelConfig, Recognizer
     from cfcsp_sdk.export import write_model_repository
+    from conftest import affwild_config_dict
 
     d = affwild_config_dict(color="gray", size=32)
     for spec in d["networks"].values():
@@ -172,7 +170,8 @@ def test_package_model_reads_the_checkpoint_of_a_run_in_progress(tmp_path):
     aux = torch.nn.Linear(16, 7)
     ema = {f"ema.net.{k}": (v.half() if v.is_floating_point() and v.numel() >= 16 else v)
            for k, v in coarse.state_dict().items()}
-    ema.update({f"ema.aux.{k}": v.detach().half() if v.numel() >= 16 else v.detach() for k, v in aux.state_dict().items()})
+    ema.update({f"ema.aux.{k}": v.detach().half() if v.numel() >= 16 else v.detach()
+                for k, v in aux.state_dict().items()})
     model_part = {f"model.net.{k}": torch.zeros_like(v) for k, v in coarse.state_dict().items()}
     _write_run(tmp_path / "run", {}, {"task": "coarse", "epoch": 1, "step": 5},
                {**ema, **model_part})
