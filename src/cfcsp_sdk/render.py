@@ -60,8 +60,10 @@ def annotate_frame(image: np.ndarray, rows: Sequence[FaceRow], labels: Sequence[
 
     Text and bars scale with the frame and the face (capitals at least 11 px high, so a 640x360 video
     stays readable) and stay inside the frame. Each face's probability panel goes right of, left of,
-    below or above the face, whichever covers no face (its own or another's); in smaller type where
-    none fits, and is left out if even that would cover a face (the label tag above the box remains).
+    below or above the face (level with it, else slid along that side), wherever it covers no face
+    (its own or another's) and no other tag or panel; in smaller type where none fits. A face left
+    without a panel (no room in a crowded photo) gets a compact label instead where its tag can grow
+    without covering more: the tag also names the runner-up, ``#3 Happiness 0.81, Neutral 0.12``.
     """
     out = image.copy()
     fh, fw = out.shape[:2]
@@ -69,63 +71,117 @@ def annotate_frame(image: np.ndarray, rows: Sequence[FaceRow], labels: Sequence[
     faces = [r for r in rows if r.has_face and r.box is not None]
     boxes: list[_Box] = [tuple(int(round(v)) for v in r.box) for r in faces]  # type: ignore[misc,union-attr]
     drawn: list[_Box] = []  # tags and panels so far
-    for row, (x1, y1, x2, y2) in zip(faces, boxes):
-        color = track_color(row.track)
-        face_h = max(1, y2 - y1)
-        px = float(np.clip(0.16 * face_h, max(11.0, 0.028 * short), max(11.0, 0.05 * short)))
-        scale, thick = _text_scale(px)
-        cv2.rectangle(out, (x1, y1), (x2, y2), color, max(2, thick + 1))
-        text = f"#{row.track} {row.label or ''}"
-        if row.probabilities and row.label:
-            text += f" {row.probabilities[row.label]:.2f}"
+    layout: list[dict[str, Any]] = []
+
+    def place_tag(text: str, size: float, box: _Box, avoid: list[_Box]) -> tuple[_Box, int, int]:
+        """The tag's rectangle, the face area it covers, and the other tags' and panels' area it covers."""
+        x1, y1, x2, y2 = box
+        scale, thick = _text_scale(size)
+        pad = max(2, int(size * 0.25))
         (tw, th), base = cv2.getTextSize(text, _FONT, scale, thick)
-        pad = max(2, int(px * 0.25))
         tag_w, tag_h = tw + 2 * pad, th + base + 2 * pad
-        others = [b for b in boxes if b != (x1, y1, x2, y2)]
+        others = [b for b in boxes if b != box]
+        face = (x1 + 3, y1 + 3, x2 - 3, y2 - 3)
         # above the box, else below it, else inside its top edge (left- or right-aligned): the first
         # that covers nothing, else the one covering least (other faces, tags and panels count most)
         spots = [_fit(x, y, tag_w, tag_h, fw, fh) for y in (y1 - tag_h, y2, y1) for x in (x1, x2 - tag_w)]
-        face = (x1 + 3, y1 + 3, x2 - 3, y2 - 3)
-        tag = min(spots, key=lambda r: 10 * sum(_overlap(r, b) for b in others + drawn) + _overlap(r, face))
+        spot = min(spots, key=lambda r: 10 * sum(_overlap(r, b) for b in others + avoid) + _overlap(r, face))
+        return spot, sum(_overlap(spot, b) for b in others + [face]), sum(_overlap(spot, b) for b in avoid)
+
+    for row, box in zip(faces, boxes):
+        face_h = max(1, box[3] - box[1])
+        px = float(np.clip(0.16 * face_h, max(11.0, 0.028 * short), max(11.0, 0.05 * short)))
+        text = f"#{row.track} {row.label or ''}"
+        if row.probabilities and row.label:
+            text += f" {row.probabilities[row.label]:.2f}"
+        tag, covers, _ = place_tag(text, px, box, drawn)
+        drawn.append(tag)
+        panel = None
+        if bars and row.probabilities:
+            others = [b for b in boxes if b != box]
+            panel = _place_bars(out.shape, labels, box, others + drawn, px)
+            if panel is not None:
+                drawn.append(panel[0])
+        layout.append({"row": row, "box": box, "px": px, "size": px, "text": text, "tag": tag, "covers": covers,
+                       "panel": panel})
+    # the compact labels, once every tag and panel has its place (grown earlier, a tag took the room
+    # later faces' panels needed)
+    for item in layout:
+        row = item["row"]
+        if item["panel"] is not None or not bars or not row.probabilities or row.label not in row.probabilities:
+            continue
+        rest = [k for k in row.probabilities if k != row.label]
+        if not rest:
+            continue
+        second = max(rest, key=row.probabilities.__getitem__)
+        longer = f"{item['text']}, {second} {row.probabilities[second]:.2f}"
+        avoid = [b for b in drawn if b != item["tag"]]
+        for size in dict.fromkeys((item["px"], max(11.0, 0.75 * item["px"]))):
+            spot, covers, on_others = place_tag(longer, size, item["box"], avoid)
+            if covers <= item["covers"] and on_others == 0:
+                drawn[drawn.index(item["tag"])] = spot
+                item.update(text=longer, tag=spot, size=size)
+                break
+    for item in layout:
+        (x1, y1, x2, y2), row, tag = item["box"], item["row"], item["tag"]
+        color = track_color(row.track)
+        cv2.rectangle(out, (x1, y1), (x2, y2), color, max(2, _text_scale(item["px"])[1] + 1))
+    for item in layout:
+        row, tag, text = item["row"], item["tag"], item["text"]
+        color = track_color(row.track)
+        scale, thick = _text_scale(item["size"])
+        pad = max(2, int(item["size"] * 0.25))
+        (_, th), base = cv2.getTextSize(text, _FONT, scale, thick)
         cv2.rectangle(out, tag[:2], (tag[2] - 1, tag[3] - 1), color, -1)
         cv2.putText(out, text, (tag[0] + pad, tag[3] - pad - base), _FONT, scale, (255, 255, 255), thick, cv2.LINE_AA)
-        drawn.append(tag)
-        if bars and row.probabilities:
-            panel = _draw_bars(out, row, labels, (x1, y1, x2, y2), others + drawn, px, color)
-            if panel is not None:
-                drawn.append(panel)
+        if item["panel"] is not None:
+            _draw_bars(out, row, labels, item["panel"], color)
     return out
 
 
-def _draw_bars(out: np.ndarray, row: FaceRow, labels: Sequence[str], face: _Box, avoid: list[_Box], px: float,
-               color: tuple[int, int, int]) -> _Box | None:
-    """Draw ``row``'s probability panel beside ``face`` where it covers neither ``face`` nor any of
-    ``avoid``; returns where, or ``None`` if there was no such place."""
-    fh, fw = out.shape[:2]
+_Panel = tuple[_Box, float]  # where, and the type size
+
+
+def _bars_geometry(labels: Sequence[str], size: float) -> tuple[float, int, int, int, int, int, int, int]:
+    """``scale, thick, cap_w, th, gap, line, bar_w, (pw, ph)`` of a probability panel in type ``size``."""
+    scale, thick = _text_scale(max(size, 9.0))
+    cap_w = max(cv2.getTextSize(k[:10], _FONT, scale, thick)[0][0] for k in labels)
+    (_, th), base = cv2.getTextSize("Ag", _FONT, scale, thick)
+    gap = max(2, int(size * 0.3))
+    line = th + base + gap
+    bar_w = int(size * 5)
+    return scale, thick, cap_w, th, gap, line, bar_w, (cap_w + bar_w + 3 * gap, line * len(labels) + gap)  # type: ignore[return-value]
+
+
+def _place_bars(shape: tuple[int, ...], labels: Sequence[str], face: _Box, avoid: list[_Box],
+                px: float) -> _Panel | None:
+    """Where a probability panel beside ``face`` covers neither ``face`` nor any of ``avoid`` (nor
+    leaves the frame), and in which type size; ``None`` if there is no such place."""
+    fh, fw = shape[:2]
     x1, y1, x2, y2 = face
     for size in (px * 0.8, px * 0.65, 10.0):
-        scale, thick = _text_scale(max(size, 9.0))
-        cap_w = max(cv2.getTextSize(k[:10], _FONT, scale, thick)[0][0] for k in labels)
-        (_, th), base = cv2.getTextSize("Ag", _FONT, scale, thick)
-        gap = max(2, int(size * 0.3))
-        line = th + base + gap
-        bar_w = int(size * 5)
-        pw, ph = cap_w + bar_w + 3 * gap, line * len(labels) + gap
-        candidates = [(x2 + gap, y1), (x1 - gap - pw, y1), (x1, y2 + gap), (x1, y1 - gap - ph)]
-        best = None
+        *_, gap, line, _, (pw, ph) = _bars_geometry(labels, size)
+        # each side level with the face first, then slid along it (a line at a time, nearest first)
+        down = sorted(range(y1 - ph + line, y2 - line + 1, line), key=lambda v: abs(v - y1))
+        across = sorted(range(x1 - pw + line, x2 - line + 1, line), key=lambda v: abs(v - x1))
+        candidates = ([(x2 + gap, y1), (x1 - gap - pw, y1), (x1, y2 + gap), (x1, y1 - gap - ph)]
+                      + [(x2 + gap, v) for v in down] + [(x1 - gap - pw, v) for v in down]
+                      + [(v, y2 + gap) for v in across] + [(v, y1 - gap - ph) for v in across])
         for cx, cy in candidates:
             if cx < 0 or cy < 0 or cx + pw > fw or cy + ph > fh:
                 continue  # would have to move onto the face to fit the frame
             rect = (cx, cy, cx + pw, cy + ph)
             if _overlap(rect, face) == 0 and all(_overlap(rect, b) == 0 for b in avoid):
-                best = rect
-                break
-        if best is not None:
-            break
-    else:
-        return None  # nowhere to put them without covering a face
-    bx, by = best[0], best[1]
-    _panel(out, best)
+                return rect, size
+    return None
+
+
+def _draw_bars(out: np.ndarray, row: FaceRow, labels: Sequence[str], panel: _Panel, color: tuple[int, int, int]) -> None:
+    """Draw ``row``'s probability panel where :func:`_place_bars` put it."""
+    box, size = panel
+    scale, thick, cap_w, th, gap, line, bar_w, _ = _bars_geometry(labels, size)
+    bx, by = box[0], box[1]
+    _panel(out, box)
     for i, k in enumerate(labels):
         top = by + gap + i * line
         p = float((row.probabilities or {}).get(k, 0.0))
@@ -134,7 +190,6 @@ def _draw_bars(out: np.ndarray, row: FaceRow, labels: Sequence[str], face: _Box,
         cv2.rectangle(out, (left, top), (left + bar_w, top + th), (90, 90, 90), -1)
         if p > 0:
             cv2.rectangle(out, (left, top), (left + max(1, int(round(bar_w * p))), top + th), color, -1)
-    return best
 
 
 def _temp_next_to(dest: Path, tag: str) -> Path:
