@@ -461,3 +461,41 @@ def test_predict_sample_fetches_caches_and_labels_the_public_clip(tiny_repo, tmp
         p.stderr.strip().splitlines()[0]] and "could not fetch the sample video" in p.stderr
     p = cfcsp("predict", check=False)
     assert p.returncode == 2 and "or --sample" in p.stderr
+
+
+def test_json_line_gives_the_verdict_per_track(media, tmp_path):
+    """Issue 25, item 4: with several people the pooled dominant_label mixed them (now null); the
+    printed line gives each track's verdict, as summary()['dominant_labels'] does."""
+    cap = cv2.VideoCapture(str(media("single_face.mp4")))  # a happy face, beside a surprised one
+    still = cv2.resize(cv2.imread(str(media("0-f1-su-ph.jpg"))), (360, 360))
+    path = tmp_path / "two_faces.avi"
+    out = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 30, (1000, 360))
+    for _ in range(72):  # all of it: it smiles from about frame 25
+        out.write(np.hstack([cap.read()[1], still]))
+    out.release()
+    (line,) = json_lines(cfcsp("predict", path, "-q").stdout)
+    assert sorted(line["dominant_labels"].values()) == ["Happiness", "Surprise"] and line["dominant_label"] is None
+    assert {t: s["dominant_label"] for t, s in line["tracks"].items()} == line["dominant_labels"]
+    (line,) = json_lines(cfcsp("predict", media("single_face.mp4"), "-q").stdout)
+    assert line["dominant_labels"] == {"0": "Happiness"} and line["dominant_label"] == "Happiness"
+
+
+def test_annotate_says_the_codec_once(tiny_repo, media, tmp_path):
+    from conftest import YUNET_DYNAMIC
+
+    for name, codec in (("a.mp4", "H.264 (libx264)"), ("a.mkv", "H.264 (libx264)"), ("a.avi", "Motion JPEG")):
+        p = cfcsp("predict", media("single_face.mp4"), "--model", tiny_repo, "--detector-model", YUNET_DYNAMIC,
+                  "-q", "--max-frames", 4, "--annotate", tmp_path / name)
+        assert p.stderr.splitlines() == [f"cfcsp: annotated video {tmp_path / name}: {codec}"]
+
+
+def test_damaged_video_warns_once_with_an_annotated_copy(tiny_repo, media, tmp_path):
+    """Re-reading the damaged video for --annotate told its lost frame again, as a 'note'."""
+    from conftest import YUNET_DYNAMIC
+    from made_video import damaged_mp4
+
+    video = damaged_mp4(media, tmp_path)
+    p = cfcsp("predict", video, "--model", tiny_repo, "--detector-model", YUNET_DYNAMIC, "-q",
+              "--annotate", tmp_path / "a.mp4", "--plot", tmp_path / "p.png")
+    assert p.stderr.splitlines() == [f"cfcsp: annotated video {tmp_path / 'a.mp4'}: H.264 (libx264)",
+                                     f"warning: {video}: 1 undecodable frame skipped: 34 (1.133 s)"]

@@ -280,9 +280,12 @@ def _predict_one(rec: Any, src: str | int, is_video: bool, args: argparse.Namesp
 def _stdout_lines(src: str | int, result: Any, is_video: bool) -> list[dict[str, Any]]:
     """What ``cfcsp predict`` prints: one JSON line per video, or per face of an image."""
     if is_video:
+        # the verdict is per track (summary()'s dominant_labels); the pooled one is null with several
+        # tracks, as it would mix people, and that of the only track otherwise
         summary = result.summary()
         return [{"source": str(src), "frames_processed": summary["frames_processed"],
                  "frames_with_face": summary["frames_with_face"],
+                 "dominant_labels": summary["dominant_labels"],
                  "tracks": {t: {"frames": s["frames"], "dominant_label": s["dominant_label"]}
                             for t, s in summary["tracks"].items()},
                  "dominant_label": summary["overall"]["dominant_label"]}]
@@ -323,7 +326,8 @@ def _check_predict_outputs(args: argparse.Namespace, sources: Sequence[tuple[str
         if args.annotate and any(v for _, v in sources):
             from cfcsp_sdk.render import check_video_writer
 
-            check_video_writer(Path(args.annotate) / "probe.mp4")
+            codec = check_video_writer(Path(args.annotate) / "probe.mp4")
+            _say_codec(Path(args.annotate) / "<name>.annotated.mp4", codec)
         return
     is_video = sources[0][1]
     if args.plot and not is_video:
@@ -336,7 +340,14 @@ def _check_predict_outputs(args: argparse.Namespace, sources: Sequence[tuple[str
     if args.annotate and is_video:
         from cfcsp_sdk.render import check_video_writer
 
-        check_video_writer(args.annotate)
+        _say_codec(Path(args.annotate), check_video_writer(args.annotate))
+
+
+def _say_codec(path: Path, codec: str) -> None:
+    """One line on stderr naming the annotated video's codec (H.264 plays in browsers, the others may not)."""
+    from cfcsp_sdk.render import CODEC_NAMES
+
+    print(f"cfcsp: annotated video {path}: {CODEC_NAMES.get(codec, codec)}", file=sys.stderr)
 
 
 def _write_result(result: Any, output: str) -> None:

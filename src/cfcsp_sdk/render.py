@@ -15,7 +15,7 @@ from typing import Any, Iterator, Sequence
 import cv2
 import numpy as np
 
-from cfcsp_sdk.errors import CfcspError, MediaError
+from cfcsp_sdk.errors import CfcspError, MediaError, MediaWarning
 from cfcsp_sdk.results import FaceRow, VideoResult
 
 _PALETTE = [(66, 135, 245), (245, 66, 93), (66, 245, 141), (245, 200, 66), (194, 66, 245), (66, 230, 245),
@@ -410,11 +410,15 @@ def write_annotated_video(result: VideoResult, path: str | os.PathLike[str], fou
                 raise MediaError(f"cannot write a video to {path} (codec {fourcc!r})", path)
             current: list[FaceRow] = []
             try:
-                for frame in reader:
-                    if result.frames_read and frame.index >= result.frames_read:
-                        break  # never processed: their faces are unknown
-                    current = by_frame.get(frame.index, current)
-                    writer.write(annotate_frame(frame.image, current, result.labels))
+                with warnings.catch_warnings():
+                    # frames lost to damage were told when the video was predicted (result.skipped_frames);
+                    # reading it again must not tell them twice
+                    warnings.simplefilter("ignore", MediaWarning)
+                    for frame in reader:
+                        if result.frames_read and frame.index >= result.frames_read:
+                            break  # never processed: their faces are unknown
+                        current = by_frame.get(frame.index, current)
+                        writer.write(annotate_frame(frame.image, current, result.labels))
             finally:
                 writer.release()
             status = copy_audio(result.source, silent, final) if audio else "not asked for"
