@@ -8,6 +8,7 @@ and raises :class:`~cfcsp_sdk.errors.ModelConfigError` naming the first bad one.
 
 from __future__ import annotations
 
+import builtins
 import json
 import math
 import re
@@ -294,19 +295,19 @@ class _Reader:
             raise self.fail(key, f"must be <= {maximum}, got {v}")
         return v
 
-    def str(self, key: str) -> str:
+    def str(self, key: builtins.str) -> builtins.str:
         v = self.get(key)
         if not isinstance(v, str) or not v:
             raise self.fail(key, f"must be a non-empty string, got {v!r}")
         return v
 
-    def choice(self, key: str, options: tuple[str, ...]) -> Any:
+    def choice(self, key: builtins.str, options: tuple[builtins.str, ...]) -> Any:
         v = self.get(key)
         if v not in options:
             raise self.fail(key, f"must be one of {', '.join(map(repr, options))}, got {v!r}")
         return v
 
-    def str_list(self, key: str, nonempty: bool = False, unique: bool = False) -> list[str]:
+    def str_list(self, key: builtins.str, nonempty: bool = False, unique: bool = False) -> list[builtins.str]:
         v = self.get(key)
         if not isinstance(v, list) or not all(isinstance(s, str) and s and len(s) <= MAX_LABEL_LENGTH for s in v):
             raise self.fail(key, f"must be a list of non-empty strings of at most {MAX_LABEL_LENGTH} characters")
@@ -318,7 +319,9 @@ class _Reader:
             raise self.fail(key, f"must not repeat a name: {v}")
         return v
 
-    def number_list(self, key: str, length: int | None = None, positive: bool = False) -> list[float]:
+    def number_list(
+        self, key: builtins.str, length: builtins.int | None = None, positive: bool = False
+    ) -> list[float]:
         v = self.get(key)
         ok = isinstance(v, list) and all(
             isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in v
@@ -427,8 +430,8 @@ def _parse_cascade(r: _Reader, labels: list[str], networks: dict[str, NetworkSpe
         dupes = sorted({labels[v] for v in reached if reached.count(v) > 1})
         lost = [labels[i] for i in range(n_final) if i not in reached]
         raise r.fail("coarse.to_final", f"every final label must be reached exactly once (repeated: {dupes}, unreached: {lost})")
-    rule = r.choice("rule", RULES) if "rule" in r.data else "hard"
-    policy = r.choice("fine_policy", FINE_POLICIES) if "fine_policy" in r.data else "when_needed"
+    rule: Rule = r.choice("rule", RULES) if "rule" in r.data else "hard"
+    policy: FinePolicy = r.choice("fine_policy", FINE_POLICIES) if "fine_policy" in r.data else "when_needed"
     return CascadeSpec(
         coarse_network=coarse_net, coarse_labels=tuple(coarse_labels), coarse_to_final=coarse_to_final,
         groups=tuple(groups), rule=rule, fine_policy=policy,
@@ -461,7 +464,7 @@ def _parse_preprocessing(r: _Reader) -> Preprocessing:
         interpolation=r.choice("interpolation", ("nearest", "linear", "cubic", "area")),
         mean=tuple(r.number_list("mean", length=channels)),
         std=tuple(r.number_list("std", length=channels, positive=True)),
-        face_template=FaceTemplate(size=(tsize[0], tsize[1]), points=tuple(points)),  # type: ignore[arg-type]
+        face_template=FaceTemplate(size=(tsize[0], tsize[1]), points=tuple(points)),
         scale=_scale(r),
     )
 

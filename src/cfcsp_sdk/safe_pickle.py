@@ -12,7 +12,8 @@ from __future__ import annotations
 import collections
 import io
 import pickle
-from typing import Any
+from collections.abc import Callable
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 
@@ -59,7 +60,8 @@ def _frombuffer(buf: Any, dtype: Any, shape: Any, order: str) -> np.ndarray:
     if not isinstance(buf, (bytes, bytearray, pickle.PickleBuffer)) or not isinstance(dtype, np.dtype) \
             or dtype.hasobject or not isinstance(shape, tuple) or order not in ("C", "F"):
         raise UnsafePickleError("malformed numpy buffer in pickle")
-    return np.frombuffer(buf, dtype=dtype).reshape(shape, order=order).copy()
+    layout: Literal["C", "F"] = "F" if order == "F" else "C"
+    return np.frombuffer(memoryview(buf), dtype=dtype).reshape(shape, order=layout).copy()
 
 
 def _latin1_bytes(text: Any, encoding: str = "latin1") -> bytes:
@@ -105,7 +107,11 @@ class RestrictedUnpickler(pickle._Unpickler):  # the Python implementation: its 
     header in the stream.
     """
 
-    dispatch = dict(pickle._Unpickler.dispatch)
+    # pickle._Unpickler's own state, which typeshed leaves undeclared (it is undocumented); BUILD reads it
+    stack: list[Any]
+    _unframer: Any
+    # typeshed types the table's entries as taking the C Unpickler; they are called with self
+    dispatch: ClassVar[dict[int, Callable[[Any], None]]] = dict(pickle._Unpickler.dispatch)
 
     def __init__(self, file: io.BufferedIOBase, joblib: bool = False) -> None:
         super().__init__(file)
@@ -136,7 +142,7 @@ class RestrictedUnpickler(pickle._Unpickler):  # the Python implementation: its 
         elif isinstance(inst, np.dtype):
             if not isinstance(state, tuple):
                 raise UnsafePickleError("malformed numpy dtype state")
-            inst.__setstate__(state)
+            inst.__setstate__(state)  # type: ignore[attr-defined]  # numpy's stubs omit dtype.__setstate__
             if inst.hasobject:
                 raise UnsafePickleError("object dtypes are refused")
         elif isinstance(inst, _JoblibArrayHeader):
