@@ -295,8 +295,8 @@ def check_abaw_labels(labels: Iterable[str]) -> None:
         raise CfcspError(f"abaw: the model's labels {unknown} have no Aff-Wild2 index")
 
 
-def prepare(inputs: Sequence[str | os.PathLike[str]], out: str | os.PathLike[str], fmt: str,
-            abaw: bool) -> tuple[Path, list[Plan]]:
+def prepare(inputs: Sequence[str | os.PathLike[str]] | str | os.PathLike[str], out: str | os.PathLike[str],
+            fmt: str, abaw: bool) -> tuple[Path, list[Plan]]:
     """Check arguments, expand inputs, plan outputs (no file written)."""
     if fmt not in ("csv", "parquet"):
         raise InvalidInputError(f"format must be 'csv' or 'parquet', got {fmt!r}")
@@ -397,7 +397,7 @@ def run_batch(
     """
     with batch_setup(inputs, out, model, recognizer_options=recognizer_options, workers=workers, threads=threads,
                      default_threads=lambda w: max(1, available_cores() // w), format=format, abaw=abaw,
-                     sampling=Sampling(fps, stride, max_frames)) as setup:
+                     sampling=Sampling(fps, 1 if stride is None else stride, max_frames)) as setup:
         return _run_local(setup, workers, format, progress)
 
 

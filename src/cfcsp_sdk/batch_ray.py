@@ -224,7 +224,7 @@ def run_batch_ray(
     chunk_frames = require_positive_int("chunk_frames", chunk_frames)
     for name, value in (("actor_cpus", actor_cpus), ("decode_cpus", decode_cpus)):
         require_positive_number(name, value)
-    sampling = Sampling(fps, stride, max_frames)
+    sampling = Sampling(fps, 1 if stride is None else stride, max_frames)
     ray = _ray()
     with batch_setup(inputs, out, model, recognizer_options=recognizer_options, workers=workers, threads=threads,
                      default_threads=lambda w: max(1, round(actor_cpus)), format=format, abaw=abaw,

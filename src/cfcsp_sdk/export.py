@@ -5,6 +5,7 @@ Needs the ``torch`` extra.
 
 from __future__ import annotations
 
+import os
 import warnings
 from pathlib import Path
 from typing import Mapping
@@ -115,7 +116,7 @@ def store_initializers_as_float16(path: str | Path, min_elements: int = MIN_HALF
 
 
 def write_model_repository(
-    folder: str | Path,
+    folder: str | os.PathLike[str],
     config: ModelConfig,
     modules: Mapping[str, torch.nn.Module],
     card: str | None = None,

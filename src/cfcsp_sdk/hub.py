@@ -88,7 +88,7 @@ def resolve_model_folder(
             return Path(huggingface_hub.snapshot_download(
                 repo_id=model,
                 revision=revision,
-                cache_dir=cache_dir,
+                cache_dir=None if cache_dir is None else Path(cache_dir),
                 local_files_only=offline,
                 token=token,
                 allow_patterns=patterns,

@@ -86,9 +86,13 @@ class FrameProgress:
 
 
 class _Record(Protocol):
-    source: str
-    status: str
-    error: str | None
+    # read-only members: a record whose status is a Literal (VideoRecord) still matches
+    @property
+    def source(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def error(self) -> str | None: ...
 
 
 class BatchProgress:

@@ -118,12 +118,12 @@ class Registry(Generic[T]):
         if name in self._registered:
             return self._registered[name]
         if name in self._builtins:
-            return load_path(self._builtins[name])  # type: ignore[no-any-return]
+            return load_path(self._builtins[name])
         eps = self._entry_points()
         if name not in eps:
             raise self.unknown(name)
         try:
-            return eps[name].load()  # type: ignore[no-any-return]
+            return eps[name].load()
         except Exception as exc:  # a broken plug-in must not look like our bug
             raise self._error(f"{self.kind} {name!r} from entry point {eps[name].value!r} failed to load: "
                               f"{type(exc).__name__}: {exc}") from exc

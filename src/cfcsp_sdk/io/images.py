@@ -158,12 +158,12 @@ def load_image(source: str | os.PathLike[str] | np.ndarray, color: str = "bgr", 
     data = np.fromfile(str(path), dtype=np.uint8)
     # without IMREAD_IGNORE_ORIENTATION, OpenCV applies the EXIF orientation of formats Pillow cannot open
     if reduce > 1 and header is not None and data[:3].tobytes() == b"\xff\xd8\xff":  # a JPEG: reduced DCT decoding
-        image = cv2.imdecode(data, _REDUCED_FLAGS[reduce])
-        if image is not None:
-            return to_bgr_uint8(image, "bgr")
-    image = cv2.imdecode(data, cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR)
-    if image is None:
+        reduced = cv2.imdecode(data, _REDUCED_FLAGS[reduce])
+        if reduced is not None:
+            return to_bgr_uint8(reduced, "bgr")
+    decoded = cv2.imdecode(data, cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR)
+    if decoded is None:
         raise MediaError(f"not an image OpenCV can decode (or corrupt): {path}", path)
-    if image.ndim == 3 and image.shape[2] == 4:
-        image = image[..., :3]  # BGRA from imdecode
-    return _shrink(to_bgr_uint8(image, "bgr"), reduce)
+    if decoded.ndim == 3 and decoded.shape[2] == 4:
+        decoded = decoded[..., :3]  # BGRA from imdecode
+    return _shrink(to_bgr_uint8(decoded, "bgr"), reduce)

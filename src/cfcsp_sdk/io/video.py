@@ -10,7 +10,8 @@ import os
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from collections.abc import Generator, Iterator
+from typing import Any
 
 import cv2
 import numpy as np
@@ -194,7 +195,7 @@ class VideoReader:
         self._container, self._stream = container, stream
         return VideoInfo(source=str(path), width=width, height=height, fps=rate, frame_count=max(int(frame_count), 0))
 
-    def _decoded(self, state: "_FileState") -> Iterator[Any]:
+    def _decoded(self, state: "_FileState") -> Generator[Any, None, None]:
         """The stream's frames in the decoder's order; packets and damage are noted in ``state``."""
         import av
 
@@ -224,7 +225,7 @@ class VideoReader:
                 flushed = []
             yield from flushed
 
-    def _file_frames(self) -> Iterator[Frame]:
+    def _file_frames(self) -> Generator[Frame, None, None]:
         """Frames numbered by their place among the stream's packets (in presentation order): a packet
         whose frame never comes out of the decoder is a lost frame, with its own index and time, so
         every frame that survives keeps the index and time it has in the intact file."""
@@ -317,9 +318,9 @@ class VideoReader:
                         stopped_early = True
                         return
             while state.pending:  # packets at the end whose frames never came out
-                missing = heapq.heappop(state.pending)
-                if last_pts is None or missing[0] > last_pts:
-                    tail.append(missing)
+                unplaced = heapq.heappop(state.pending)
+                if last_pts is None or unplaced[0] > last_pts:
+                    tail.append(unplaced)
         finally:
             decoded.close()
             if not stopped_early:
@@ -357,7 +358,7 @@ class VideoReader:
                               f"{max(round(self._stated * fps), self.frames_read)} (truncated or corrupt video)")
 
     # ---- cameras and URLs: OpenCV --------------------------------------------------------------
-    def _capture_frames(self) -> Iterator[Frame]:
+    def _capture_frames(self) -> Generator[Frame, None, None]:
         index, kept = -1, 0
         next_sample = 0
         fps = self.info.fps if self.info.fps > 0 else 30.0
@@ -436,7 +437,7 @@ class _FileState:
     decoded: int = 0  # frames the decoder handed out
     damage: bool = False  # a decoding error, a corrupt packet or a read error was seen
     read_error: str | None = None
-    pending: list[int] = field(default_factory=list)  # heap: timestamps of packets whose frames are due
+    pending: list[tuple[int, int]] = field(default_factory=list)  # heap: (pts, duration) of packets whose frames are due
     first_packet: float | None = None  # seconds
     packet_end: float | None = None  # seconds: the end of the latest packet
 

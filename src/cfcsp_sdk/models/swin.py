@@ -38,6 +38,8 @@ def relative_position_index(ws: int) -> torch.Tensor:
 
 
 class WindowAttention(nn.Module):
+    relative_position_index: torch.Tensor  # a buffer (register_buffer): typed for nn.Module's __getattr__
+
     def __init__(self, dim: int, heads: int, ws: int) -> None:
         super().__init__()
         self.heads, self.ws = heads, ws

@@ -9,7 +9,7 @@ from cfcsp_sdk.serve.settings import ServeSettings
 __all__ = ["ServeSettings", "create_app", "serve"]
 
 
-def __getattr__(name: str):  # type: ignore[no-untyped-def]
+def __getattr__(name: str):
     if name in ("create_app", "serve"):  # FastAPI is imported only when the app is made
         from cfcsp_sdk.serve import app
 
