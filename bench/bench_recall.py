@@ -53,7 +53,7 @@ def recall(options: dict, media_path) -> dict:
     for name, expected in IMAGES.items():
         found = det.detect(load_image(media_path(name)))
         out["images"][name] = {"expected": expected, "found": len(found),
-                               "scores": [round(d.score, 3) for d in found],
+                               "scores": [round(d.detection_score, 3) for d in found],
                                "sizes": [round(min(d.box[2] - d.box[0], d.box[3] - d.box[1])) for d in found]}
     for name, (face_frames, total) in VIDEOS.items():
         hits, false_frames, extra, best = 0, [], 0, []
@@ -62,9 +62,9 @@ def recall(options: dict, media_path) -> dict:
             if i in face_frames:
                 hits += bool(dets)
                 extra += max(0, len(dets) - 1)
-                best += [max(d.score for d in dets)] if dets else []
+                best += [max(d.detection_score for d in dets)] if dets else []
             elif dets:
-                false_frames.append((i, round(max(d.score for d in dets), 3)))
+                false_frames.append((i, round(max(d.detection_score for d in dets), 3)))
         out["videos"][name] = {"face_frames": len(face_frames), "found": hits, "extra_faces": extra,
                                "false_frames": len(false_frames), "false_examples": false_frames[:5],
                                "frames": total, "lowest_face_score": round(min(best), 3) if best else None}

@@ -2,8 +2,7 @@
 
 import numpy as np
 
-from cfcsp_sdk import Recognizer, Smoother
-from cfcsp_sdk.smoother import softmax
+from cfcsp_sdk import Recognizer, Smoother, softmax
 
 rec = Recognizer()
 cascade = rec.cascade

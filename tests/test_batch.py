@@ -208,7 +208,7 @@ def test_cli_batch_from_a_list_file_writes_parquet(corpus, reference, tiny_repo,
         ref = reference[name]
         assert table.column_names == ref.columns
         got = table.to_pylist()
-        want = ref.table()
+        want = ref.to_records()
         assert len(got) == len(want)
         for g, w in zip(got, want):
             assert {k: v for k, v in g.items() if v is not None} == {k: v for k, v in w.items() if v is not None}

@@ -12,18 +12,22 @@ def rec(tiny_repo):
 
 
 def test_single_and_batch_predictions(rec, face_crops):
-    one = rec.predict_faces(face_crops[0])
+    one = rec.predict_face(face_crops[0])
     assert isinstance(one, FacePrediction)
+    single = rec.predict_faces(face_crops[0])  # one return type whatever the rank of the input
+    assert isinstance(single, FaceBatchResult) and len(single) == 1
     batch = rec.predict_faces(face_crops)
     assert isinstance(batch, FaceBatchResult) and len(batch) == len(face_crops)
-    assert batch[0].to_dict() == one.to_dict()
+    assert batch[0].to_dict() == one.to_dict() == single[0].to_dict()
     for p in batch:
         assert set(p.probabilities) == set(rec.labels)
         assert abs(sum(p.probabilities.values()) - 1) < 1e-5
         assert p.label == rec.labels[p.label_index]
-        assert set(p.coarse_scores) == {"Neutral", "Happiness", "Surprise", "Other", "Negative"}
-        neg = p.fine_scores["Negative"]
-        assert (neg is not None) == (max(p.coarse_scores, key=p.coarse_scores.get) == "Negative")
+        assert set(p.coarse_probabilities) == {"Neutral", "Happiness", "Surprise", "Other", "Negative"}
+        assert abs(sum(p.coarse_probabilities.values()) - 1) < 1e-5
+        neg = p.fine_probabilities["Negative"]
+        assert (neg is not None) == (max(p.coarse_probabilities, key=p.coarse_probabilities.get) == "Negative")
+        assert neg is None or abs(sum(neg.values()) - 1) < 1e-5
     as_list = rec.predict_faces(list(face_crops))
     assert [p.label for p in as_list] == [p.label for p in batch]
 
@@ -42,9 +46,9 @@ def test_crops_of_any_size_and_grey_crops(rec, face_crops):
     import cv2
 
     big = cv2.resize(face_crops[0], (120, 120), interpolation=cv2.INTER_CUBIC)
-    assert rec.predict_faces(big).label in rec.labels
+    assert rec.predict_face(big).label in rec.labels
     grey = cv2.cvtColor(face_crops[0], cv2.COLOR_BGR2GRAY)
-    assert rec.predict_faces(grey).label in rec.labels
+    assert rec.predict_face(grey).label in rec.labels
 
 
 @pytest.mark.parametrize(
@@ -141,7 +145,7 @@ def test_probability_columns_are_always_the_probabilities_whose_argmax_is_the_la
 
     negatives = ("Anger", "Disgust", "Fear", "Sadness")
     batch = Recognizer(tiny_repo).predict_faces(face_crops)
-    ran = [p.fine_scores["Negative"] is not None for p in batch]
+    ran = [p.fine_probabilities["Negative"] is not None for p in batch]
     assert not all(ran)  # some crops never reach the negative network
     rows = list(csv.DictReader(io.StringIO(batch.to_csv())))
     for p, r, did in zip(batch, rows, ran):
@@ -180,3 +184,55 @@ def test_a_face_in_a_large_photo_file_is_found_as_in_its_pixels(video_recognizer
     assert len(from_pixels.faces) == len(from_file.faces) == 1
     assert np.allclose(from_file.faces[0].box, from_pixels.faces[0].box, atol=4)
     assert from_file.faces[0].prediction.label == from_pixels.faces[0].prediction.label
+
+
+# ---- one return type per concept (issue 22 item 2); the old spellings warn for one release ----------
+def test_predict_faces_of_one_crop_still_answers_the_old_attributes_with_a_warning(rec, face_crops):
+    single = rec.predict_faces(face_crops[0])
+    with pytest.warns(DeprecationWarning, match=r"result\[0\]\.label"):
+        assert single.label == single[0].label
+    with pytest.warns(DeprecationWarning, match="coarse_probabilities"):
+        assert single.coarse_scores == single[0].coarse_probabilities
+    with pytest.raises(AttributeError):  # a real batch never pretends to be one prediction
+        _ = rec.predict_faces(face_crops[:2]).label
+    with pytest.raises(AttributeError):
+        _ = single.no_such_attribute
+
+
+def test_predict_face_takes_exactly_one_crop(rec, face_crops):
+    with pytest.raises(InvalidInputError, match="predict_faces"):
+        rec.predict_face(face_crops[:3])
+    with pytest.raises(InvalidInputError):
+        rec.predict_face([face_crops[0]])
+
+
+def test_one_image_one_result_and_predict_images_for_many(video_recognizer, media):
+    from cfcsp_sdk import DetectedFace, ImageResult
+
+    paths = [media("single_face.jpg"), media("multi_face.jpg")]
+    many = video_recognizer.predict_images(paths)
+    one_by_one = [video_recognizer.predict_image(p) for p in paths]
+    assert all(isinstance(r, ImageResult) for r in many) and len(many) == 2
+    assert [r.to_dict() for r in many] == [r.to_dict() for r in one_by_one]
+    assert video_recognizer.predict_images(iter(paths))[1].to_dict() == many[1].to_dict()  # any iterable
+    assert all(isinstance(f, DetectedFace) for f in many[1].faces) and len(many[1].faces) > 1
+    with pytest.warns(DeprecationWarning, match=r"predict_images\(images\)"):
+        old = video_recognizer.predict_image(tuple(paths))
+    assert [r.to_dict() for r in old] == [r.to_dict() for r in many]
+    with pytest.raises(InvalidInputError, match="predict_image"):
+        video_recognizer.predict_images(paths[0])
+
+
+def test_image_records_are_the_flat_rows_and_faces_the_typed_ones(video_recognizer, media):
+    result = video_recognizer.predict_image(media("multi_face.jpg"))
+    records = result.to_records()
+    assert [r["face"] for r in records] == list(range(len(result.faces)))
+    for record, face in zip(records, result.faces):
+        assert record["detection_score"] == face.detection_score
+        assert (record["x1"], record["y1"], record["x2"], record["y2"]) == face.box
+        assert record["label"] == face.label and record[f"p_{face.label}"] == face.probabilities[face.label]
+    assert set(records[0]) == set(result.columns)
+    with pytest.warns(DeprecationWarning, match=r"to_records\(\)"):
+        assert result.rows() == records
+    header, *lines = result.to_csv().splitlines()
+    assert header.split(",") == result.columns and len(lines) == len(result.faces)

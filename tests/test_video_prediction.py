@@ -410,15 +410,15 @@ def test_a_large_photo_is_decoded_small_and_boxes_come_back_in_its_pixels(video_
         assert 0 <= face.box[0] < face.box[2] <= 3000 and 0 <= face.box[1] < face.box[3] <= 2001
 
 
-def test_predict_image_takes_a_list_and_faces_have_shortcuts(video_recognizer, media):
+def test_predict_images_takes_a_list_and_faces_have_shortcuts(video_recognizer, media):
     photos = [media("multi_face.jpg"), load_image_for_test(media("single_face.jpg"))]
-    results = video_recognizer.predict_image(photos)
+    results = video_recognizer.predict_images(photos)
     assert isinstance(results, list) and [len(r) for r in results] == [5, 1]
     one = video_recognizer.predict_image(media("multi_face.jpg"))
     assert [f.box for f in results[0]] == [f.box for f in one]
     face = results[1][0]
     assert face.label == face.prediction.label and face.probabilities == face.prediction.probabilities
-    assert video_recognizer.predict_image(()) == []
+    assert video_recognizer.predict_images(()) == []
 
 
 def test_fps_and_stride_together_are_refused(video_recognizer, media):

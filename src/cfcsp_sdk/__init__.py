@@ -11,6 +11,7 @@ from cfcsp_sdk.errors import (
     CfcspError,
     InvalidInputError,
     MediaError,
+    MediaWarning,
     ModelConfigError,
     ModelNotFoundError,
     UnsafeFileError,
@@ -24,10 +25,18 @@ if TYPE_CHECKING:
     from cfcsp_sdk.io.video import Frame
     from cfcsp_sdk.pipeline import FrameRows, VideoPipeline
     from cfcsp_sdk.recognizer import Recognizer
-    from cfcsp_sdk.results import FaceBatchResult, FacePrediction
-    from cfcsp_sdk.smoother import Smoother
+    from cfcsp_sdk.results import (
+        DetectedFace,
+        FaceBatchResult,
+        FacePrediction,
+        FaceRow,
+        ImageResult,
+        VideoResult,
+    )
+    from cfcsp_sdk.smoother import Smoother, softmax
     from cfcsp_sdk.views import Views
 
+# The one place the version is written: pyproject.toml reads it from here (setuptools' dynamic version)
 __version__ = "0.1.0"
 
 # The heavy parts (numpy, OpenCV, ONNX Runtime) are imported on first use, not with the package: the
@@ -41,9 +50,14 @@ _LAZY = {
     "FrameRows": "cfcsp_sdk.pipeline",
     "VideoPipeline": "cfcsp_sdk.pipeline",
     "Recognizer": "cfcsp_sdk.recognizer",
+    "DetectedFace": "cfcsp_sdk.results",
     "FaceBatchResult": "cfcsp_sdk.results",
     "FacePrediction": "cfcsp_sdk.results",
+    "FaceRow": "cfcsp_sdk.results",
+    "ImageResult": "cfcsp_sdk.results",
+    "VideoResult": "cfcsp_sdk.results",
     "Smoother": "cfcsp_sdk.smoother",
+    "softmax": "cfcsp_sdk.smoother",
     "Views": "cfcsp_sdk.views",
 }
 
@@ -65,13 +79,17 @@ __all__ = [
     "Cascade",
     "CascadeOutput",
     "CfcspError",
+    "DetectedFace",
     "FaceBatchResult",
     "FacePrediction",
+    "FaceRow",
     "Frame",
     "FrameRows",
     "FrameSource",
+    "ImageResult",
     "InvalidInputError",
     "MediaError",
+    "MediaWarning",
     "ModelConfig",
     "ModelConfigError",
     "ModelNotFoundError",
@@ -80,6 +98,8 @@ __all__ = [
     "UnsafeFileError",
     "UnsafePickleError",
     "VideoPipeline",
+    "VideoResult",
     "Views",
     "__version__",
+    "softmax",
 ]

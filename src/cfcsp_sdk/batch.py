@@ -142,7 +142,7 @@ def plan_outputs(sources: Sequence[str], out: Path, fmt: OutputFormat, abaw: boo
 
 
 def write_table(result: "VideoResult", path: Path, fmt: OutputFormat) -> None:
-    """Write the result's rows (``VideoResult.table()`` columns) as CSV or Parquet, whole or not at all."""
+    """Write the result's ``to_records()`` (its ``columns``) as CSV or Parquet, whole or not at all."""
     with atomic_path(path) as tmp:
         if fmt == "csv":
             result.to_csv(tmp)
@@ -150,7 +150,7 @@ def write_table(result: "VideoResult", path: Path, fmt: OutputFormat) -> None:
             import pyarrow as pa
             import pyarrow.parquet as pq
 
-            rows = result.table()
+            rows = result.to_records()
             pq.write_table(pa.table({c: [r.get(c) for r in rows] for c in result.columns}), tmp)
 
 

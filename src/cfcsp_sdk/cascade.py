@@ -15,8 +15,9 @@ directly, and ``p(k) = p_coarse(g) * p_fine_g(k)`` for a label inside group ``g`
 Fine networks run, by default (``fine_policy="when_needed"``), only on faces whose coarse argmax is
 their group. Both rules then give the same label as running every network on every face (a grouped
 label can only win where its group is the coarse argmax). Where a fine network did not run, its
-group's probability is split evenly over the group's labels and ``fine_scores`` is ``None``; use
-``fine_policy="always"`` to get every number from a network.
+group's probability is split evenly over the group's labels and that group's
+``FacePrediction.fine_probabilities`` is ``None``; use ``fine_policy="always"`` to get every number
+from a network.
 """
 
 from __future__ import annotations
@@ -146,8 +147,8 @@ class Cascade:
                 probs[:, k] = cp[:, c]
         for i, g in enumerate(self.spec.groups):
             fp = np.asarray(fine_probs[i], dtype=np.float64)
-            missing = np.isnan(fp).any(axis=1)
-            fp = np.where(missing[:, None], 1.0 / len(g.labels), fp)
+            missing = np.isnan(fp).any(axis=1, keepdims=True)
+            fp = np.where(missing, 1.0 / len(g.labels), fp)
             probs[:, list(g.to_final)] = cp[:, [g.coarse_index]] * fp
         if self.rule == "soft":
             labels = np.argmax(probs, axis=1)

@@ -371,7 +371,7 @@ class _Collected:
 
     def add(self, src: str | int, result: Any, is_video: bool) -> None:
         self.columns += [c for c in result.columns if c not in self.columns]
-        self.table += [{"source": str(src), **row} for row in (result.table() if is_video else result.rows())]
+        self.table += [{"source": str(src), **row} for row in result.to_records()]
         self.entries.append({"source": str(src), **result.to_dict()})
 
     def write(self, output: str, failed: list[str]) -> None:

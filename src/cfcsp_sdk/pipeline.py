@@ -23,12 +23,13 @@ Memory holds the smoothing windows and the frames not yet finished, never the wh
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from collections import deque
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Iterable, Iterator, NamedTuple, Sequence
+from typing import Callable, Iterable, Iterator, NamedTuple, Sequence
 
 import numpy as np
 
@@ -271,7 +272,7 @@ class VideoPipeline:
             obs = []
             for det, tid, crop in zip(dets, ids, crops):
                 o = _Observation(FaceRow(frame=frame.index, time=frame.time, track=tid, box=det.box,
-                                         landmarks=det.landmarks, detection_score=det.score), crop=crop)
+                                         landmarks=det.landmarks, detection_score=det.detection_score), crop=crop)
                 self._tracks.setdefault(tid, _Track()).obs.append(o)
                 obs.append(o)
             return obs, list(ended)
@@ -290,7 +291,7 @@ class VideoPipeline:
         self._since_detection = 0
         return self.detector.detect(frame.image), None, []
 
-    def _batches(self, fn, batch: np.ndarray) -> np.ndarray:  # type: ignore[no-untyped-def]
+    def _batches(self, fn: Callable[[np.ndarray], np.ndarray], batch: np.ndarray) -> np.ndarray:
         return np.concatenate([fn(batch[i : i + self.batch_size]) for i in range(0, len(batch), self.batch_size)])
 
     def _run_coarse(self, new: list[_Observation]) -> None:
@@ -308,8 +309,8 @@ class VideoPipeline:
         with self._stage("model"):
             for g, obs in todo.items():
                 if obs:
-                    logits = self._batches(lambda b, g=g: self.cascade.run_group(g, b),
-                                           np.stack([o.crop for o in obs]))  # type: ignore[misc]
+                    logits = self._batches(functools.partial(self.cascade.run_group, g),
+                                           np.stack([o.crop for o in obs]))  # type: ignore[misc]  # kept until decided
                     for o, lg in zip(obs, logits):
                         o.fine[g] = lg
 

@@ -6,10 +6,11 @@ import os
 import tempfile
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Optional, overload
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Optional
 
 import numpy as np
 
+from cfcsp_sdk._deprecation import warn_deprecated
 from cfcsp_sdk.backends import Backend, get_backend
 from cfcsp_sdk.cascade import Cascade, CascadeOutput
 from cfcsp_sdk.config import CONFIG_NAME, FinePolicy, ModelConfig, Rule, SmoothingMode
@@ -178,37 +179,34 @@ class Recognizer:
         )
 
     def to_predictions(self, out: CascadeOutput) -> list[FacePrediction]:
-        """One :class:`FacePrediction` per face of a cascade output."""
+        """One :class:`FacePrediction` per face of a cascade output (``N`` faces -> a list of ``N``):
+        the coarse and fine logits through a softmax, ``None`` for a fine network that did not run."""
         spec = self.config.cascade
         coarse = softmax(out.coarse_logits)
         fine = {i: softmax(v) for i, v in out.fine_logits.items()}
         preds = []
         for r in range(len(out.labels)):
             k = int(out.labels[r])
-            fine_scores: dict[str, Optional[dict[str, float]]] = {}
+            fine_probabilities: dict[str, Optional[dict[str, float]]] = {}
             unrefined: list[str] = []
             for i, g in enumerate(spec.groups):
                 row = fine[i][r]
                 ran = not np.isnan(row).any()
-                fine_scores[spec.coarse_labels[g.coarse_index]] = dict(zip(g.labels, map(float, row))) if ran else None
+                fine_probabilities[spec.coarse_labels[g.coarse_index]] = (
+                    dict(zip(g.labels, map(float, row))) if ran else None)
                 if not ran:
                     unrefined += [self.labels[j] for j in g.to_final]
             preds.append(FacePrediction(
                 label=self.labels[k],
                 label_index=k,
                 probabilities=dict(zip(self.labels, map(float, out.probabilities[r]))),
-                coarse_scores=dict(zip(spec.coarse_labels, map(float, coarse[r]))),
-                fine_scores=fine_scores,
+                coarse_probabilities=dict(zip(spec.coarse_labels, map(float, coarse[r]))),
+                fine_probabilities=fine_probabilities,
                 unrefined=tuple(unrefined),
             ))
         return preds
 
-    @overload
-    def predict_faces(self, crops: np.ndarray, color: CropColor = "bgr") -> FacePrediction | FaceBatchResult: ...
-    @overload
-    def predict_faces(self, crops: list[np.ndarray], color: CropColor = "bgr") -> FaceBatchResult: ...
-
-    def predict_faces(self, crops: Crops, color: CropColor = "bgr") -> FacePrediction | FaceBatchResult:
+    def predict_faces(self, crops: Crops, color: CropColor = "bgr") -> FaceBatchResult:
         """Predict the expression of aligned face crops (no detection, no smoothing).
 
         Args:
@@ -218,12 +216,31 @@ class Recognizer:
             color: channel order of colour crops, ``"bgr"`` (OpenCV's ``imread``, the default) or ``"rgb"``.
 
         Returns:
-            A :class:`FacePrediction` for a single crop, a :class:`FaceBatchResult` for a batch.
+            A :class:`FaceBatchResult` with one :class:`FacePrediction` per crop, in input order (one
+            crop gives a result of length 1; :meth:`predict_face` returns its prediction directly).
+
+        Raises:
+            InvalidInputError: crops that are not arrays of those shapes, or a bad ``color``.
         """
-        faces, single = split_crops(crops)
+        faces, _ = split_crops(crops)
         batch = crops_to_batch(faces, self.config.preprocessing, color)
-        preds = self.to_predictions(self.run_cascade(batch))
-        return preds[0] if single else FaceBatchResult(preds, self.labels)
+        return FaceBatchResult(self.to_predictions(self.run_cascade(batch)), self.labels)
+
+    def predict_face(self, crop: np.ndarray, color: CropColor = "bgr") -> FacePrediction:
+        """Predict the expression of one aligned face crop: ``predict_faces(crop)[0]``.
+
+        Args:
+            crop: one uint8 ``H x W x 3`` (or ``H x W`` grey, ``H x W x 1``, ``H x W x 4``) crop aligned
+                to the model's face template.
+            color: ``"bgr"`` (default) or ``"rgb"``.
+
+        Raises:
+            InvalidInputError: ``crop`` is a batch (use :meth:`predict_faces`) or not a crop.
+        """
+        faces, single = split_crops(crop)
+        if not single:
+            raise InvalidInputError(f"predict_face takes one crop; for {len(faces)} use predict_faces")
+        return self.predict_faces(crop, color)[0]
 
     # ---- images and video ------------------------------------------------------------------
     @property
@@ -236,28 +253,21 @@ class Recognizer:
             self._detector = get_detector(self._detector_spec, **self._detector_options)
         return self._detector
 
-    @overload
-    def predict_image(self, image: "str | os.PathLike[str] | np.ndarray", color: CropColor = "bgr") -> ImageResult: ...
-    @overload
-    def predict_image(self, image: "list[str | os.PathLike[str] | np.ndarray] | tuple[str | os.PathLike[str] | np.ndarray, ...]",
-                      color: CropColor = "bgr") -> list[ImageResult]: ...
-
-    def predict_image(self, image: Any, color: CropColor = "bgr") -> "ImageResult | list[ImageResult]":
-        """Detect, align and recognise every face in one image (a path or an array; no smoothing), or
-        in each image of a list or tuple.
+    def predict_image(self, image: "str | os.PathLike[str] | np.ndarray", color: CropColor = "bgr") -> ImageResult:
+        """Detect, align and recognise every face in one image (a path or an array; no smoothing).
 
         Args:
-            image: a file path, or a uint8/uint16 array (grey, BGR/RGB, or with alpha); or a list or
-                tuple of them.
+            image: a file path, or a uint8/uint16 array (grey, BGR/RGB, or with alpha). A list or tuple
+                of images is deprecated here (it returns a list, with a ``DeprecationWarning``): use
+                :meth:`predict_images`.
             color: channel order of a colour array, ``"bgr"`` (default) or ``"rgb"``.
 
         Returns:
             An :class:`ImageResult` (empty if no face was found); boxes and landmarks in the image's
-            own pixels, boxes clipped to the image. For a list or tuple, a list of them in the same order.
+            own pixels, boxes clipped to the image.
 
         Raises:
-            MediaError, InvalidInputError: for the first image that cannot be read (``cfcsp predict``
-                with several inputs reports such files and goes on with the others).
+            MediaError, InvalidInputError: the image cannot be read, or a bad ``color``.
 
         A large photo file is decoded at 1/2, 1/4 or 1/8 of its size only where the detector would
         still look for every face it looks for at full size (its ``min_face`` / ``min_face_ratio`` /
@@ -265,14 +275,31 @@ class Recognizer:
         model's face template (and 48 pixels): a JPEG then decodes several times faster in a fraction
         of the memory, and a path gives the same faces as its pixels.
         """
+        if isinstance(image, (list, tuple)):
+            warn_deprecated("predict_image(list of images)", "predict_images(images)")
+            return self.predict_images(image, color)  # type: ignore[return-value]
+        return self._predict_one_image(image, color)
+
+    def predict_images(
+        self, images: "Iterable[str | os.PathLike[str] | np.ndarray]", color: CropColor = "bgr"
+    ) -> list[ImageResult]:
+        """:meth:`predict_image` for each of several images: one :class:`ImageResult` per image, in order.
+
+        Raises:
+            MediaError, InvalidInputError: for the first image that cannot be read (``cfcsp predict``
+                with several inputs reports such files and goes on with the others), or a bad ``color``.
+        """
+        if isinstance(images, (str, os.PathLike, np.ndarray)):
+            raise InvalidInputError("predict_images takes an iterable of images; for one use predict_image")
+        return [self._predict_one_image(one, color) for one in images]
+
+    def _predict_one_image(self, image: "str | os.PathLike[str] | np.ndarray", color: CropColor) -> ImageResult:
         from cfcsp_sdk.faces.detection import Detection, detect_many
         from cfcsp_sdk.io.images import image_size, load_image
         from cfcsp_sdk.pipeline import aligned_crops
 
         if color not in ("bgr", "rgb"):
             raise InvalidInputError(f"color must be 'bgr' or 'rgb', got {color!r}")
-        if isinstance(image, (list, tuple)):
-            return [self.predict_image(one, color) for one in image]
         reduce, size = 1, None
         if isinstance(image, (str, os.PathLike)) and Path(image).is_file():
             size = image_size(image)
@@ -294,14 +321,14 @@ class Recognizer:
         faces = []
         if dets:
             preds = self.predict_faces(aligned_crops(img, dets, self.config), color="bgr")
-            assert isinstance(preds, FaceBatchResult)
             if (width, height) != (img.shape[1], img.shape[0]):  # back from the reduced decode
                 f = np.array([width / img.shape[1], height / img.shape[0]])
                 dets = [Detection(box=tuple(float(v) for v in np.minimum(np.asarray(d.box).reshape(2, 2) * f,
                                                                           [width, height]).reshape(-1)),
-                                  score=d.score, landmarks=None if d.landmarks is None else d.landmarks * f)
+                                  detection_score=d.detection_score,
+                                  landmarks=None if d.landmarks is None else d.landmarks * f)
                         for d in dets]
-            faces = [DetectedFace(d.box, d.score, d.landmarks, p) for d, p in zip(dets, preds)]
+            faces = [DetectedFace(d.box, d.detection_score, d.landmarks, p) for d, p in zip(dets, preds)]
         return ImageResult(faces=faces, labels=self.labels, width=width, height=height)
 
     def pipeline(

@@ -1,4 +1,10 @@
-"""Typed prediction results with ``to_dict`` / ``to_json`` / ``to_csv`` / ``to_dataframe``."""
+"""Typed prediction results.
+
+Every result has ``to_dict()`` and ``to_json(path=None)``; the tabular ones (:class:`FaceBatchResult`,
+:class:`ImageResult`, :class:`VideoResult`) also ``columns``, ``to_records()`` (flat dicts, one per
+row), ``to_csv(path=None)`` and ``to_dataframe()``. Typed row objects are attributes: ``predictions``,
+``faces``, ``rows``.
+"""
 
 from __future__ import annotations
 
@@ -6,55 +12,144 @@ import csv
 import io
 import json
 import math
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Optional, Sequence
+from typing import Any
 
 import numpy as np
 
-from cfcsp_sdk.errors import CfcspError
+from cfcsp_sdk._deprecation import warn_deprecated
+from cfcsp_sdk.errors import CfcspError, InvalidInputError
 
 
-@dataclass
-class FacePrediction:
+class JsonExport:
+    """``to_json(path)`` for a result with ``to_dict()``: one implementation for every result type."""
+
+    def to_dict(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def to_json(self, path: Any = None, **kwargs: Any) -> str:
+        """Strict JSON of :meth:`to_dict` (non-finite floats as ``null``), written to ``path`` if given
+        (whole or not at all); ``kwargs`` go to ``json.dumps`` (e.g. ``indent=2``). Returns the text."""
+        return _write_text(dumps_json(self.to_dict(), **kwargs), path)
+
+
+class TableExport(JsonExport):
+    """``to_records()`` flat dicts, and the ``to_csv(path)`` / ``to_dataframe()`` views written from them.
+
+    A subclass gives :attr:`columns` and :meth:`to_records`; the typed row objects stay on the result
+    itself (``VideoResult.rows``, ``ImageResult.faces``, ``FaceBatchResult.predictions``).
+    """
+
+    @property
+    def columns(self) -> list[str]:
+        raise NotImplementedError
+
+    def to_records(self) -> list[dict[str, Any]]:
+        raise NotImplementedError
+
+    def to_csv(self, path: Any = None) -> str:
+        """CSV of :meth:`to_records` with a header of :attr:`columns` (a missing cell is empty), written
+        to ``path`` if given (whole or not at all). Returns the text."""
+        return rows_to_csv(self.to_records(), self.columns, path)
+
+    def to_dataframe(self) -> Any:
+        """A pandas DataFrame of :meth:`to_records` with :attr:`columns`.
+
+        Raises:
+            CfcspError: pandas is not installed.
+        """
+        return rows_to_dataframe(self.to_records(), self.columns)
+
+
+@dataclass(init=False)
+class FacePrediction(JsonExport):
     """The cascade's answer for one face.
 
     Attributes:
         label: the final label.
         label_index: its index in the model's label list.
         probabilities: a probability for every final label (sums to 1).
-        coarse_scores: the coarse network's probabilities by coarse label.
-        fine_scores: per group label (e.g. ``"Negative"``), the fine network's probabilities, or
-            ``None`` where that fine network did not run on this face.
+        coarse_probabilities: the coarse network's probabilities by coarse label (sums to 1).
+        fine_probabilities: per group label (e.g. ``"Negative"``), the fine network's probabilities
+            over that group's labels, or ``None`` where that fine network did not run on this face.
         unrefined: final labels whose fine network did not run on this face: each holds an even
             share of its group's coarse probability (so they are equal), not a probability of its
             own. Every output shows them as they are in :attr:`probabilities` (whose argmax is
             :attr:`label`); this list says which they are.
+
+    ``coarse_scores`` and ``fine_scores`` (attributes and keyword arguments) are deprecated spellings
+    of ``coarse_probabilities`` and ``fine_probabilities``. :meth:`to_dict` (and so JSON files) keeps
+    the keys ``coarse_scores`` / ``fine_scores`` so files read as before.
     """
 
     label: str
     label_index: int
     probabilities: dict[str, float]
-    coarse_scores: dict[str, float]
-    fine_scores: dict[str, Optional[dict[str, float]]] = field(default_factory=dict)
+    coarse_probabilities: dict[str, float]
+    fine_probabilities: dict[str, dict[str, float] | None] = field(default_factory=dict)
     unrefined: tuple[str, ...] = ()
 
+    def __init__(
+        self,
+        label: str,
+        label_index: int,
+        probabilities: dict[str, float],
+        coarse_probabilities: dict[str, float] | None = None,
+        fine_probabilities: dict[str, dict[str, float] | None] | None = None,
+        unrefined: tuple[str, ...] = (),
+        *,
+        coarse_scores: dict[str, float] | None = None,
+        fine_scores: dict[str, dict[str, float] | None] | None = None,
+    ) -> None:
+        if coarse_scores is not None:
+            warn_deprecated("FacePrediction(coarse_scores=...)", "coarse_probabilities=")
+            if coarse_probabilities is not None:
+                raise InvalidInputError("give coarse_probabilities only (coarse_scores is its deprecated name)")
+            coarse_probabilities = coarse_scores
+        if fine_scores is not None:
+            warn_deprecated("FacePrediction(fine_scores=...)", "fine_probabilities=")
+            if fine_probabilities is not None:
+                raise InvalidInputError("give fine_probabilities only (fine_scores is its deprecated name)")
+            fine_probabilities = fine_scores
+        if coarse_probabilities is None:
+            raise InvalidInputError("FacePrediction needs coarse_probabilities")
+        self.label = label
+        self.label_index = label_index
+        self.probabilities = probabilities
+        self.coarse_probabilities = coarse_probabilities
+        self.fine_probabilities = {} if fine_probabilities is None else fine_probabilities
+        self.unrefined = tuple(unrefined)
+
+    @property
+    def coarse_scores(self) -> dict[str, float]:
+        """Deprecated: :attr:`coarse_probabilities`."""
+        warn_deprecated("FacePrediction.coarse_scores", "FacePrediction.coarse_probabilities")
+        return self.coarse_probabilities
+
+    @property
+    def fine_scores(self) -> dict[str, dict[str, float] | None]:
+        """Deprecated: :attr:`fine_probabilities`."""
+        warn_deprecated("FacePrediction.fine_scores", "FacePrediction.fine_probabilities")
+        return self.fine_probabilities
+
     def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict: ``label``, ``label_index``, ``probabilities``, ``coarse_scores`` (the coarse
+        probabilities), ``fine_scores`` (the fine probabilities or ``None`` per group), ``unrefined``."""
         return json_safe({
             "label": self.label,
             "label_index": self.label_index,
             "probabilities": dict(self.probabilities),
-            "coarse_scores": dict(self.coarse_scores),
-            "fine_scores": {k: (dict(v) if v is not None else None) for k, v in self.fine_scores.items()},
+            # the file keys keep their 0.1 names: files written before and after the rename read the same
+            "coarse_scores": dict(self.coarse_probabilities),
+            "fine_scores": {k: (dict(v) if v is not None else None) for k, v in self.fine_probabilities.items()},
             "unrefined": list(self.unrefined),
         })
 
-    def table_probabilities(self) -> dict[str, Optional[float]]:
+    def table_probabilities(self) -> dict[str, float | None]:
         """``p_<label>`` cells of a CSV or DataFrame row: :attr:`probabilities`, one number per label
         (as in video tables and JSON)."""
         return {f"p_{k}": v for k, v in self.probabilities.items()}
-
-    def to_json(self, **kwargs: Any) -> str:
-        return dumps_json(self.to_dict(), **kwargs)
 
 
 def json_safe(value: Any) -> Any:
@@ -121,9 +216,26 @@ def rows_to_dataframe(rows: list[dict[str, Any]], columns: Sequence[str]) -> Any
     return pd.DataFrame(rows, columns=list(columns))
 
 
+_PREDICTION_ATTRIBUTES = frozenset({"label", "label_index", "probabilities", "coarse_probabilities",
+                                    "fine_probabilities", "unrefined", "coarse_scores", "fine_scores",
+                                    "table_probabilities"})
+_RENAMED = {"coarse_scores": "coarse_probabilities", "fine_scores": "fine_probabilities"}
+
+
 @dataclass
-class FaceBatchResult:
-    """Predictions for a batch of face crops, in input order."""
+class FaceBatchResult(TableExport):
+    """Predictions for a batch of face crops, in input order (what :meth:`Recognizer.predict_faces`
+    returns, for one crop too).
+
+    Attributes:
+        predictions: one :class:`FacePrediction` per crop.
+        labels: the model's final labels (the ``p_<label>`` columns, in order).
+
+    ``result[i]``, ``len(result)`` and iteration go through :attr:`predictions`. For one release, a
+    result of one crop also answers :class:`FacePrediction`'s attributes (``result.label``, ...) with a
+    ``DeprecationWarning``: ``predict_faces`` returned a bare FacePrediction for one crop before; use
+    ``result[0].label`` or :meth:`Recognizer.predict_face`.
+    """
 
     predictions: list[FacePrediction]
     labels: tuple[str, ...]
@@ -134,24 +246,30 @@ class FaceBatchResult:
     def __getitem__(self, i: int) -> FacePrediction:
         return self.predictions[i]
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[FacePrediction]:
         return iter(self.predictions)
+
+    def __getattr__(self, name: str) -> Any:
+        # only reached for names the batch lacks; "predictions" guards against recursion while unpickling
+        if name in _PREDICTION_ATTRIBUTES and len(self.__dict__.get("predictions", ())) == 1:
+            new = _RENAMED.get(name, name)
+            warn_deprecated(f"FaceBatchResult.{name} (predict_faces of one crop)",
+                            f"result[0].{new}, or Recognizer.predict_face(crop).{new}")
+            return getattr(self.predictions[0], new)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     @property
     def columns(self) -> list[str]:
+        """``face``, ``label``, ``label_index``, then ``p_<label>`` per label."""
         return ["face", "label", "label_index"] + [f"p_{k}" for k in self.labels]
 
+    def to_records(self) -> list[dict[str, Any]]:
+        """One flat dict per crop with the :attr:`columns` as keys."""
+        return predictions_to_rows(self.predictions)
+
     def to_dict(self) -> dict[str, Any]:
+        """``{"labels": [...], "predictions": [FacePrediction.to_dict(), ...]}``."""
         return json_safe({"labels": list(self.labels), "predictions": [p.to_dict() for p in self.predictions]})
-
-    def to_json(self, path: Any = None, **kwargs: Any) -> str:
-        return _write_text(dumps_json(self.to_dict(), **kwargs), path)
-
-    def to_csv(self, path: Any = None) -> str:
-        return rows_to_csv(predictions_to_rows(self.predictions), self.columns, path)
-
-    def to_dataframe(self) -> Any:
-        return rows_to_dataframe(predictions_to_rows(self.predictions), self.columns)
 
 
 AFFWILD2_LABELS = ("Neutral", "Anger", "Disgust", "Fear", "Happiness", "Sadness", "Surprise", "Other")
@@ -159,7 +277,7 @@ AFFWILD2_LABELS = ("Neutral", "Anger", "Disgust", "Fear", "Happiness", "Sadness"
 
 
 @dataclass
-class DetectedFace:
+class DetectedFace(JsonExport):
     """A face found in an image, with its prediction.
 
     Attributes:
@@ -171,7 +289,7 @@ class DetectedFace:
 
     box: tuple[float, float, float, float]
     detection_score: float
-    landmarks: Optional[Any]
+    landmarks: Any | None
     prediction: FacePrediction
 
     @property
@@ -185,6 +303,7 @@ class DetectedFace:
         return self.prediction.probabilities
 
     def to_dict(self) -> dict[str, Any]:
+        """``box``, ``detection_score``, ``landmarks`` and the prediction's :meth:`FacePrediction.to_dict` keys."""
         return json_safe({
             "box": [float(v) for v in self.box],
             "detection_score": float(self.detection_score),
@@ -194,8 +313,14 @@ class DetectedFace:
 
 
 @dataclass
-class ImageResult:
-    """Every face found in one image (possibly none)."""
+class ImageResult(TableExport):
+    """Every face found in one image (possibly none).
+
+    Attributes:
+        faces: one :class:`DetectedFace` per face, in the detector's order (the typed rows).
+        labels: the model's final labels.
+        width, height: the image's size in pixels.
+    """
 
     faces: list[DetectedFace]
     labels: tuple[str, ...]
@@ -205,7 +330,7 @@ class ImageResult:
     def __len__(self) -> int:
         return len(self.faces)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[DetectedFace]:
         return iter(self.faces)
 
     def __getitem__(self, i: int) -> DetectedFace:
@@ -213,9 +338,11 @@ class ImageResult:
 
     @property
     def columns(self) -> list[str]:
+        """``face``, ``x1``..``y2``, ``detection_score``, ``label``, then ``p_<label>`` per label."""
         return ["face", "x1", "y1", "x2", "y2", "detection_score", "label"] + [f"p_{k}" for k in self.labels]
 
-    def rows(self) -> list[dict[str, Any]]:
+    def to_records(self) -> list[dict[str, Any]]:
+        """One flat dict per face with the :attr:`columns` as keys (the CSV / DataFrame view)."""
         out = []
         for i, f in enumerate(self.faces):
             row: dict[str, Any] = {"face": i, "detection_score": f.detection_score, "label": f.prediction.label}
@@ -224,22 +351,19 @@ class ImageResult:
             out.append(row)
         return out
 
+    def rows(self) -> list[dict[str, Any]]:
+        """Deprecated: :meth:`to_records` (``rows`` means typed row objects, as ``VideoResult.rows``)."""
+        warn_deprecated("ImageResult.rows()", "ImageResult.to_records() (or .faces for the typed faces)")
+        return self.to_records()
+
     def to_dict(self) -> dict[str, Any]:
+        """``width``, ``height``, ``labels`` and ``faces`` (:meth:`DetectedFace.to_dict` each)."""
         return json_safe({"width": self.width, "height": self.height, "labels": list(self.labels),
                           "faces": [f.to_dict() for f in self.faces]})
 
-    def to_json(self, path: Any = None, **kwargs: Any) -> str:
-        return _write_text(dumps_json(self.to_dict(), **kwargs), path)
-
-    def to_csv(self, path: Any = None) -> str:
-        return rows_to_csv(self.rows(), self.columns, path)
-
-    def to_dataframe(self) -> Any:
-        return rows_to_dataframe(self.rows(), self.columns)
-
 
 @dataclass
-class FaceRow:
+class FaceRow(JsonExport):
     """One face in one frame of a video, or (``track == -1``) a frame where no face was found.
 
     Attributes:
@@ -254,19 +378,20 @@ class FaceRow:
     frame: int
     time: float
     track: int = -1
-    box: Optional[tuple[float, float, float, float]] = None
-    landmarks: Optional[Any] = None
-    detection_score: Optional[float] = None
-    label: Optional[str] = None
-    probabilities: Optional[dict[str, float]] = None
-    raw_label: Optional[str] = None
-    raw_probabilities: Optional[dict[str, float]] = None
+    box: tuple[float, float, float, float] | None = None
+    landmarks: Any | None = None
+    detection_score: float | None = None
+    label: str | None = None
+    probabilities: dict[str, float] | None = None
+    raw_label: str | None = None
+    raw_probabilities: dict[str, float] | None = None
 
     @property
     def has_face(self) -> bool:
         return self.track >= 0
 
     def to_dict(self) -> dict[str, Any]:
+        """Every attribute plus ``has_face``; box and landmarks as lists."""
         return json_safe({
             "frame": self.frame,
             "time": self.time,
@@ -336,7 +461,7 @@ def summarize(rows: Sequence[FaceRow], labels: Sequence[str], track: int) -> Tra
 
 
 @dataclass
-class VideoResult:
+class VideoResult(TableExport):
     """Results for a whole video: one row per frame and face, plus one row per frame without a face.
 
     Attributes:
@@ -361,7 +486,7 @@ class VideoResult:
     frame_count: int = 0
     width: int = 0
     height: int = 0
-    error: Optional[str] = None
+    error: str | None = None
     smoothing: dict[str, Any] = field(default_factory=dict)
     frames_read: int = 0
     skipped_frames: list[int] = field(default_factory=list)
@@ -412,6 +537,7 @@ class VideoResult:
         }
 
     def to_dict(self) -> dict[str, Any]:
+        """The video's attributes, :meth:`summary` and ``rows`` (:meth:`FaceRow.to_dict` each)."""
         return json_safe({
             "source": self.source, "labels": list(self.labels), "fps": self.fps, "frame_count": self.frame_count,
             "width": self.width, "height": self.height, "error": self.error, "smoothing": self.smoothing,
@@ -420,20 +546,23 @@ class VideoResult:
             "summary": self.summary(), "rows": [r.to_dict() for r in self.rows],
         })
 
-    def to_json(self, path: Any = None, **kwargs: Any) -> str:
-        return _write_text(dumps_json(self.to_dict(), **kwargs), path)
-
     @property
     def columns(self) -> list[str]:
+        """``frame``, ``time``, ``track``, ``has_face``, ``x1``..``y2``, ``detection_score``, ``label``,
+        ``raw_label``, then ``p_<label>`` (smoothed) and ``raw_p_<label>`` per label."""
         return (["frame", "time", "track", "has_face", "x1", "y1", "x2", "y2", "detection_score", "label", "raw_label"]
                 + [f"p_{k}" for k in self.labels] + [f"raw_p_{k}" for k in self.labels])
 
-    def table(self) -> list[dict[str, Any]]:
-        """Flat rows (the CSV / DataFrame view): smoothed ``p_<label>`` and raw ``raw_p_<label>`` columns."""
+    def to_records(self) -> list[dict[str, Any]]:
+        """One flat dict per row of :attr:`rows` with the :attr:`columns` as keys (the CSV / DataFrame
+        view): times rounded to 1 us, boxes to 0.01 px, probabilities to 6 places; cells a row lacks
+        (no face) are absent."""
         out = []
         for r in self.rows:
-            row: dict[str, Any] = {"frame": r.frame, "time": round(r.time, 6), "track": r.track, "has_face": int(r.has_face),
-                                   "detection_score": r.detection_score, "label": r.label or "", "raw_label": r.raw_label or ""}
+            row: dict[str, Any] = {
+                "frame": r.frame, "time": round(r.time, 6), "track": r.track, "has_face": int(r.has_face),
+                "detection_score": r.detection_score, "label": r.label or "", "raw_label": r.raw_label or "",
+            }
             if r.box is not None:
                 row.update(dict(zip(("x1", "y1", "x2", "y2"), (round(v, 2) for v in r.box))))
             for prefix, probs in (("p_", r.probabilities), ("raw_p_", r.raw_probabilities)):
@@ -442,11 +571,10 @@ class VideoResult:
             out.append(row)
         return out
 
-    def to_csv(self, path: Any = None) -> str:
-        return rows_to_csv(self.table(), self.columns, path)
-
-    def to_dataframe(self) -> Any:
-        return rows_to_dataframe(self.table(), self.columns)
+    def table(self) -> list[dict[str, Any]]:
+        """Deprecated: :meth:`to_records`."""
+        warn_deprecated("VideoResult.table()", "VideoResult.to_records()")
+        return self.to_records()
 
     def main_track(self) -> int | None:
         """The track seen in the most frames (ABAW videos follow one subject)."""

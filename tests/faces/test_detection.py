@@ -12,7 +12,7 @@ def test_boxes_are_clipped_to_the_image_and_landmarks_kept():
     out = clip_detections(dets, 100, 60)
     assert [d.box for d in out] == [(0.0, 0.0, 30.0, 40.0), (90.0, 50.0, 100.0, 60.0), (10.0, 10.0, 20.0, 20.0)]
     assert out[0].landmarks is lm and out[2] is dets[2]  # untouched where nothing needed clipping
-    assert [d.score for d in out] == [0.9, 0.8, 0.7]  # wholly outside: dropped
+    assert [d.detection_score for d in out] == [0.9, 0.8, 0.7]  # wholly outside: dropped
 
 
 def test_detect_many_clips_every_detectors_boxes():

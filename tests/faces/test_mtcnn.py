@@ -35,7 +35,7 @@ def test_the_default_detector_needs_no_onnx_package(media):
 def test_group_photo_faces_and_landmarks_agree_with_yunet(mtcnn, media, yunet_dynamic):
     img = load_image(media("multi_face.jpg"))
     dets = mtcnn.detect(img)
-    assert len(dets) == 5 and all(d.score > 0.9 for d in dets)
+    assert len(dets) == 5 and all(d.detection_score > 0.9 for d in dets)
     yunet = YuNetDetector(yunet_dynamic).detect(img)
     iou = iou_matrix([d.box for d in dets], [d.box for d in yunet])
     assert (iou.max(axis=1) > 0.5).all()
@@ -160,7 +160,7 @@ def test_batched_stages_give_the_single_image_result(media):
         for x, y in zip(found, alone):
             np.testing.assert_allclose(x.box, y.box, atol=1e-2)
             np.testing.assert_allclose(x.landmarks, y.landmarks, atol=1e-2)
-            assert x.score == pytest.approx(y.score, abs=1e-4)
+            assert x.detection_score == pytest.approx(y.detection_score, abs=1e-4)
     assert [len(f) for f in batched] == [5, 1, 0, 5, 5]
 
 
@@ -184,15 +184,15 @@ def test_default_recall_and_false_positives_on_real_video(mtcnn, media):
         frames = _frames(media(name), faces[name] | empty[name])
         found = dict(zip(frames, mtcnn.detect_batch(list(frames.values()))))
         assert all(len(found[i]) == 1 for i in faces[name]), name
-        assert all(found[i] == [] for i in empty[name]), {i: [d.score for d in found[i]] for i in empty[name]}
+        assert all(found[i] == [] for i in empty[name]), {i: [d.detection_score for d in found[i]] for i in empty[name]}
 
 
 def test_min_score_drops_weaker_faces(media):
     img = load_image(media("multi_face.jpg"))
-    scores = sorted(d.score for d in MtcnnDetector(min_score=0, thresholds=(0.6, 0.7, 0.3)).detect(img))
+    scores = sorted(d.detection_score for d in MtcnnDetector(min_score=0, thresholds=(0.6, 0.7, 0.3)).detect(img))
     strict = MtcnnDetector(min_score=scores[0] + 1e-6, thresholds=(0.6, 0.7, 0.3)).detect(img)
     assert len(strict) == len(scores) - sum(s == scores[0] for s in scores)
-    assert all(d.score > scores[0] for d in strict)
+    assert all(d.detection_score > scores[0] for d in strict)
 
 
 def test_no_face_below_the_size_limit(media):

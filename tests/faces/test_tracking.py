@@ -189,7 +189,7 @@ def test_carry_follows_a_real_face_like_the_detector(media, yunet):
         assert ids == [first] and ended == []
         assert iou_matrix([dets[0].box], [truth.box])[0, 0] > 0.85
         assert np.abs(dets[0].landmarks - truth.landmarks).max() < 0.08 * size
-        assert dets[0].score == pytest.approx(t._tracks[0].score)
+        assert dets[0].detection_score == pytest.approx(t._tracks[0].score)
 
 
 def test_carry_gives_up_on_a_jump_so_the_detector_runs(media, yunet):

@@ -16,7 +16,7 @@ def test_finds_the_five_faces_of_a_group_photo(detectors, media):
     img = load_image(media("multi_face.jpg"))
     fixed, dynamic = (d.detect(img) for d in detectors)
     assert len(fixed) == len(dynamic) == 5
-    assert all(d.score > 0.8 and d.landmarks.shape == (5, 2) for d in fixed)
+    assert all(d.detection_score > 0.8 and d.landmarks.shape == (5, 2) for d in fixed)
     # the fixed-size (letterboxed) and dynamic models agree on where the faces are
     iou = iou_matrix([d.box for d in fixed], [d.box for d in dynamic])
     assert (iou.max(axis=1) > 0.85).all()

@@ -12,28 +12,43 @@ from typing import Any, Iterable, Optional, Protocol, Sequence, runtime_checkabl
 
 import numpy as np
 
+from cfcsp_sdk._deprecation import warn_deprecated
 from cfcsp_sdk.errors import InvalidInputError, is_real_number
 
 
-@dataclass
+@dataclass(init=False)
 class Detection:
     """One face in an image.
 
     Attributes:
         box: ``(x1, y1, x2, y2)`` in pixels.
-        score: detector confidence in 0..1.
+        detection_score: detector confidence in 0..1 (``score``, as attribute or keyword, is its
+            deprecated name).
         landmarks: ``5 x 2`` (x, y) in image order: left-in-image eye, right-in-image eye, nose tip,
             left-in-image mouth corner, right-in-image mouth corner; ``None`` if the detector has none.
     """
 
     box: tuple[float, float, float, float]
-    score: float = 1.0
+    detection_score: float = 1.0
     landmarks: Optional[np.ndarray] = None
+
+    def __init__(self, box: tuple[float, float, float, float], detection_score: float = 1.0,
+                 landmarks: Optional[np.ndarray] = None, *, score: Optional[float] = None) -> None:
+        if score is not None:
+            warn_deprecated("Detection(score=...)", "Detection(detection_score=...)")
+            detection_score = score
+        self.box, self.detection_score, self.landmarks = box, detection_score, landmarks
+
+    @property
+    def score(self) -> float:
+        """Deprecated: :attr:`detection_score`."""
+        warn_deprecated("Detection.score", "Detection.detection_score")
+        return self.detection_score
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "box": [float(v) for v in self.box],
-            "score": float(self.score),
+            "detection_score": float(self.detection_score),
             "landmarks": None if self.landmarks is None else np.asarray(self.landmarks, float).tolist(),
         }
 
@@ -78,6 +93,12 @@ class FaceDetector(ABC):
         return None
 
 
+def as_box(values: Iterable[Any]) -> tuple[float, float, float, float]:
+    """Four numbers (a sequence or an array row) as a ``(x1, y1, x2, y2)`` tuple of floats."""
+    x1, y1, x2, y2 = (float(v) for v in values)
+    return x1, y1, x2, y2
+
+
 def clip_detections(detections: Sequence[Detection], width: int, height: int) -> list[Detection]:
     """``detections`` with boxes clipped to the ``width`` x ``height`` image (a face cut by the image
     border gets the box of its visible part); detections with nothing inside the image are dropped.
@@ -88,7 +109,7 @@ def clip_detections(detections: Sequence[Detection], width: int, height: int) ->
         box = (min(max(x1, 0.0), width), min(max(y1, 0.0), height), min(max(x2, 0.0), width), min(max(y2, 0.0), height))
         if box[2] <= box[0] or box[3] <= box[1]:
             continue
-        out.append(d if box == tuple(d.box) else Detection(box=tuple(map(float, box)), score=d.score, landmarks=d.landmarks))
+        out.append(d if box == tuple(d.box) else Detection(box=as_box(box), detection_score=d.detection_score, landmarks=d.landmarks))
     return out
 
 
@@ -127,7 +148,7 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float, mode: str =
     return np.asarray(keep, dtype=np.int64)
 
 
-def iou_matrix(a: Iterable[Sequence[float]], b: Iterable[Sequence[float]]) -> np.ndarray:
+def iou_matrix(a: Iterable[Sequence[float] | np.ndarray], b: Iterable[Sequence[float] | np.ndarray]) -> np.ndarray:
     """Pairwise IoU of two lists of ``(x1, y1, x2, y2)`` boxes."""
     a = np.asarray(list(a), dtype=np.float64).reshape(-1, 4)
     b = np.asarray(list(b), dtype=np.float64).reshape(-1, 4)

@@ -20,6 +20,7 @@ from cfcsp_sdk.faces.base import (
     Detection,
     Detector,
     FaceDetector,
+    as_box,
     check_face_limits,
     clip_detections,
     iou_matrix,
@@ -52,7 +53,7 @@ class WholeImageFace(FaceDetector):
 
     def detect(self, image: np.ndarray) -> list[Detection]:
         h, w = image.shape[:2]
-        return [Detection(box=(0.0, 0.0, float(w), float(h)), score=1.0, landmarks=None)]
+        return [Detection(box=(0.0, 0.0, float(w), float(h)), detection_score=1.0, landmarks=None)]
 
 
 class GivenFaces(FaceDetector):
@@ -79,7 +80,7 @@ class GivenFaces(FaceDetector):
         if len(s) != len(b):
             raise InvalidInputError("scores must have one value per box")
         self.detections = [
-            Detection(box=tuple(map(float, b[i])), score=float(s[i]), landmarks=None if lm is None else lm[i])
+            Detection(box=as_box(b[i]), detection_score=float(s[i]), landmarks=None if lm is None else lm[i])
             for i in range(len(b))
         ]
 
@@ -117,12 +118,12 @@ class _ProtocolDetector(FaceDetector):
 
     def detect_batch(self, images: Sequence[np.ndarray]) -> list[list[Detection]]:
         if "detect_batch" in self._legacy:
-            return self.wrapped.detect_batch(images)  # type: ignore[attr-defined, no-any-return]
+            return self.wrapped.detect_batch(images)  # type: ignore[attr-defined]  # a legacy detector's own method
         return super().detect_batch(images)
 
     def smallest_face(self, height: int, width: int) -> float | None:
         if "smallest_face" in self._legacy:
-            return self.wrapped.smallest_face(height, width)  # type: ignore[attr-defined, no-any-return]
+            return self.wrapped.smallest_face(height, width)  # type: ignore[attr-defined]  # a legacy detector's own
         return None
 
 

@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 
 from cfcsp_sdk.errors import BackendError, InvalidInputError, ModelNotFoundError
-from cfcsp_sdk.faces.base import Detection, FaceDetector, check_face_limits, clip_detections, nms
+from cfcsp_sdk.faces.base import Detection, FaceDetector, as_box, check_face_limits, clip_detections, nms
 from cfcsp_sdk.safe_pickle import load_joblib_lz4_arrays
 
 DEFAULT_MIN_FACE_RATIO = 0.1
@@ -133,9 +133,10 @@ def build_onnx(name: str, weights: list[np.ndarray]) -> bytes:
         if softmax:
             y = node("Softmax", [y], axis=1)
         channels = int(weights[i + 1].shape[0])
-        outputs.append(onnx_proto.value_info(y, ["N", channels, "h", "w"] if kind == "conv" else ["N", channels]))
+        dims: list[int | str] = ["N", channels, "h", "w"] if kind == "conv" else ["N", channels]
+        outputs.append(onnx_proto.value_info(y, dims))
     size = prog["size"]
-    shape = ["N", 3, size, size] if size else ["N", 3, "H", "W"]
+    shape: list[int | str] = ["N", 3, size, size] if size else ["N", 3, "H", "W"]
     return onnx_proto.model(nodes, name, [onnx_proto.value_info("input", shape)], outputs, inits,
                             opset=17, ir_version=8)
 
@@ -413,7 +414,7 @@ class MtcnnDetector(FaceDetector):
     def _refine(self, plans: list[_Plan], boxes: list[np.ndarray], net: _Runner, size: int) -> list[np.ndarray]:
         outs = self._batched(plans, boxes, net, size, area=False)
         result = []
-        for b, o in zip(boxes, outs or [None] * len(boxes)):
+        for b, o in zip(boxes, outs):  # _batched gives one entry per image, empty where it had no boxes
             if not len(b):
                 result.append(np.zeros((0, 5)))
                 continue
@@ -431,7 +432,7 @@ class MtcnnDetector(FaceDetector):
         outs = self._batched(plans, boxes, self.onet, 48, area=True)
         threshold = max(self.thresholds[2], self.min_score)
         result: list[list[Detection]] = []
-        for plan, b, o in zip(plans, boxes, outs or [None] * len(boxes)):
+        for plan, b, o in zip(plans, boxes, outs):
             if not len(b):
                 result.append([])
                 continue
@@ -451,7 +452,7 @@ class MtcnnDetector(FaceDetector):
             final[:, :4] /= plan.scale
             # the pyramid also finds faces a little smaller than the limit: the limit is a promise
             sides = np.minimum(final[:, 2] - final[:, 0], final[:, 3] - final[:, 1])
-            dets = [Detection(box=tuple(float(v) for v in f[:4]), score=float(f[4]), landmarks=m.astype(np.float64))
+            dets = [Detection(box=as_box(f[:4]), detection_score=float(f[4]), landmarks=m.astype(np.float64))
                     for f, m, side in zip(final, landmarks, sides) if side >= plan.smallest]
             result.append(clip_detections(dets, plan.width, plan.height))
         return result

@@ -79,7 +79,7 @@ def _centre_size(box: np.ndarray) -> tuple[np.ndarray, float]:
         max(box[2] - box[0], 1e-6) * max(box[3] - box[1], 1e-6))
 
 
-def _crowded(boxes: Sequence[Sequence[float]], margin: float = 0.3) -> list[bool]:
+def _crowded(boxes: Sequence[Sequence[float] | np.ndarray], margin: float = 0.3) -> list[bool]:
     """Whether each box has another box within ``margin`` of either one's size (a head reaches beyond
     its face box): then one face may hide part of the other, so neither box nor crop is to be trusted."""
     b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
@@ -88,7 +88,7 @@ def _crowded(boxes: Sequence[Sequence[float]], margin: float = 0.3) -> list[bool
     near = iou_matrix(grown, b) > 0
     near |= near.T
     np.fill_diagonal(near, False)
-    return [bool(v) for v in near.any(axis=1)]
+    return [bool(row.any()) for row in near]
 
 
 class FaceTracker:
@@ -284,7 +284,7 @@ class FaceTracker:
                 box = np.asarray(det.box, dtype=np.float64)
                 track = _Track(self._next_id, box, t, self._step, np.zeros(2), box[2:] - box[:2],
                                descriptor=None if crowded[di] else descs[di], landmarks=det.landmarks,
-                               score=det.score)
+                               score=det.detection_score)
                 self._next_id += 1
                 self._tracks.append(track)
                 ids[di] = track.id
@@ -305,7 +305,7 @@ class FaceTracker:
             track.size = box[2:] - box[:2]
         track.box, track.time, track.step = box, t, self._step
         track.hits += 1
-        track.landmarks, track.score = det.landmarks, det.score
+        track.landmarks, track.score = det.landmarks, det.detection_score
         if desc is not None:  # a carried face (no crop) leaves it as it was
             track.hidden_last = desc if crowded else None
         if desc is not None and not crowded:
@@ -389,7 +389,7 @@ class FaceTracker:
             if tr.landmarks is not None:
                 pts = np.asarray(tr.landmarks, dtype=np.float64)
                 lm = pts @ m[:, :2].T + m[:, 2]
-            dets.append(Detection(box=box, score=tr.score, landmarks=lm))
+            dets.append(Detection(box=box, detection_score=tr.score, landmarks=lm))
             ids.append(tr.id)
         t = self._advance(time)
         for tr, det, crowded in zip(visible, dets, _crowded([d.box for d in dets])):
@@ -415,7 +415,8 @@ def _gray(image: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 else image
 
 
-_LK = dict(winSize=(15, 15), maxLevel=2, criteria=(cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 20, 0.03))
+_LK_WINDOW, _LK_LEVELS = (15, 15), 2  # Lucas-Kanade: window, pyramid levels, stop criteria
+_LK_CRITERIA = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 20, 0.03)
 
 
 def _follow(prev: np.ndarray, cur: np.ndarray, box: np.ndarray, max_motion: float) -> Optional[np.ndarray]:
@@ -439,8 +440,8 @@ def _follow(prev: np.ndarray, cur: np.ndarray, box: np.ndarray, max_motion: floa
     p0 = cv2.goodFeaturesToTrack(a, maxCorners=40, qualityLevel=0.01, minDistance=max(2.0, size / 12), mask=mask)
     if p0 is None or len(p0) < 8:
         return None
-    p1, st, _ = cv2.calcOpticalFlowPyrLK(a, b, p0, None, **_LK)
-    pb, st2, _ = cv2.calcOpticalFlowPyrLK(b, a, p1, None, **_LK)
+    p1, st, _ = cv2.calcOpticalFlowPyrLK(a, b, p0, None, winSize=_LK_WINDOW, maxLevel=_LK_LEVELS, criteria=_LK_CRITERIA)
+    pb, st2, _ = cv2.calcOpticalFlowPyrLK(b, a, p1, None, winSize=_LK_WINDOW, maxLevel=_LK_LEVELS, criteria=_LK_CRITERIA)
     fb = np.linalg.norm((p0 - pb).reshape(-1, 2), axis=1)
     good = (st.ravel() == 1) & (st2.ravel() == 1) & (fb < max(1.0, 0.02 * size))
     if good.sum() < max(6, 0.5 * len(p0)):

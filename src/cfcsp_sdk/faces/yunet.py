@@ -16,7 +16,7 @@ import numpy as np
 import onnxruntime as ort
 
 from cfcsp_sdk.errors import BackendError, ModelNotFoundError
-from cfcsp_sdk.faces.base import Detection, FaceDetector, check_face_limits, clip_detections, nms
+from cfcsp_sdk.faces.base import Detection, FaceDetector, as_box, check_face_limits, clip_detections, nms
 from cfcsp_sdk.hub import offline_mode
 
 HUB_REPO = "opencv/face_detection_yunet"
@@ -144,7 +144,7 @@ class YuNetDetector(FaceDetector):
             box = boxes_a[i] / scale
             if min(box[2] - box[0], box[3] - box[1]) < smallest:
                 continue
-            dets.append(Detection(box=tuple(float(v) for v in box), score=float(scores_a[i]),
+            dets.append(Detection(box=as_box(box), detection_score=float(scores_a[i]),
                                   landmarks=(kps_a[i] / scale).astype(np.float64)))
         return clip_detections(dets, size[1], size[0])
 
