@@ -162,3 +162,48 @@ def test_memory_does_not_grow_with_length(video_recognizer, media, mode):
     # at most one chunk waiting, plus a centred window's 2 w + 2 w observations
     assert max(held[100:]) == max(held[:100]) <= 8 + 8
     assert len(pipe.finish()) <= 8 + 8 and pipe.observations_held == 0
+
+
+def test_centred_frames_waiting_hold_no_pixels_unless_asked(video_recognizer, frames):
+    kept = video_recognizer.pipeline(mode="centered")
+    dropped = video_recognizer.pipeline(mode="centered", keep_images=False)
+    held = []
+    for f in frames[:12]:
+        out_kept, out_dropped = kept.push(f), dropped.push(f)
+        held.append(dropped.frames_held)
+        assert all(d.frame.image.shape == f.image.shape for d in out_kept)
+        assert all(d.frame.image.size == 0 and d.frame.index <= f.index for d in out_dropped)
+    assert max(held) >= 2  # frames did wait for later ones
+    assert _key([r for d in kept.finish() for r in d.rows]) == _key([r for d in dropped.finish() for r in d.rows])
+
+
+def test_a_failure_inside_ends_the_pipeline_loudly(video_recognizer, frames):
+    from cfcsp_sdk import BackendError, CfcspError
+
+    class NetworkGone:  # the cascade's networks failing mid-stream (a backend plug-in losing its device)
+        def __getattr__(self, name):
+            return getattr(video_recognizer.cascade, name)
+
+        def run_coarse(self, batch):
+            raise BackendError("the device went away")
+
+    pipe = video_recognizer.pipeline()
+    pipe.push(frames[0])
+    pipe.cascade = NetworkGone()
+    with pytest.raises(BackendError):
+        for f in frames[1:]:
+            pipe.push(f)
+    pipe.cascade = video_recognizer.cascade  # back, but the pipeline's state is not to be trusted
+    for call in (lambda: pipe.push(frames[-1]), pipe.flush, pipe.finish):
+        with pytest.raises(CfcspError, match="stopped on an error"):
+            call()
+
+
+def test_times_may_be_numpy_numbers_and_the_clock_goes_on_from_them(video_recognizer, frames):
+    pipe = video_recognizer.pipeline()
+    pipe.push(Frame(0, np.float32(0.5), frames[0].image))
+    pipe.push(frames[1].image, time=np.float64(5.0))
+    after = pipe.push(frames[2].image)  # no time: the clock starts from the last one given
+    assert after[0].frame.time >= 5.0
+    with pytest.raises(InvalidInputError, match="carries its own time"):
+        pipe.push(Frame(9, 9.0, frames[3].image), time=9.0)

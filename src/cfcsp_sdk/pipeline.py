@@ -27,15 +27,16 @@ import functools
 import math
 import time
 from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Iterator, NamedTuple, Sequence
+from typing import NamedTuple
 
 import numpy as np
 
 from cfcsp_sdk.cascade import Cascade
 from cfcsp_sdk.config import ModelConfig
-from cfcsp_sdk.errors import InvalidInputError, require_positive_int
+from cfcsp_sdk.errors import CfcspError, InvalidInputError, is_real_number, require_positive_int
 from cfcsp_sdk.faces.alignment import align_face, box_landmarks
 from cfcsp_sdk.faces.detection import Detection, Detector, as_face_detector, detect_many
 from cfcsp_sdk.faces.tracking import FaceTracker, appearance_descriptor
@@ -45,6 +46,7 @@ from cfcsp_sdk.results import FaceRow
 from cfcsp_sdk.smoother import Smoother, softmax
 
 STAGES = ("detect", "align", "model", "smooth")
+_NO_IMAGE = np.zeros((0, 0, 3), np.uint8)
 
 
 def aligned_crops(image: np.ndarray, detections: Sequence[Detection], config: ModelConfig) -> list[np.ndarray]:
@@ -103,6 +105,13 @@ class VideoPipeline:
         detect_every: run the detector on every k-th frame and carry faces between.
         chunk_frames: frames processed together (their faces share network calls); a frame comes back
             at the earliest when its chunk is full, or on :meth:`flush` / :meth:`finish`.
+        keep_images: give each finished frame back with its pixels. ``False`` drops them once the frame
+            is processed (``frame.image`` is then an empty ``0 x 0 x 3`` array): in centred mode frames
+            wait for later ones, and a track the tracker keeps alive while it re-identifies a returning
+            face can hold back seconds of frames.
+
+    An exception inside the pipeline (a backend failing, say) ends it: every later call raises
+    :class:`~cfcsp_sdk.errors.CfcspError` naming it, instead of going on with half-processed frames.
 
     Attributes:
         timings: seconds spent per stage (``detect``, ``align``, ``model``, ``smooth``).
@@ -119,7 +128,9 @@ class VideoPipeline:
         tracker: FaceTracker | None = None,
         detect_every: int = 1,
         chunk_frames: int = 1,
+        keep_images: bool = True,
     ) -> None:
+        self.keep_images = bool(keep_images)
         self.config, self.cascade, self.detector = config, cascade, as_face_detector(detector)
         self.batch_size = require_positive_int("batch_size", batch_size)
         self.chunk_frames = require_positive_int("chunk_frames", chunk_frames)
@@ -134,8 +145,9 @@ class VideoPipeline:
         self._buffer: list[Frame] = []  # pushed, not processed yet
         self._waiting: deque[tuple[Frame, list[_Observation]]] = deque()  # processed, not finished yet
         self._last: tuple[int, float] | None = None  # index and time of the last frame pushed
-        self._clock0: float | None = None
+        self._clock: tuple[float, float] | None = None  # (monotonic clock, frame time) when the clock started
         self._finished = False
+        self.failed: BaseException | None = None
         self.frames_pushed = 0
         self.timings = {stage: 0.0 for stage in STAGES}
 
@@ -147,6 +159,11 @@ class VideoPipeline:
     def observations_held(self) -> int:
         """Faces held in smoothing windows and unfinished frames (bounded: it does not grow with length)."""
         return sum(len(t.obs) for t in self._tracks.values()) + sum(len(o) for _, o in self._waiting)
+
+    @property
+    def frames_held(self) -> int:
+        """Frames pushed and not given back yet (buffered for a chunk, or waiting for later frames)."""
+        return len(self._buffer) + len(self._waiting)
 
     # ---- the public flow ---------------------------------------------------------------------
     def push(self, frame: Frame | np.ndarray, time: float | None = None) -> list[FrameRows]:
@@ -162,6 +179,7 @@ class VideoPipeline:
             InvalidInputError: an image that is not ``H x W x 3`` uint8, frame indices that do not
                 increase, times that go back, or a push after :meth:`finish`.
         """
+        self._check_usable()
         if self._finished:
             raise InvalidInputError("this pipeline has finished; make a new one for another stream")
         frame = self._as_frame(frame, time)
@@ -174,10 +192,12 @@ class VideoPipeline:
 
     def flush(self) -> list[FrameRows]:
         """Process the frames of an unfilled chunk now (tracks go on); returns the frames finished."""
+        self._check_usable()
         return self._process() if self._buffer else []
 
     def finish(self) -> list[FrameRows]:
         """End the stream: process what is buffered, end every track, return every remaining frame."""
+        self._check_usable()
         if self._finished:
             return []
         out = self._process(end=True)
@@ -192,16 +212,24 @@ class VideoPipeline:
         yield from self.finish()
 
     # ---- steps -------------------------------------------------------------------------------
+    def _check_usable(self) -> None:
+        if self.failed is not None:
+            raise CfcspError(f"this pipeline stopped on an error ({type(self.failed).__name__}: {self.failed}); "
+                             "make a new one") from self.failed
+
     def _as_frame(self, frame: Frame | np.ndarray, t: float | None) -> Frame:
         if isinstance(frame, Frame):
+            if t is not None:
+                raise InvalidInputError("time= is for arrays: a Frame carries its own time")
             index, t, image = frame.index, frame.time, frame.image
         elif isinstance(frame, np.ndarray):
             image = frame
             index = self._last[0] + 1 if self._last is not None else 0
             if t is None:
                 now = time.monotonic()
-                self._clock0 = now if self._clock0 is None else self._clock0
-                t = now - self._clock0
+                if self._clock is None:  # the clock goes on from the last time given, if any
+                    self._clock = (now, self._last[1] if self._last is not None else 0.0)
+                t = self._clock[1] + now - self._clock[0]
         else:
             raise InvalidInputError(f"push() takes a Frame or a BGR uint8 array, got {type(frame).__name__}")
         if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3 \
@@ -209,16 +237,16 @@ class VideoPipeline:
             shape = getattr(image, "shape", None)
             raise InvalidInputError(f"a frame must be a BGR uint8 H x W x 3 array, got "
                                     f"{getattr(image, 'dtype', type(image).__name__)} {shape}")
-        if not isinstance(t, (int, float)) or not math.isfinite(t):
+        if not is_real_number(t) or not math.isfinite(float(t)):  # type: ignore[arg-type]
             raise InvalidInputError(f"a frame's time must be a finite number of seconds, got {t!r:.40}")
         if self._last is not None:
             if int(index) <= self._last[0]:
                 raise InvalidInputError(f"frame indices must increase: {index} after {self._last[0]}")
             if t < self._last[1]:
                 raise InvalidInputError(f"frame times must not go back: {t} s after {self._last[1]} s")
-        if isinstance(frame, Frame):
+        if isinstance(frame, Frame) and isinstance(frame.time, float):
             return frame
-        return Frame(index=int(index), time=float(t), image=image)
+        return Frame(index=int(index), time=float(t), image=image)  # type: ignore[arg-type]
 
     @contextmanager
     def _stage(self, name: str) -> Iterator[None]:
@@ -229,6 +257,13 @@ class VideoPipeline:
             self.timings[name] += time.perf_counter() - t0
 
     def _process(self, end: bool = False) -> list[FrameRows]:
+        try:
+            return self._process_chunk(end)
+        except BaseException as exc:
+            self.failed = exc  # tracks and windows are half updated: nothing after this could be trusted
+            raise
+
+    def _process_chunk(self, end: bool) -> list[FrameRows]:
         frames, self._buffer = self._buffer, []
         ended: set[int] = set()
         new: list[_Observation] = []
@@ -239,7 +274,7 @@ class VideoPipeline:
                 obs, gone = self._observe(frame, batched[i] if batched is not None else None)
                 ended.update(gone)
                 new += [o for o in obs if o.row.has_face]
-                self._waiting.append((frame, obs))
+                self._waiting.append((frame if self.keep_images else Frame(frame.index, frame.time, _NO_IMAGE), obs))
             self._run_coarse(new)
         for tid in ended:
             if tid in self._tracks:

@@ -337,6 +337,7 @@ class Recognizer:
         mode: SmoothingMode = "causal",
         chunk_frames: int = 1,
         detect_every: int | None = None,
+        keep_images: bool = True,
     ) -> "VideoPipeline":
         """A push pipeline for frames decoded elsewhere (a camera SDK, a GStreamer sink, a queue).
 
@@ -353,6 +354,8 @@ class Recognizer:
             chunk_frames: frames whose faces share network calls; a frame waits for its chunk.
             detect_every: detect faces on every k-th frame and carry them between (default: the
                 Recognizer's ``detect_every``).
+            keep_images: give finished frames back with their pixels (``False``: an empty image, so
+                frames waiting in centred mode hold no pixels).
 
         Raises:
             InvalidInputError: for a bad mode, ``chunk_frames`` or ``detect_every``.
@@ -367,7 +370,8 @@ class Recognizer:
             raise InvalidInputError(f"a centered smoothing window must be odd, this Recognizer's is {window}")
         return VideoPipeline(self.config, self.cascade, Smoother(window=window, mode=mode), self.detector,
                              batch_size=self.batch_size, detect_every=every,
-                             chunk_frames=require_positive_int("chunk_frames", chunk_frames))
+                             chunk_frames=require_positive_int("chunk_frames", chunk_frames),
+                             keep_images=keep_images)
 
     def _open(self, source: "str | os.PathLike[str] | int | FrameSource", fps: float | None, stride: int,
               max_frames: int | None) -> "FrameSource":
@@ -430,7 +434,8 @@ class Recognizer:
         """
         chunk_frames = require_positive_int("chunk_frames", chunk_frames)
         reader = self._open(source, fps, stride, max_frames)
-        pipeline = self.pipeline(mode=self.smoother.mode, chunk_frames=chunk_frames, detect_every=detect_every)
+        pipeline = self.pipeline(mode=self.smoother.mode, chunk_frames=chunk_frames, detect_every=detect_every,
+                                 keep_images=False)  # only rows are kept: no frame's pixels wait
         timer = _Timed(reader)
         rows: list[FaceRow] = []
         with FrameProgress(progress, reader.info.frame_count) as bar:

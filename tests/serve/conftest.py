@@ -6,7 +6,7 @@ import pytest
 
 pytest.importorskip("fastapi", reason="the serve extra is not installed (pip install -e '.[dev]' brings it)")
 
-from live_server import start_server  # noqa: E402
+from serve.live_server import start_server  # noqa: E402
 
 
 @pytest.fixture(scope="session")

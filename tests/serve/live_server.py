@@ -9,7 +9,6 @@ import time
 from dataclasses import dataclass
 
 
-
 @dataclass
 class Server:
     url: str

@@ -140,7 +140,7 @@ def test_fifty_connections_each_get_an_answer_or_their_error(server, frames):
 
 
 def test_a_wrong_token_closes_the_socket(recognizer_factory, tmp_path):
-    from live_server import start_server
+    from serve.live_server import start_server
     from websockets.exceptions import InvalidStatus
 
     from cfcsp_sdk.serve import ServeSettings
@@ -156,5 +156,28 @@ def test_a_wrong_token_closes_the_socket(recognizer_factory, tmp_path):
         with connect(f"{srv.ws_url}/v1/stream", additional_headers={"Authorization": "Bearer t0k"}) as ws:
             ws.send(json.dumps({"type": "end"}))
             assert json.loads(ws.recv(timeout=30))["type"] == "end"
+    finally:
+        stop()
+
+
+def test_idle_clients_and_huge_frames_are_refused(recognizer_factory, frames, tmp_path):
+    from serve.live_server import start_server
+
+    from cfcsp_sdk.serve import ServeSettings
+
+    srv, stop = start_server(ServeSettings(port=0, idle_seconds=1, max_frame_pixels=640 * 360, work_dir=tmp_path),
+                             recognizer_factory)
+    try:
+        with connect(f"{srv.ws_url}/v1/stream") as ws:
+            big = _png(cv2.resize(frames[0].image, (1280, 720)))
+            ws.send(big)
+            err = json.loads(ws.recv(timeout=30))
+            assert err["type"] == "error" and "921600 pixels exceeds the limit of 230400" in err["error"]["message"]
+            ws.send(_png(frames[0].image))  # 640 x 360: within the limit
+            assert json.loads(ws.recv(timeout=60))["type"] == "frame"
+            idle = json.loads(ws.recv(timeout=30))  # then nothing sent for a second
+            assert idle["error"]["type"] == "IdleTimeout"
+            with pytest.raises(ConnectionClosed):
+                ws.recv(timeout=30)
     finally:
         stop()

@@ -19,11 +19,12 @@ import shutil
 import tempfile
 import threading
 import uuid
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from importlib import resources
 from pathlib import Path
-from typing import Any, AsyncIterator, Callable
+from typing import Any
 
 from cfcsp_sdk.errors import CfcspError, InvalidInputError, MediaError
 from cfcsp_sdk.serve.jobs import RESULT_FILES, JobLimitError, VideoJobs
@@ -35,6 +36,7 @@ try:
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
     from starlette.exceptions import HTTPException as StarletteHTTPException
+    from starlette.requests import ClientDisconnect
     from starlette.websockets import WebSocketDisconnect
 except ImportError as exc:  # pragma: no cover - the extra is not installed
     raise ImportError("cfcsp serve needs the serve extra: pip install 'cfcsp-sdk[serve]'") from exc
@@ -219,6 +221,12 @@ def create_app(settings: ServeSettings | None = None, recognizer_factory: Callab
     # ---- uploads -----------------------------------------------------------------------------
     async def save_upload(request: Request, folder: Path, default_name: str) -> tuple[Path, str]:
         """The request's file (multipart, first file) or raw body, written to ``folder``."""
+        try:
+            return await _save_upload(request, folder, default_name)
+        except ClientDisconnect:
+            raise ApiError(400, "ClientDisconnect", "the client went away during the upload") from None
+
+    async def _save_upload(request: Request, folder: Path, default_name: str) -> tuple[Path, str]:
         ctype = request.headers.get("content-type", "")
         if ctype.startswith("multipart/form-data"):
             form = await request.form(max_files=1, max_fields=10)
@@ -255,7 +263,10 @@ def create_app(settings: ServeSettings | None = None, recognizer_factory: Callab
                 raise ApiError(413, "PayloadTooLarge", f"an image of {pixels} pixels exceeds the limit "
                                                        f"of {settings.max_image_pixels} pixels")
             loop = asyncio.get_running_loop()
-            result = await loop.run_in_executor(state["live"], state["recognizer"].predict_image, path)
+            try:
+                result = await loop.run_in_executor(state["live"], state["recognizer"].predict_image, path)
+            except CfcspError as exc:  # the client knows its file by its own name, not the server's path
+                raise ApiError(_status_of(exc), type(exc).__name__, str(exc).replace(str(path), "the upload")) from None
             return result.to_dict()
         finally:
             shutil.rmtree(folder, ignore_errors=True)
@@ -263,6 +274,7 @@ def create_app(settings: ServeSettings | None = None, recognizer_factory: Callab
     @app.post("/v1/videos", status_code=202)
     async def submit_video(request: Request) -> dict:
         jobs: VideoJobs = state["jobs"]
+        jobs.check_room()  # before the upload is read: a full queue costs the client no upload
         job_id, folder = jobs.new_folder()
         try:
             path, name = await save_upload(request, folder, "video")
@@ -312,19 +324,35 @@ def create_app(settings: ServeSettings | None = None, recognizer_factory: Callab
             full = state["connections"] >= settings.max_connections
             if not full:
                 state["connections"] += 1
-        await ws.accept()
-        if full:
-            await ws.send_json(error_reply(ApiError(503, "TooManyConnections",
-                                                    f"{settings.max_connections} connections are open (the limit); "
-                                                    "try again later")))
-            await ws.close(code=1013)
-            return
-        session = LiveSession(state["recognizer"].pipeline(mode="causal"), state["live"], state["decode"],
-                              settings.max_waiting_frames, settings.max_image_pixels, settings.max_frame_bytes)
+        try:
+            await ws.accept()
+            if full:
+                await ws.send_json(error_reply(ApiError(503, "TooManyConnections",
+                                                        f"{settings.max_connections} connections are open (the "
+                                                        "limit); try again later")))
+                await ws.close(code=1013)
+                return
+            await _live(ws)
+        except (WebSocketDisconnect, RuntimeError):
+            pass  # the client went away: nothing else to do
+        finally:
+            if not full:
+                with state["lock"]:
+                    state["connections"] -= 1
+
+    async def _live(ws: WebSocket) -> None:
+        session = LiveSession(lambda: state["recognizer"].pipeline(mode="causal"), state["live"], state["decode"],
+                              settings.max_waiting_frames, settings.max_frame_pixels, settings.max_frame_bytes)
 
         async def receive() -> None:
             while not session.ended:
-                message = await ws.receive()
+                try:
+                    message = await asyncio.wait_for(ws.receive(), settings.idle_seconds)
+                except asyncio.TimeoutError:
+                    await ws.send_json(error_reply(ApiError(408, "IdleTimeout", f"nothing received for "
+                                                            f"{settings.idle_seconds} s: closing")))
+                    await ws.close(code=1008)
+                    raise WebSocketDisconnect(1008) from None
                 if message["type"] == "websocket.disconnect":
                     raise WebSocketDisconnect(message.get("code", 1000))
                 reply = (session.on_bytes(message["bytes"]) if message.get("bytes") is not None
@@ -346,12 +374,8 @@ def create_app(settings: ServeSettings | None = None, recognizer_factory: Callab
                     await ws.close()
                     break
                 await ws.send_json(reply)
-        except (WebSocketDisconnect, RuntimeError):
-            pass  # the client went away: nothing else to do
         finally:
             receiver.cancel()
-            with state["lock"]:
-                state["connections"] -= 1
 
     return app
 
@@ -365,4 +389,5 @@ def serve(settings: ServeSettings, recognizer_factory: Callable[[], Any] | None 
     import uvicorn
 
     uvicorn.run(create_app(settings, recognizer_factory), host=settings.host, port=settings.port,
-                ws_max_size=settings.max_frame_bytes + 1024, log_level="info")
+                ws_max_size=settings.max_frame_bytes + 1024, log_level="info",
+                access_log=settings.access_log)  # off by default: the page's token travels in its URL

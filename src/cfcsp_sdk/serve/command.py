@@ -34,6 +34,12 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
                         help="largest upload in MiB (default 512)")
     limits.add_argument("--max-image-pixels", type=int, default=_DEFAULTS.max_image_pixels,
                         help="largest image or frame, width x height (default 50,000,000)")
+    limits.add_argument("--max-frame-pixels", type=int, default=_DEFAULTS.max_frame_pixels,
+                        help="largest WebSocket frame, width x height (default 3840 x 2160)")
+    limits.add_argument("--idle-seconds", type=int, default=_DEFAULTS.idle_seconds,
+                        help="close a WebSocket that sends nothing for this long (default 60)")
+    limits.add_argument("--access-log", action="store_true",
+                        help="log every request (off by default: the page's token is part of its URLs)")
     limits.add_argument("--max-frame-mb", type=float, default=_DEFAULTS.max_frame_bytes / 2**20,
                         help="largest WebSocket frame in MiB (default 8)")
     limits.add_argument("--max-waiting-frames", type=int, default=_DEFAULTS.max_waiting_frames,
@@ -51,7 +57,9 @@ def settings_from(args: argparse.Namespace) -> ServeSettings:
     return ServeSettings(host=args.host, port=args.port, token=args.token, workers=args.workers,
                          max_upload_bytes=int(args.max_upload_mb * 2**20), max_image_pixels=args.max_image_pixels,
                          max_frame_bytes=int(args.max_frame_mb * 2**20), max_waiting_frames=args.max_waiting_frames,
-                         max_connections=args.max_connections, max_jobs=args.max_jobs, work_dir=args.work_dir)
+                         max_connections=args.max_connections, max_jobs=args.max_jobs, work_dir=args.work_dir,
+                         max_frame_pixels=args.max_frame_pixels, idle_seconds=args.idle_seconds,
+                         access_log=args.access_log)
 
 
 def run(args: argparse.Namespace) -> int:

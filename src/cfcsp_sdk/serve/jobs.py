@@ -11,10 +11,11 @@ import shutil
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Literal
+from typing import Any, Literal
 
 from cfcsp_sdk.errors import CfcspError
 
@@ -85,6 +86,14 @@ class VideoJobs:
         folder = self.root / job_id
         folder.mkdir(parents=True)
         return job_id, folder
+
+    def check_room(self) -> None:
+        """JobLimitError now if a new job would be refused (checked again by :meth:`submit`)."""
+        with self._lock:
+            active = sum(j.state in ("queued", "running") for j in self._jobs.values())
+        if active >= self.max_jobs:
+            raise JobLimitError(f"{active} video jobs are queued or running (the limit is {self.max_jobs}); "
+                                "try again when one has finished")
 
     def submit(self, job_id: str, folder: Path, video: Path, filename: str) -> VideoJob:
         """Queue the uploaded ``video`` (already in ``folder``). Raises JobLimitError when full (the
@@ -163,9 +172,9 @@ class VideoJobs:
         except _Cancelled:
             job.state = "cancelled"
         except CfcspError as exc:
-            job.state, job.error = "failed", str(exc)
+            job.state, job.error = "failed", str(exc).replace(str(video), job.filename)
         except Exception as exc:  # noqa: BLE001 - a job's failure must not take the worker down
-            job.state, job.error = "failed", f"{type(exc).__name__}: {exc}"
+            job.state, job.error = "failed", f"{type(exc).__name__}: {exc}".replace(str(video), job.filename)
         finally:
             job.finished = time.time()
             video.unlink(missing_ok=True)  # the upload is not needed once the results are written

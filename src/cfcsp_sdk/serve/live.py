@@ -26,7 +26,7 @@ from collections import deque
 from concurrent.futures import Executor, Future
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import cv2
 import numpy as np
@@ -73,7 +73,7 @@ def image_pixels(source: bytes | Path) -> int | None:
 
 @dataclass
 class _Waiting:
-    decoded: "Future[np.ndarray]"  # decoding starts on arrival, while the model works on earlier frames
+    decoded: Future[np.ndarray]  # decoding starts on arrival, while the model works on earlier frames
     time: float | None
     index: int | None
     received: float
@@ -83,16 +83,18 @@ class LiveSession:
     """The state of one connection: its push pipeline, its waiting frames and its counters.
 
     Args:
-        pipeline: a causal :class:`~cfcsp_sdk.pipeline.VideoPipeline` of its own.
+        make_pipeline: makes the connection's causal :class:`~cfcsp_sdk.pipeline.VideoPipeline` (again, with
+            new tracks, if the model fails inside it).
         executor: where the model runs (shared by all connections: one model at a time).
         decoder: where frames are decoded as they arrive (shared too).
         max_waiting: frames waiting for the model; the oldest is dropped beyond it.
         max_pixels, max_bytes: limits of one frame.
     """
 
-    def __init__(self, pipeline: Any, executor: Executor, decoder: Executor, max_waiting: int, max_pixels: int,
-                 max_bytes: int) -> None:
-        self.pipeline, self.executor, self.decoder = pipeline, executor, decoder
+    def __init__(self, make_pipeline: Callable[[], Any], executor: Executor, decoder: Executor, max_waiting: int,
+                 max_pixels: int, max_bytes: int) -> None:
+        self.make_pipeline = make_pipeline
+        self.pipeline, self.executor, self.decoder = make_pipeline(), executor, decoder
         self.max_pixels, self.max_bytes = max_pixels, max_bytes
         self.waiting: deque[_Waiting] = deque()
         self.max_waiting = max_waiting
@@ -163,7 +165,15 @@ class LiveSession:
         t0 = time.perf_counter()
         index = item.index if item.index is not None else self._next_index
         t = item.time if item.time is not None else item.received - self._opened
-        done = self.pipeline.push(Frame(index=index, time=float(t), image=image))
+        try:
+            done = self.pipeline.push(Frame(index=index, time=float(t), image=image))
+        except CfcspError:
+            if self.pipeline.failed is not None:  # the model failed mid-frame: the next frame starts afresh
+                self.pipeline = self.make_pipeline()
+            raise
+        except Exception as exc:  # noqa: BLE001 - whatever a backend raises, the connection goes on
+            self.pipeline = self.make_pipeline()
+            raise CfcspError(f"the model failed on this frame ({type(exc).__name__}); tracks start again") from exc
         self._next_index = index + 1
         self.frames += 1
         rows = [r.to_dict() for d in done for r in d.rows]
