@@ -75,7 +75,7 @@ def main() -> None:
         print(f"[{backend}] model {rec.config.name or rec.folder}  input {pre.channels}x{h}x{w}  "
               f"test-time views: {views.describe()}")
         for name, net in rec.cascade.networks.items():
-            sec = timed(lambda: views.average(net(views.expand(x)), len(x)), args.runs)
+            sec = timed(lambda: views.average(net(views.expand(x)), len(x)), args.runs)  # noqa: B023 (called now)
             print(f"  {name:12s} {args.batch / sec:9.1f} faces/s  ({1000 * sec / args.batch:.2f} ms/face)")
 
         if args.faces_npz:
@@ -87,7 +87,7 @@ def main() -> None:
         results = {}
         for policy in ("when_needed", "always"):
             rec.cascade.fine_policy = policy
-            sec = timed(lambda: rec.run_cascade(batch), max(3, args.runs // 2))
+            sec = timed(lambda: rec.run_cascade(batch), max(3, args.runs // 2))  # noqa: B023 (called now)
             results[policy] = sec
         rec.cascade.fine_policy = "when_needed"
         out = rec.run_cascade(batch)

@@ -113,7 +113,7 @@ def main() -> None:
             r = recall(json.loads(s), media_path)
             print(f"== detector_options {s}  ({r['seconds']} s)")
             for name, v in r["images"].items():
-                flag = "" if v["found"] == v["expected"] else "   <-- expected %d" % v["expected"]
+                flag = "" if v["found"] == v["expected"] else f"   <-- expected {v['expected']}"
                 print(f"  {name:28s} faces {v['found']}  scores {v['scores']}  sizes {v['sizes']}{flag}")
             for name, v in r["videos"].items():
                 print(f"  {name:28s} face frames {v['found']}/{v['face_frames']}  false-positive frames "

@@ -146,7 +146,7 @@ def main() -> None:
         run_clients(url, frames, 1, 2.0, args.in_flight)  # warm-up
         print(f"video {Path(args.video).name} {w}x{h}, {len(frames)} frames; load before {os.getloadavg()[0]:.2f}")
         table: dict[str, list] = {}
-        for r in range(args.rounds):
+        for _ in range(args.rounds):
             for n in [int(c) for c in args.clients.split(",")]:
                 table.setdefault(f"{n} client(s)", []).append(run_clients(url, frames, n, args.seconds, args.in_flight))
             table.setdefault("in-process stream()", []).append({"fps": in_process(args.video, args.seconds)})

@@ -64,7 +64,7 @@ class MediaServer:
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
-    def __enter__(self) -> "MediaServer":
+    def __enter__(self) -> MediaServer:
         self.thread.start()
         return self
 

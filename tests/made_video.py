@@ -6,7 +6,6 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-
 _encoded: dict[tuple, bytes] = {}
 
 

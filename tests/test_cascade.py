@@ -4,7 +4,6 @@ import pytest
 from cfcsp_sdk import BackendError, Cascade, InvalidInputError, ModelConfig
 from cfcsp_sdk.backends import get_backend
 from cfcsp_sdk.smoother import softmax
-
 from conftest import affwild_config_dict
 
 

@@ -4,7 +4,6 @@ import json
 import pytest
 
 from cfcsp_sdk import ModelConfig, ModelConfigError, ModelNotFoundError
-
 from conftest import affwild_config_dict
 
 

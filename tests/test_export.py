@@ -59,11 +59,10 @@ def test_saving_over_old_weights_replaces_them_whole(tmp_path):
 
 
 def test_float16_storage_halves_the_files_and_keeps_the_outputs(tmp_path, face_crops):
-    from conftest import affwild_config_dict, build_repo
-
     from cfcsp_sdk.config import ModelConfig
     from cfcsp_sdk.export import write_model_repository
     from cfcsp_sdk.models import build_network
+    from conftest import affwild_config_dict, build_repo
 
     config = affwild_config_dict(widths=(8, 16, 32, 32))
     full = build_repo(tmp_path / "full", config)
@@ -137,11 +136,10 @@ def test_write_model_repository_refuses_names_that_are_paths(tmp_path, tiny_repo
 def test_float16_storage_gives_both_backends_the_same_weights(tmp_path, face_crops):
     # the ONNX graph must hold the same float16 values as the safetensors file: BatchNorm folded into the
     # convolutions before rounding gave the backends different weights (logits 1e-3 apart)
-    from conftest import affwild_config_dict
-
     from cfcsp_sdk.config import ModelConfig
     from cfcsp_sdk.export import write_model_repository
     from cfcsp_sdk.models import build_network
+    from conftest import affwild_config_dict
 
     cfg = ModelConfig.from_dict(affwild_config_dict(widths=(8, 16, 32, 32)))
     torch.manual_seed(0)

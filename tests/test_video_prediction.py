@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 
 from cfcsp_sdk import InvalidInputError, MediaError
-from cfcsp_sdk.faces import GivenFaces
 
 
 @pytest.fixture(scope="module")
@@ -141,7 +140,7 @@ def test_stream_ends_with_an_error_when_decoding_fails_part_way(video_recognizer
     _, cut = _cut_avi(media, tmp_path)
     frames = []
     with pytest.raises(MediaError, match="decoding stopped"):
-        for frame, rows in video_recognizer.stream(cut):
+        for frame, _rows in video_recognizer.stream(cut):
             frames.append(frame.index)
     assert 10 < len(frames) < 72 and frames == list(range(len(frames)))  # every frame before the damage
 
@@ -172,7 +171,7 @@ def test_videos_over_http(video_recognizer, media, tmp_path):
 def test_stream_is_causal_and_keeps_bounded_state(video_recognizer, media):
     seen, frames = [], 0
     gen = video_recognizer.stream(media("face_noface.mov"), chunk_frames=3)
-    for frame, rows in gen:
+    for _frame, rows in gen:
         frames += 1
         seen += [r for r in rows if r.has_face]
     assert frames == 169 and len(seen) == 72
@@ -376,7 +375,7 @@ def test_offset_cut_abaw_and_progress_use_decoded_frames(video_recognizer, media
     path = encode(media, tmp_path / "cut.mkv", "matroska", start=5.0)
     for fps, processed in ((None, 72), (5, 12)):  # chunks of 16 frames: 4 calls, or only the last
         calls = []
-        res = video_recognizer.predict_video(path, fps=fps, progress=lambda d, t: calls.append((d, t)))
+        res = video_recognizer.predict_video(path, fps=fps, progress=lambda d, t: calls.append((d, t)))  # noqa: B023
         # the video stream's own length, not Matroska's header duration from time 0 (OpenCV said 222)
         assert res.error is None and res.frame_count == 72 and res.frames_read == 72
         assert res.frames_processed == processed
@@ -481,9 +480,8 @@ def test_frames_lost_to_damage_are_told_through_predict_video_and_stream(video_r
     """Issue 22, item 6 and issue 25, item 2: a video with 3000 random bytes at its midpoint gave 61 of
     72 frames with ``error`` None and no warning, and the frames after the damage were numbered 12 too
     high. Both entry points now warn, count the lost frames and keep every frame's own index."""
-    from made_video import clip, damage
-
     from cfcsp_sdk.errors import MediaWarning
+    from made_video import clip, damage
 
     clean = clip(media, tmp_path / "clean.mp4", size=(320, 180), gop=12)
     path = damage(clean, tmp_path / "damaged.mp4")

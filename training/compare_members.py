@@ -18,11 +18,10 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from calibrate import fit_temperatures, final_probabilities, scores  # noqa: E402
+from calibrate import final_probabilities, fit_temperatures, scores  # noqa: E402
+from cfcsp_sdk import Recognizer  # noqa: E402
 from ferplus_data import FINAL_LABELS, final_majority, load_split  # noqa: E402
 from teacher_targets import member_logits  # noqa: E402
-
-from cfcsp_sdk import Recognizer  # noqa: E402
 
 
 def main() -> None:

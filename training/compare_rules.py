@@ -17,10 +17,9 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from cfcsp_sdk import Recognizer  # noqa: E402
 from evaluate_ferplus import labels_under_rule, metrics  # noqa: E402
 from ferplus_data import load_split, targets  # noqa: E402
-
-from cfcsp_sdk import Recognizer  # noqa: E402
 
 
 def main() -> None:

@@ -24,9 +24,8 @@ import cv2
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from ferplus_data import FINAL_LABELS, final_majority, load_split  # noqa: E402
-
 from cfcsp_sdk import Recognizer  # noqa: E402
+from ferplus_data import FINAL_LABELS, final_majority, load_split  # noqa: E402
 
 
 def ece(prob: np.ndarray, true: np.ndarray, bins: int = 15) -> float:

@@ -20,9 +20,8 @@ import cv2
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from ferplus_data import load_split  # noqa: E402
-
 from cfcsp_sdk.faces.detection import get_detector  # noqa: E402
+from ferplus_data import load_split  # noqa: E402
 
 UP, PAD = 4, 96
 

@@ -418,7 +418,7 @@ def main() -> None:
     p.add_argument("--no-shift-views", dest="shift_views", action="store_const", const=[], default=None,
                    help="package the networks without the shifted test-time view")
     p.add_argument("--shift-views", dest="shift_views", type=json.loads, default=None,
-                   help='shifted test-time views as JSON, e.g. "[[1, 1]]" (default: %s)' % SHIFT_VIEWS)
+                   help=f'shifted test-time views as JSON, e.g. "[[1, 1]]" (default: {SHIFT_VIEWS})')
     p.add_argument("--weights-dtype", choices=["float16", "float32"], default="float16",
                    help="storage of the weights in both formats (inference computes in float32)")
     p.add_argument("--calibration", default=None,

@@ -20,12 +20,11 @@ import torch
 from safetensors.torch import load_file
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from cfcsp_sdk.backends.torch_backend import load_state_dict_strict  # noqa: E402
+from cfcsp_sdk.models import build_network  # noqa: E402
 from ferplus_data import load_split  # noqa: E402
 from package_model import trained_arch_args  # noqa: E402
 from train_ferplus import ARCH, MEAN, STD  # noqa: E402
-
-from cfcsp_sdk.backends.torch_backend import load_state_dict_strict  # noqa: E402
-from cfcsp_sdk.models import build_network  # noqa: E402
 
 
 def member_logits(path: Path, images: np.ndarray) -> np.ndarray:

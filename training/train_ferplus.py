@@ -26,9 +26,8 @@ import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from ferplus_data import load_split, targets  # noqa: E402
-
 from cfcsp_sdk.models import build_network  # noqa: E402
+from ferplus_data import load_split, targets  # noqa: E402
 
 ARCH = "cfcsp-compact-cnn"
 ARCH_ARGS = {"in_channels": 1, "widths": [24, 48, 96, 160], "dropout": 0.3}

@@ -33,14 +33,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
-import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from cfcsp_sdk.models import build_network  # noqa: E402
 from ferplus_data import load_split, targets  # noqa: E402
 from train_ferplus import MEAN, STD, augment, degrade, soft_cross_entropy, to_tensor  # noqa: E402
-
-from cfcsp_sdk.models import build_network  # noqa: E402
 
 ARCH = "cfcsp-resnet"
 TASKS = ("coarse", "negative")

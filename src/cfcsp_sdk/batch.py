@@ -23,11 +23,11 @@ import contextlib
 import hashlib
 import json
 import os
-import sys
 import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Literal, Sequence
+from typing import TYPE_CHECKING, Any, Literal
 
 from cfcsp_sdk.errors import CfcspError, InvalidInputError, require_positive_int
 from cfcsp_sdk.io.files import atomic_path
@@ -141,7 +141,7 @@ def plan_outputs(sources: Sequence[str], out: Path, fmt: OutputFormat, abaw: boo
             for s in sources]
 
 
-def write_table(result: "VideoResult", path: Path, fmt: OutputFormat) -> None:
+def write_table(result: VideoResult, path: Path, fmt: OutputFormat) -> None:
     """Write the result's ``to_records()`` (its ``columns``) as CSV or Parquet, whole or not at all."""
     with atomic_path(path) as tmp:
         if fmt == "csv":
@@ -154,7 +154,7 @@ def write_table(result: "VideoResult", path: Path, fmt: OutputFormat) -> None:
             pq.write_table(pa.table({c: [r.get(c) for r in rows] for c in result.columns}), tmp)
 
 
-def write_outputs(result: "VideoResult", plan: Plan, fmt: OutputFormat) -> None:
+def write_outputs(result: VideoResult, plan: Plan, fmt: OutputFormat) -> None:
     """The ABAW file first, the table last: the table's presence marks the video as done."""
     if plan.abaw is not None:
         with atomic_path(plan.abaw) as tmp:
@@ -162,7 +162,7 @@ def write_outputs(result: "VideoResult", plan: Plan, fmt: OutputFormat) -> None:
     write_table(result, plan.output, fmt)
 
 
-def result_record(result: "VideoResult", plan: Plan, out: Path, seconds: float) -> VideoRecord:
+def result_record(result: VideoResult, plan: Plan, out: Path, seconds: float) -> VideoRecord:
     output, abaw = plan.relative(out)
     return VideoRecord(plan.source, "ok", output, abaw, frames=result.frames_processed,
                        faces=sum(r.has_face for r in result.rows), tracks=len(result.track_ids),
@@ -262,8 +262,8 @@ def recognizer_options_with_threads(options: dict[str, Any], threads: int) -> di
     return opts
 
 
-def skip_complete(plans: "list[Plan]", out_path: Path, manifest: "Manifest", bar: BatchProgress,
-                  records: "dict[int, VideoRecord]") -> list[int]:
+def skip_complete(plans: list[Plan], out_path: Path, manifest: Manifest, bar: BatchProgress,
+                  records: dict[int, VideoRecord]) -> list[int]:
     """Record every plan whose outputs are already complete as skipped (manifest and progress bar) and
     return the indexes of the others, the videos still to do."""
     todo = []
@@ -278,7 +278,7 @@ def skip_complete(plans: "list[Plan]", out_path: Path, manifest: "Manifest", bar
     return todo
 
 
-def build_recognizer(model: Any, options: dict[str, Any], threads: int) -> "Recognizer":
+def build_recognizer(model: Any, options: dict[str, Any], threads: int) -> Recognizer:
     import cv2
 
     from cfcsp_sdk.recognizer import Recognizer
@@ -315,7 +315,7 @@ def prepare(inputs: Sequence[str | os.PathLike[str]] | str | os.PathLike[str], o
 
 
 # ---- one video --------------------------------------------------------------------------------
-def process_video(recognizer: "Recognizer", plan: Plan, out: Path, fmt: OutputFormat, sampling: Sampling,
+def process_video(recognizer: Recognizer, plan: Plan, out: Path, fmt: OutputFormat, sampling: Sampling,
                   on_frames: Callable[[int], None] = lambda n: None) -> VideoRecord:
     """Run one video and write its outputs; any error becomes a ``failed`` record (never raised)."""
     t0 = time.perf_counter()
@@ -412,7 +412,7 @@ class BatchSetup:
     workers: int
     threads: int
     sampling: Sampling
-    recognizer: "Recognizer | None"  # built once in this process to check the model and options
+    recognizer: Recognizer | None  # built once in this process to check the model and options
     started: float
 
 

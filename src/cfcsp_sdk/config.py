@@ -14,7 +14,7 @@ import math
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Optional
+from typing import Any, Literal
 
 from cfcsp_sdk.errors import InvalidInputError, ModelConfigError, ModelNotFoundError
 from cfcsp_sdk.views import Views, parse_views
@@ -92,7 +92,7 @@ class CascadeSpec:
 
     coarse_network: str
     coarse_labels: tuple[str, ...]
-    coarse_to_final: tuple[Optional[int], ...]
+    coarse_to_final: tuple[int | None, ...]
     groups: tuple[GroupSpec, ...]
     rule: Rule = "hard"
     fine_policy: FinePolicy = "when_needed"
@@ -134,7 +134,7 @@ class ModelConfig:
 
     # ---- reading -------------------------------------------------------------------------
     @classmethod
-    def from_dict(cls, data: Any) -> "ModelConfig":
+    def from_dict(cls, data: Any) -> ModelConfig:
         """Validate and parse a config mapping; raises ModelConfigError naming the bad field."""
         d = _Reader(data, "config")
         version = d.int("format_version")
@@ -187,7 +187,7 @@ class ModelConfig:
         )
 
     @classmethod
-    def from_file(cls, path: str | Path) -> "ModelConfig":
+    def from_file(cls, path: str | Path) -> ModelConfig:
         """Read and validate a config.json file."""
         path = Path(path)
         if not path.is_file():
@@ -276,7 +276,7 @@ class _Reader:
     def fail(self, key: str, message: str) -> ModelConfigError:
         return ModelConfigError(message, field=self.path(key))
 
-    def sub(self, key: str) -> "_Reader":
+    def sub(self, key: str) -> _Reader:
         return _Reader(self.get(key), self.path(key))
 
     def mapping(self, key: str, nonempty: bool = False) -> dict[str, Any]:

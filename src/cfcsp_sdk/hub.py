@@ -10,9 +10,9 @@ from __future__ import annotations
 import os
 import re
 import shutil
+from collections.abc import Iterable
 from importlib import resources
 from pathlib import Path
-from typing import Iterable
 
 from cfcsp_sdk.config import CONFIG_NAME
 from cfcsp_sdk.errors import BackendError, InvalidInputError, ModelNotFoundError

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Literal, Sequence, Union
+from collections.abc import Sequence
+from typing import Literal
 
 import cv2
 import numpy as np
@@ -11,7 +12,7 @@ from cfcsp_sdk.config import Preprocessing
 from cfcsp_sdk.errors import InvalidInputError
 
 CropColor = Literal["bgr", "rgb", "gray"]
-Crops = Union[np.ndarray, Sequence[np.ndarray]]
+Crops = np.ndarray | Sequence[np.ndarray]
 
 _INTERPOLATION = {
     "nearest": cv2.INTER_NEAREST,

@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Any, Callable, Protocol, Union
+from collections.abc import Callable
+from typing import Any, Protocol
 
 ProgressCallback = Callable[[int, int], None]
-Progress = Union[bool, ProgressCallback]
+Progress = bool | ProgressCallback
 """What ``progress=`` takes: ``True`` for a bar, ``False`` for none, or a callable ``(done, total)``."""
 
 
@@ -78,7 +79,7 @@ class FrameProgress:
         self._show = False
         self._bar = None
 
-    def __enter__(self) -> "FrameProgress":
+    def __enter__(self) -> FrameProgress:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -125,7 +126,7 @@ class BatchProgress:
                 bar.close()
         self.videos = self.frames = None
 
-    def __enter__(self) -> "BatchProgress":
+    def __enter__(self) -> BatchProgress:
         return self
 
     def __exit__(self, *exc: object) -> None:

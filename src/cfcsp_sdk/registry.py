@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import importlib
 import warnings
+from collections.abc import Callable, Mapping
 from importlib.metadata import entry_points
-from typing import Any, Callable, Generic, Mapping, TypeVar, overload
+from typing import Any, Generic, TypeVar, overload
 
 from cfcsp_sdk.errors import CfcspError
 

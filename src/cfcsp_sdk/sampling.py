@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, Iterable, Iterator, TypeVar
+from typing import Any, TypeVar
 
 from cfcsp_sdk.errors import InvalidInputError, require_positive_int, require_positive_number
 

@@ -18,7 +18,8 @@ Behaviour, fixed and documented:
 from __future__ import annotations
 
 from collections import deque
-from typing import Hashable, Literal
+from collections.abc import Hashable
+from typing import Literal
 
 import numpy as np
 

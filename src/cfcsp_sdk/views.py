@@ -11,8 +11,9 @@ repeated into the gap; with ``mirror`` every view is also scored mirrored (left-
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping, Union
+from typing import Any
 
 import numpy as np
 
@@ -93,7 +94,7 @@ def _shifted(batch: np.ndarray, dx: int, dy: int) -> np.ndarray:
 
 
 PRESETS = ("model", "none", "mirror")
-ViewsLike = Union[None, str, Views, Mapping[str, Any]]
+ViewsLike = None | str | Views | Mapping[str, Any]
 
 
 def parse_views(value: ViewsLike, model_views: Views) -> Views:

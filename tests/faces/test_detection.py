@@ -2,7 +2,14 @@ import numpy as np
 import pytest
 
 from cfcsp_sdk import InvalidInputError
-from cfcsp_sdk.faces.detection import Detection, GivenFaces, check_face_limits, clip_detections, detect_many, get_detector
+from cfcsp_sdk.faces.detection import (
+    Detection,
+    GivenFaces,
+    check_face_limits,
+    clip_detections,
+    detect_many,
+    get_detector,
+)
 
 
 def test_boxes_are_clipped_to_the_image_and_landmarks_kept():

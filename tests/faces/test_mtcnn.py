@@ -197,7 +197,10 @@ def test_min_score_drops_weaker_faces(media):
 
 def test_no_face_below_the_size_limit(media):
     img = load_image(media("multi_face.jpg"))  # faces of 79-105 px, shorter side 667 px
-    sides = lambda dets: [min(d.box[2] - d.box[0], d.box[3] - d.box[1]) for d in dets]
+
+    def sides(dets):
+        return [min(d.box[2] - d.box[0], d.box[3] - d.box[1]) for d in dets]
+
     assert len(MtcnnDetector(min_face=20, min_face_ratio=0).detect(img)) == 5
     for det in (MtcnnDetector(min_face=90, min_face_ratio=0), MtcnnDetector(min_face=20, min_face_ratio=0.135)):
         found = sides(det.detect(img))

@@ -49,8 +49,8 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 from cfcsp_sdk.config import ModelConfig  # noqa: E402
-from cfcsp_sdk.faces import appearance_descriptor  # noqa: E402
 from cfcsp_sdk.errors import InvalidInputError  # noqa: E402
+from cfcsp_sdk.faces import appearance_descriptor  # noqa: E402
 from cfcsp_sdk.faces.detection import iou_matrix  # noqa: E402
 from cfcsp_sdk.pipeline import aligned_crops  # noqa: E402
 from conftest import affwild_config_dict  # noqa: E402

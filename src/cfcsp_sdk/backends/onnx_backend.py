@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import onnxruntime as ort
 
 from cfcsp_sdk.backends.base import Backend, Network, check_network_input
-from cfcsp_sdk.io.onnx_external_data import check_external_data
 from cfcsp_sdk.config import NetworkSpec
 from cfcsp_sdk.errors import BackendError
+from cfcsp_sdk.io.onnx_external_data import check_external_data
 from cfcsp_sdk.onnx_runtime import session_options
 
 _DEVICE_PROVIDERS = {

@@ -21,7 +21,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
     raise BackendError("the torch backend needs the torch extra: pip install 'cfcsp-sdk[torch]'") from exc
 
 
-def load_state_dict_strict(module: "torch.nn.Module", state: dict[str, "torch.Tensor"], source: str) -> None:
+def load_state_dict_strict(module: torch.nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
     """Load ``state`` into ``module``, naming missing, unexpected and mis-shaped tensors in the error.
 
     BatchNorm's ``num_batches_tracked`` counters are not needed for inference and may be absent.
@@ -40,7 +40,7 @@ def load_state_dict_strict(module: "torch.nn.Module", state: dict[str, "torch.Te
 class TorchNetwork:
     """A torch module in eval mode behind the numpy-in, numpy-out network interface."""
 
-    def __init__(self, module: "torch.nn.Module", device: "torch.device") -> None:
+    def __init__(self, module: torch.nn.Module, device: torch.device) -> None:
         self.module = module.eval().to(device)
         self.device = device
 
@@ -78,7 +78,7 @@ class TorchBackend(Backend):
         if num_threads is not None:
             torch.set_num_threads(num_threads)
 
-    def build_module(self, folder: Path, name: str, spec: NetworkSpec) -> "torch.nn.Module":
+    def build_module(self, folder: Path, name: str, spec: NetworkSpec) -> torch.nn.Module:
         """The network as a torch module with its weights loaded (also used for ONNX export)."""
         from cfcsp_sdk.models import build_network
 

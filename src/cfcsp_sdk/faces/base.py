@@ -7,8 +7,9 @@ this module; :mod:`cfcsp_sdk.faces.detection`, which picks a detector by name, s
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterable, Optional, Protocol, Sequence, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -30,10 +31,10 @@ class Detection:
 
     box: tuple[float, float, float, float]
     detection_score: float = 1.0
-    landmarks: Optional[np.ndarray] = None
+    landmarks: np.ndarray | None = None
 
     def __init__(self, box: tuple[float, float, float, float], detection_score: float = 1.0,
-                 landmarks: Optional[np.ndarray] = None, *, score: Optional[float] = None) -> None:
+                 landmarks: np.ndarray | None = None, *, score: float | None = None) -> None:
         if score is not None:
             warn_deprecated("Detection(score=...)", "Detection(detection_score=...)")
             detection_score = score

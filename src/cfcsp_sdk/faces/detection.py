@@ -11,7 +11,8 @@ packages add detectors through the ``cfcsp_sdk.detectors`` entry-point group, or
 from __future__ import annotations
 
 import warnings
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 

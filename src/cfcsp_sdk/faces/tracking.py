@@ -9,8 +9,8 @@ faces by sparse optical flow, so a detector need not run on every frame.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Optional, Sequence
 
 import cv2
 import numpy as np
@@ -64,10 +64,10 @@ class _Track:
     velocity: np.ndarray  # of the box centre, pixels per second
     size: np.ndarray  # (width, height) when last seen with no other face close by
     hits: int = 1
-    descriptor: Optional[np.ndarray] = None
-    landmarks: Optional[np.ndarray] = None
+    descriptor: np.ndarray | None = None
+    landmarks: np.ndarray | None = None
     score: float = 1.0
-    hidden_last: Optional[np.ndarray] = None  # the crop descriptor of its last face, if that was partly hidden
+    hidden_last: np.ndarray | None = None  # the crop descriptor of its last face, if that was partly hidden
 
     def predict(self, t: float) -> np.ndarray:
         c = (self.box[:2] + self.box[2:]) / 2 + self.velocity * (t - self.time)
@@ -159,8 +159,8 @@ class FaceTracker:
         self._next_id = 0
         self._step = -1
         self._time = 0.0
-        self._image: Optional[np.ndarray] = None  # the last frame, for carry()
-        self._gray: Optional[np.ndarray] = None  # ... in grey, once carry() needed it
+        self._image: np.ndarray | None = None  # the last frame, for carry()
+        self._gray: np.ndarray | None = None  # ... in grey, once carry() needed it
         self._cut = False  # carry() saw a cut: tracks the next update() does not match end at once
 
     def reset(self) -> None:
@@ -175,14 +175,14 @@ class FaceTracker:
     def live_ids(self) -> list[int]:
         return [t.id for t in self._tracks]
 
-    def _advance(self, time: Optional[float]) -> float:
+    def _advance(self, time: float | None) -> float:
         self._step += 1
         if time is None or not math.isfinite(time):  # no timestamps: assume the nominal interval
             time = self._time + self.frame_interval if self._step > 0 else 0.0
         self._time = float(time)
         return self._time
 
-    def _cost(self, track: _Track, det: Detection, desc: Optional[np.ndarray], t: float, crowded: bool) -> float:
+    def _cost(self, track: _Track, det: Detection, desc: np.ndarray | None, t: float, crowded: bool) -> float:
         """Matching cost of a track and a detection, or ``inf`` when the pair is not allowed."""
         dt = max(t - track.time, 0.0)
         if self._step - track.step > self.max_age:
@@ -192,7 +192,7 @@ class FaceTracker:
             return self._reid_cost(track, det, desc, dt)
         return cost
 
-    def _reid_cost(self, track: _Track, det: Detection, desc: Optional[np.ndarray], dt: float) -> float:
+    def _reid_cost(self, track: _Track, det: Detection, desc: np.ndarray | None, dt: float) -> float:
         """A face back where its track was lost: it must overlap the track's last box by ``reid_iou``
         and, where both have descriptors, look like the track (``min_similarity``) or, if the track's
         last face was partly hidden (a hand over it), like that last crop. Such pairs come after every
@@ -212,7 +212,7 @@ class FaceTracker:
                 return math.inf
         return 1000.0 + (1 - iou) + (1 - sim)
 
-    def _motion_cost(self, track: _Track, det: Detection, desc: Optional[np.ndarray], t: float, crowded: bool,
+    def _motion_cost(self, track: _Track, det: Detection, desc: np.ndarray | None, t: float, crowded: bool,
                      dt: float) -> float:
         pred = track.predict(t)
         box = np.asarray(det.box, dtype=np.float64)
@@ -235,9 +235,9 @@ class FaceTracker:
     def update(
         self,
         detections: Sequence[Detection],
-        time: Optional[float] = None,
-        descriptors: Optional[Sequence[Optional[np.ndarray]]] = None,
-        image: Optional[np.ndarray] = None,
+        time: float | None = None,
+        descriptors: Sequence[np.ndarray | None] | None = None,
+        image: np.ndarray | None = None,
     ) -> tuple[list[int], list[int]]:
         """Assign ids to one frame's detections.
 
@@ -293,7 +293,7 @@ class FaceTracker:
         self._cut = False
         return ids, ended
 
-    def _observe(self, track: _Track, det: Detection, t: float, desc: Optional[np.ndarray], crowded: bool) -> None:
+    def _observe(self, track: _Track, det: Detection, t: float, desc: np.ndarray | None, crowded: bool) -> None:
         """Move ``track`` to ``det``; velocity, size and appearance are learnt only from faces with no
         other face close by (a partly hidden face's box and crop are not the whole face)."""
         box = np.asarray(det.box, dtype=np.float64)
@@ -329,8 +329,8 @@ class FaceTracker:
 
     # ---- carrying faces between detections ----------------------------------------------------
     def carry(
-        self, image: np.ndarray, time: Optional[float] = None, max_motion: float = 0.25, max_change: float = 25.0
-    ) -> Optional[tuple[list[Detection], list[int], list[int]]]:
+        self, image: np.ndarray, time: float | None = None, max_motion: float = 0.25, max_change: float = 25.0
+    ) -> tuple[list[Detection], list[int], list[int]] | None:
         """Move the faces seen on the previous frame onto this frame without a detector.
 
         Corners inside each face are followed by pyramidal Lucas-Kanade optical flow (checked forwards
@@ -419,7 +419,7 @@ _LK_WINDOW, _LK_LEVELS = (15, 15), 2  # Lucas-Kanade: window, pyramid levels, st
 _LK_CRITERIA = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 20, 0.03)
 
 
-def _follow(prev: np.ndarray, cur: np.ndarray, box: np.ndarray, max_motion: float) -> Optional[np.ndarray]:
+def _follow(prev: np.ndarray, cur: np.ndarray, box: np.ndarray, max_motion: float) -> np.ndarray | None:
     """The 2 x 3 similarity moving a face from ``prev`` to ``cur``, or ``None`` if it cannot be followed."""
     h, w = prev.shape
     (cx, cy), size = _centre_size(box)

@@ -8,8 +8,8 @@ dynamic-shape models by padding the image to a multiple of 32. Input: BGR float3
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import cv2
 import numpy as np
@@ -29,8 +29,8 @@ def _resolve_model(model: str | os.PathLike[str] | None, revision: str | None, l
         return Path(model)
     if model is not None and Path(model).suffix == ".onnx":
         raise ModelNotFoundError(f"no YuNet model file at {model}")
-    from huggingface_hub import hf_hub_download
     from huggingface_hub import errors as hf_errors
+    from huggingface_hub import hf_hub_download
 
     repo = str(model) if model is not None else HUB_REPO
     offline = local_files_only or offline_mode()
@@ -75,8 +75,8 @@ class YuNetDetector(FaceDetector):
         revision: str | None = None,
         local_files_only: bool = False,
     ) -> None:
-        from cfcsp_sdk.onnx_runtime import session_options
         from cfcsp_sdk.io.onnx_external_data import check_external_data
+        from cfcsp_sdk.onnx_runtime import session_options
 
         check_face_limits(min_face, min_face_ratio, min_score)
         self.path = _resolve_model(model, revision, local_files_only)

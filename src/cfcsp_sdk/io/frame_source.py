@@ -10,7 +10,8 @@ a path. Frames that arrive one by one without a source are pushed into a
 
 from __future__ import annotations
 
-from typing import Iterator, Protocol, runtime_checkable
+from collections.abc import Iterator
+from typing import Protocol, runtime_checkable
 
 from cfcsp_sdk.io.video import Frame, VideoInfo
 

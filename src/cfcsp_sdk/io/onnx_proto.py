@@ -11,7 +11,7 @@ serializer uses, so ``onnx.load_from_string(b).SerializeToString() == b``; the t
 from __future__ import annotations
 
 import struct
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import glob
 import os
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 from cfcsp_sdk.errors import MediaError
 

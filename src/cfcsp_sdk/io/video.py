@@ -8,9 +8,9 @@ import heapq
 import math
 import os
 import warnings
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from collections.abc import Generator, Iterator
 from typing import Any
 
 import cv2
@@ -146,7 +146,7 @@ class VideoReader:
             frame_count=max(int(self._cap.get(cv2.CAP_PROP_FRAME_COUNT)), 0),
         )
 
-    def __enter__(self) -> "VideoReader":
+    def __enter__(self) -> VideoReader:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -195,7 +195,7 @@ class VideoReader:
         self._container, self._stream = container, stream
         return VideoInfo(source=str(path), width=width, height=height, fps=rate, frame_count=max(int(frame_count), 0))
 
-    def _decoded(self, state: "_FileState") -> Generator[Any, None, None]:
+    def _decoded(self, state: _FileState) -> Generator[Any, None, None]:
         """The stream's frames in the decoder's order; packets and damage are noted in ``state``."""
         import av
 
@@ -326,7 +326,7 @@ class VideoReader:
             if not stopped_early:
                 self._file_end(state, last_pts is not None or state.decoded > 0, fps, len(tail))
 
-    def _file_end(self, state: "_FileState", any_frame: bool, fps: float, tail: int) -> None:
+    def _file_end(self, state: _FileState, any_frame: bool, fps: float, tail: int) -> None:
         """Whether the file stops short of the end its video stream states: frames lost after the last
         one decoded, a read error, a cut packet, or the last packet ending before the stated duration.
         Frames lost after the last decoded one are not in :attr:`skipped_frames`: decoding stopped."""

@@ -20,7 +20,7 @@ module, one ONNX graph, each member costing one pass per view.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import nn

@@ -8,7 +8,8 @@ through the ``cfcsp_sdk.architectures`` entry-point group, or at run time with
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from cfcsp_sdk.errors import ModelConfigError
 from cfcsp_sdk.registry import Registry

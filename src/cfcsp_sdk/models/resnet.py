@@ -12,7 +12,7 @@ With widths (32, 64, 128, 256) and one block per stage it has about 1.2 M parame
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import nn
