@@ -237,7 +237,7 @@ class VideoPipeline:
             shape = getattr(image, "shape", None)
             raise InvalidInputError(f"a frame must be a BGR uint8 H x W x 3 array, got "
                                     f"{getattr(image, 'dtype', type(image).__name__)} {shape}")
-        if not is_real_number(t) or not math.isfinite(float(t)):  # type: ignore[arg-type]
+        if not is_real_number(t) or not math.isfinite(float(t)):
             raise InvalidInputError(f"a frame's time must be a finite number of seconds, got {t!r:.40}")
         if self._last is not None:
             if int(index) <= self._last[0]:
@@ -246,7 +246,7 @@ class VideoPipeline:
                 raise InvalidInputError(f"frame times must not go back: {t} s after {self._last[1]} s")
         if isinstance(frame, Frame) and isinstance(frame.time, float):
             return frame
-        return Frame(index=int(index), time=float(t), image=image)  # type: ignore[arg-type]
+        return Frame(index=int(index), time=float(t), image=image)
 
     @contextmanager
     def _stage(self, name: str) -> Iterator[None]:

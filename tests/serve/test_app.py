@@ -9,8 +9,9 @@ import time
 import httpx
 import numpy as np
 import pytest
-from serve.live_server import start_server
 from PIL import Image
+
+from serve.live_server import start_server
 
 
 def _wait_done(client, url, job_id, timeout=120):

@@ -140,10 +140,10 @@ def test_fifty_connections_each_get_an_answer_or_their_error(server, frames):
 
 
 def test_a_wrong_token_closes_the_socket(recognizer_factory, tmp_path):
-    from serve.live_server import start_server
     from websockets.exceptions import InvalidStatus
 
     from cfcsp_sdk.serve import ServeSettings
+    from serve.live_server import start_server
 
     srv, stop = start_server(ServeSettings(port=0, token="t0k", work_dir=tmp_path), recognizer_factory)
     try:
@@ -161,9 +161,8 @@ def test_a_wrong_token_closes_the_socket(recognizer_factory, tmp_path):
 
 
 def test_idle_clients_and_huge_frames_are_refused(recognizer_factory, frames, tmp_path):
-    from serve.live_server import start_server
-
     from cfcsp_sdk.serve import ServeSettings
+    from serve.live_server import start_server
 
     srv, stop = start_server(ServeSettings(port=0, idle_seconds=1, max_frame_pixels=640 * 360, work_dir=tmp_path),
                              recognizer_factory)
