@@ -47,15 +47,31 @@ def main() -> None:
                     os.link(v, dst)
                 except OSError:
                     shutil.copy(v, dst)
-        print(json.dumps({"videos": args.copies * len(args.videos), "max_frames": args.max_frames,
-                          "cores": available_cores(), "detector": args.detector, "model": args.model or "bundled"}))
+        print(
+            json.dumps(
+                {
+                    "videos": args.copies * len(args.videos),
+                    "max_frames": args.max_frames,
+                    "cores": available_cores(),
+                    "detector": args.detector,
+                    "model": args.model or "bundled",
+                }
+            )
+        )
         for mode in args.modes.split(","):
             out = Path(tmp) / f"out-{mode}"
             load0 = os.getloadavg()[0]
             extra = {}
             if mode.startswith("local"):
-                report = run_batch([corpus], out, args.model, recognizer_options=options, workers=int(mode[5:]),
-                                   max_frames=args.max_frames, progress=False)
+                report = run_batch(
+                    [corpus],
+                    out,
+                    args.model,
+                    recognizer_options=options,
+                    workers=int(mode[5:]),
+                    max_frames=args.max_frames,
+                    progress=False,
+                )
             else:
                 import ray
 
@@ -63,19 +79,38 @@ def main() -> None:
 
                 workers = int(mode[3:])
                 t = time.perf_counter()
-                ray.init(num_cpus=args.ray_cpus, include_dashboard=False, logging_level="warning",
-                         log_to_driver=False)
+                ray.init(num_cpus=args.ray_cpus, include_dashboard=False, logging_level="warning", log_to_driver=False)
                 extra["ray_init_s"] = round(time.perf_counter() - t, 2)
                 share = args.ray_cpus / workers / 2  # half a worker's share for its actor, half for decoding
-                report = run_batch_ray([corpus], out, args.model, recognizer_options=options, workers=workers,
-                                       actor_cpus=share, decode_cpus=share, threads=max(1, args.ray_cpus // workers),
-                                       max_frames=args.max_frames, progress=False)
+                report = run_batch_ray(
+                    [corpus],
+                    out,
+                    args.model,
+                    recognizer_options=options,
+                    workers=workers,
+                    actor_cpus=share,
+                    decode_cpus=share,
+                    threads=max(1, args.ray_cpus // workers),
+                    max_frames=args.max_frames,
+                    progress=False,
+                )
                 ray.shutdown()
             summary = report.to_dict()
-            print(json.dumps({"mode": mode, **{k: summary[k] for k in ("ok", "failed", "frames", "seconds",
-                                                                         "frames_per_second", "videos_per_hour")},
-                              **extra, "load_before": round(load0, 2), "load_after": round(os.getloadavg()[0], 2)}),
-                  flush=True)
+            print(
+                json.dumps(
+                    {
+                        "mode": mode,
+                        **{
+                            k: summary[k]
+                            for k in ("ok", "failed", "frames", "seconds", "frames_per_second", "videos_per_hour")
+                        },
+                        **extra,
+                        "load_before": round(load0, 2),
+                        "load_after": round(os.getloadavg()[0], 2),
+                    }
+                ),
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

@@ -66,8 +66,10 @@ def make_photos(folder: Path) -> dict[str, tuple[Path, tuple[float, float, float
     background = cv2.imread(str(media_path("free-mountain-vector-01.jpg")))
     face = cv2.imread(str(media_path("single_face.jpg")))
     out = {}
-    for name, (w, h, face_scale, x, y) in {"16MP_4896x3264": (4896, 3264, 2.0, 1800, 900),
-                                            "100MP_10000x10000": (10000, 10000, 4.0, 3000, 4000)}.items():
+    for name, (w, h, face_scale, x, y) in {
+        "16MP_4896x3264": (4896, 3264, 2.0, 1800, 900),
+        "100MP_10000x10000": (10000, 10000, 4.0, 3000, 4000),
+    }.items():
         canvas = cv2.resize(background, (w, h), interpolation=cv2.INTER_CUBIC)
         f = cv2.resize(face, None, fx=face_scale, fy=face_scale, interpolation=cv2.INTER_CUBIC)
         canvas[y : y + f.shape[0], x : x + f.shape[1]] = f
@@ -96,17 +98,20 @@ def main() -> None:
         photos = make_photos(folder)
         print(f"load average before: {os.getloadavg()}")
         for name, (path, pasted) in photos.items():
-            proc = subprocess.run([sys.executable, "-c", CHILD, str(path), str(args.runs)], capture_output=True,
-                                  text=True, cwd=ROOT)
+            proc = subprocess.run(
+                [sys.executable, "-c", CHILD, str(path), str(args.runs)], capture_output=True, text=True, cwd=ROOT
+            )
             if proc.returncode:
                 print(name, "failed:", proc.stderr[-2000:])
                 continue
             r = json.loads(proc.stdout.strip().splitlines()[-1])
-            print(f"{name} ({path.stat().st_size / 1e6:.1f} MB file): predict_image {r['median_s']:.2f} s median "
-                  f"(runs {[round(t, 2) for t in r['runs_s']]}, CPU {r['cpu_s']:.2f} s, first call {r['first_call_s']:.2f} s), "
-                  f"peak RSS {r['peak_rss_mb']:.0f} MiB (before the first call {r['rss_before_mb']:.0f}), "
-                  f"faces {r['faces']} {r['boxes']} {r['labels']}, face pasted at {list(pasted)}, "
-                  f"size {r['size']}")
+            print(
+                f"{name} ({path.stat().st_size / 1e6:.1f} MB file): predict_image {r['median_s']:.2f} s median "
+                f"(runs {[round(t, 2) for t in r['runs_s']]}, CPU {r['cpu_s']:.2f} s, first call {r['first_call_s']:.2f} s), "
+                f"peak RSS {r['peak_rss_mb']:.0f} MiB (before the first call {r['rss_before_mb']:.0f}), "
+                f"faces {r['faces']} {r['boxes']} {r['labels']}, face pasted at {list(pasted)}, "
+                f"size {r['size']}"
+            )
         print(f"load average after: {os.getloadavg()}")
 
 

@@ -38,9 +38,13 @@ def main() -> None:
     p.add_argument("--faces-npz", default=None)
     p.add_argument("--faces", type=int, default=512, help="faces for the cascade measurement")
     p.add_argument("--views", default=None, help="test-time views: model (default), none or mirror")
-    p.add_argument("--random-swin", metavar="DIR", default=None,
-                   help="bench the paper's Swin-S pair: build it with random weights in DIR (speed does not "
-                        "depend on the weights; the real ones come from cfcsp convert-paddle)")
+    p.add_argument(
+        "--random-swin",
+        metavar="DIR",
+        default=None,
+        help="bench the paper's Swin-S pair: build it with random weights in DIR (speed does not "
+        "depend on the weights; the real ones come from cfcsp convert-paddle)",
+    )
     args = p.parse_args()
     if args.random_swin:
         from pathlib import Path
@@ -72,8 +76,10 @@ def main() -> None:
         rng = np.random.default_rng(0)
         x = rng.normal(size=(args.batch, pre.channels, h, w)).astype(np.float32)
         views = rec.cascade.views
-        print(f"[{backend}] model {rec.config.name or rec.folder}  input {pre.channels}x{h}x{w}  "
-              f"test-time views: {views.describe()}")
+        print(
+            f"[{backend}] model {rec.config.name or rec.folder}  input {pre.channels}x{h}x{w}  "
+            f"test-time views: {views.describe()}"
+        )
         for name, net in rec.cascade.networks.items():
             sec = timed(lambda: views.average(net(views.expand(x)), len(x)), args.runs)  # noqa: B023 (called now)
             print(f"  {name:12s} {args.batch / sec:9.1f} faces/s  ({1000 * sec / args.batch:.2f} ms/face)")
@@ -92,10 +98,12 @@ def main() -> None:
         rec.cascade.fine_policy = "when_needed"
         out = rec.run_cascade(batch)
         ran = {g: float((~np.isnan(v).any(1)).mean()) for g, v in out.fine_logits.items()}
-        print(f"  cascade on {len(batch)} faces: when_needed {len(batch) / results['when_needed']:.1f} faces/s, "
-              f"always {len(batch) / results['always']:.1f} faces/s; fine networks ran on "
-              + ", ".join(f"{100 * v:.1f}%" for v in ran.values())
-              + f" of faces; saving {100 * (1 - results['when_needed'] / results['always']):.1f}% of cascade time")
+        print(
+            f"  cascade on {len(batch)} faces: when_needed {len(batch) / results['when_needed']:.1f} faces/s, "
+            f"always {len(batch) / results['always']:.1f} faces/s; fine networks ran on "
+            + ", ".join(f"{100 * v:.1f}%" for v in ran.values())
+            + f" of faces; saving {100 * (1 - results['when_needed'] / results['always']):.1f}% of cascade time"
+        )
 
 
 if __name__ == "__main__":

@@ -24,11 +24,23 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-IMAGES = {"multi_face.jpg": 5, "single_face.jpg": 1, "0-f1-su-ph.jpg": 1, "0-f15-hao-ph.jpg": 1,
-          "15-f13-anc-ph.jpg": 1, "45-m7-di-ph.jpg": 1, "BWPictureHuman.jpg": 1, "free-mountain-vector-01.jpg": 0}
+IMAGES = {
+    "multi_face.jpg": 5,
+    "single_face.jpg": 1,
+    "0-f1-su-ph.jpg": 1,
+    "0-f15-hao-ph.jpg": 1,
+    "15-f13-anc-ph.jpg": 1,
+    "45-m7-di-ph.jpg": 1,
+    "BWPictureHuman.jpg": 1,
+    "free-mountain-vector-01.jpg": 0,
+}
 # video -> (frames that show a face, total frames)
-VIDEOS = {"face_noface.mov": (range(0, 72), 169), "noface_face.mov": (range(96, 168), 169),
-          "no_face.mp4": (range(0), 95), "single_face.mp4": (range(0, 72), 72)}
+VIDEOS = {
+    "face_noface.mov": (range(0, 72), 169),
+    "noface_face.mov": (range(96, 168), 169),
+    "no_face.mp4": (range(0), 95),
+    "single_face.mp4": (range(0, 72), 72),
+}
 
 
 def _frames(path: Path):
@@ -52,9 +64,12 @@ def recall(options: dict, media_path) -> dict:
     t0 = time.perf_counter()
     for name, expected in IMAGES.items():
         found = det.detect(load_image(media_path(name)))
-        out["images"][name] = {"expected": expected, "found": len(found),
-                               "scores": [round(d.detection_score, 3) for d in found],
-                               "sizes": [round(min(d.box[2] - d.box[0], d.box[3] - d.box[1])) for d in found]}
+        out["images"][name] = {
+            "expected": expected,
+            "found": len(found),
+            "scores": [round(d.detection_score, 3) for d in found],
+            "sizes": [round(min(d.box[2] - d.box[0], d.box[3] - d.box[1])) for d in found],
+        }
     for name, (face_frames, total) in VIDEOS.items():
         hits, false_frames, extra, best = 0, [], 0, []
         for i, frame in enumerate(_frames(media_path(name))):
@@ -65,9 +80,15 @@ def recall(options: dict, media_path) -> dict:
                 best += [max(d.detection_score for d in dets)] if dets else []
             elif dets:
                 false_frames.append((i, round(max(d.detection_score for d in dets), 3)))
-        out["videos"][name] = {"face_frames": len(face_frames), "found": hits, "extra_faces": extra,
-                               "false_frames": len(false_frames), "false_examples": false_frames[:5],
-                               "frames": total, "lowest_face_score": round(min(best), 3) if best else None}
+        out["videos"][name] = {
+            "face_frames": len(face_frames),
+            "found": hits,
+            "extra_faces": extra,
+            "false_frames": len(false_frames),
+            "false_examples": false_frames[:5],
+            "frames": total,
+            "lowest_face_score": round(min(best), 3) if best else None,
+        }
     out["seconds"] = round(time.perf_counter() - t0, 1)
     return out
 
@@ -93,8 +114,11 @@ def agreement(now: dict, ref: dict) -> dict:
         a, b = ref[name], now.get(name, {})
         keys = (set(a) | set(b)) - {"_frames"}
         same = sum(a.get(k) == b.get(k) for k in keys)
-        res[name] = {"frames_with_face_either": len(keys), "agree": same,
-                     "fraction": round(same / len(keys), 4) if keys else 1.0}
+        res[name] = {
+            "frames_with_face_either": len(keys),
+            "agree": same,
+            "fraction": round(same / len(keys), 4) if keys else 1.0,
+        }
     return res
 
 
@@ -116,16 +140,22 @@ def main() -> None:
                 flag = "" if v["found"] == v["expected"] else f"   <-- expected {v['expected']}"
                 print(f"  {name:28s} faces {v['found']}  scores {v['scores']}  sizes {v['sizes']}{flag}")
             for name, v in r["videos"].items():
-                print(f"  {name:28s} face frames {v['found']}/{v['face_frames']}  false-positive frames "
-                      f"{v['false_frames']}/{v['frames'] - v['face_frames']} {v['false_examples']}"
-                      f"  extra faces {v['extra_faces']}  lowest face score {v['lowest_face_score']}")
+                print(
+                    f"  {name:28s} face frames {v['found']}/{v['face_frames']}  false-positive frames "
+                    f"{v['false_frames']}/{v['frames'] - v['face_frames']} {v['false_examples']}"
+                    f"  extra faces {v['extra_faces']}  lowest face score {v['lowest_face_score']}"
+                )
     if args.labels_out or args.labels_ref:
         opts = json.loads(args.setting[0]) if args.setting else {}
         now = labels(media_path, opts)
         if args.labels_out:
             Path(args.labels_out).write_text(json.dumps(now))
         if args.labels_ref:
-            print("label agreement with", args.labels_ref, json.dumps(agreement(now, json.loads(Path(args.labels_ref).read_text())), indent=1))
+            print(
+                "label agreement with",
+                args.labels_ref,
+                json.dumps(agreement(now, json.loads(Path(args.labels_ref).read_text())), indent=1),
+            )
 
 
 if __name__ == "__main__":

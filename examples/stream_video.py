@@ -1,12 +1,11 @@
 """Streaming: labels as frames arrive, causal smoothing, constant memory (also for webcams: pass 0).
 
-    python examples/stream_video.py [VIDEO_OR_CAMERA_INDEX]
+python examples/stream_video.py [VIDEO_OR_CAMERA_INDEX]
 """
 
 import sys
 
 from _sample_media import sample
-
 from cfcsp_sdk import Recognizer
 
 source = sys.argv[1] if len(sys.argv) > 1 else str(sample("single_face.mp4"))

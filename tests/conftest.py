@@ -27,8 +27,12 @@ def affwild_config_dict(color: str = "rgb", size: int = 32, widths=(4, 8, 8, 8))
                 "to_final": [0, 4, 6, 7, None],
             },
             "groups": [
-                {"coarse_index": 4, "network": "negative", "labels": ["Anger", "Disgust", "Fear", "Sadness"],
-                 "to_final": [1, 2, 3, 5]}
+                {
+                    "coarse_index": 4,
+                    "network": "negative",
+                    "labels": ["Anger", "Disgust", "Fear", "Sadness"],
+                    "to_final": [1, 2, 3, 5],
+                }
             ],
             "rule": "hard",
             "fine_policy": "when_needed",
@@ -42,8 +46,13 @@ def affwild_config_dict(color: str = "rgb", size: int = 32, widths=(4, 8, 8, 8))
             "std": [0.229, 0.224, 0.225][:channels] if channels == 3 else [0.25],
             "face_template": {
                 "size": [size, size],
-                "points": [[0.34 * size, 0.46 * size], [0.66 * size, 0.46 * size], [0.5 * size, 0.64 * size],
-                           [0.37 * size, 0.82 * size], [0.63 * size, 0.82 * size]],
+                "points": [
+                    [0.34 * size, 0.46 * size],
+                    [0.66 * size, 0.46 * size],
+                    [0.5 * size, 0.64 * size],
+                    [0.37 * size, 0.82 * size],
+                    [0.63 * size, 0.82 * size],
+                ],
             },
         },
         "smoothing": {"window": 5, "mode": "centered"},
@@ -111,7 +120,7 @@ _HOW_TO_GET = {
     YUNET_DYNAMIC: "YuNet's onnx/yunet_n_dynamic.onnx from github.com/ShiqiYu/libfacedetection.train",
     YUNET_FIXED: "YuNet's onnx/yunet_n_640_640.onnx from github.com/ShiqiYu/libfacedetection.train",
     FERPLUS_TEST: "FER+ Test faces as an .npz (images uint8 [N,48,48], votes int16 [N,10]) built from "
-                  "FER2013 and github.com/microsoft/FERPlus",
+    "FER2013 and github.com/microsoft/FERPlus",
 }
 
 
@@ -120,8 +129,10 @@ def require_shared(path: Path) -> Path:
     if path.is_file():
         return path
     rel = path.relative_to(SHARED)
-    message = (f"needs shared file {rel} ({_HOW_TO_GET.get(path, 'see README.md')}), not found in {SHARED}: "
-               f"set CFCSP_SHARED to the folder that holds {rel}")
+    message = (
+        f"needs shared file {rel} ({_HOW_TO_GET.get(path, 'see README.md')}), not found in {SHARED}: "
+        f"set CFCSP_SHARED to the folder that holds {rel}"
+    )
     if os.environ.get("CI", "").lower() not in ("", "0", "false"):
         pytest.fail(f"CI must not skip: {message}", pytrace=False)
     pytest.skip(message)
@@ -146,8 +157,11 @@ def _shared_files_named(item: pytest.Item) -> list[Path]:
     # and the module's own helpers (classes, functions) that those name, one level deep
     module = getattr(item, "module", None)
     for name, obj in vars(module).items() if module is not None else ():
-        if (inspect.isclass(obj) or inspect.isfunction(obj)) and getattr(obj, "__module__", None) == module.__name__ \
-                and any(name in src for src in sources):
+        if (
+            (inspect.isclass(obj) or inspect.isfunction(obj))
+            and getattr(obj, "__module__", None) == module.__name__
+            and any(name in src for src in sources)
+        ):
             try:
                 sources.append(inspect.getsource(obj))
             except (OSError, TypeError):

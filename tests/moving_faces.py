@@ -30,7 +30,7 @@ def cut_face(media, name: str, width: int) -> Sprite:
     x1, y1, x2, y2 = FACE_BOXES[name]
     mx, my = 0.3 * (x2 - x1), 0.3 * (y2 - y1)
     px1, py1, px2, py2 = int(x1 - mx), int(y1 - my), int(x2 + mx), int(y2 + my)
-    patch = img[max(py1, 0):py2, max(px1, 0):px2]
+    patch = img[max(py1, 0) : py2, max(px1, 0) : px2]
     s = width / patch.shape[1]
     patch = cv2.resize(patch, (width, round(patch.shape[0] * s)), interpolation=cv2.INTER_AREA)
     h, w = patch.shape[:2]
@@ -52,8 +52,8 @@ def paste(frame: np.ndarray, sprite: Sprite, x: float, y: float) -> tuple[float,
     xi, yi = int(round(x)), int(round(y))
     fx1, fy1, fx2, fy2 = max(xi, 0), max(yi, 0), min(xi + w, W), min(yi + h, H)
     if fx2 > fx1 and fy2 > fy1:
-        a = sprite.alpha[fy1 - yi:fy2 - yi, fx1 - xi:fx2 - xi, None]
-        src = sprite.image[fy1 - yi:fy2 - yi, fx1 - xi:fx2 - xi].astype(np.float32)
+        a = sprite.alpha[fy1 - yi : fy2 - yi, fx1 - xi : fx2 - xi, None]
+        src = sprite.image[fy1 - yi : fy2 - yi, fx1 - xi : fx2 - xi].astype(np.float32)
         dst = frame[fy1:fy2, fx1:fx2].astype(np.float32)
         frame[fy1:fy2, fx1:fx2] = np.round(a * src + (1 - a) * dst).astype(np.uint8)
     b = sprite.face

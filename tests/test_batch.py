@@ -81,7 +81,10 @@ def test_rerun_skips_complete_videos_and_redoes_missing_ones(corpus, reference, 
     (out / "single_face.csv").unlink()
     report = _run(corpus, out, tiny_repo)
     assert [(Path(r.source).name, r.status) for r in report.records] == [
-        ("face_noface.mov", "skipped"), ("noface_face.mov", "skipped"), ("single_face.mp4", "ok")]
+        ("face_noface.mov", "skipped"),
+        ("noface_face.mov", "skipped"),
+        ("single_face.mp4", "ok"),
+    ]
     assert (out / "single_face.csv").read_text() == reference["single_face.mp4"].to_csv()
     statuses = [x["status"] for x in read_manifest(out / "manifest.jsonl")]
     assert statuses == ["ok"] * 3 + ["skipped"] * 3 + ["skipped", "skipped", "ok"]
@@ -98,10 +101,27 @@ def test_failures_are_recorded_and_the_batch_goes_on(corpus, reference, tiny_rep
     assert "MediaError" in report.records[0].error and "empty" in report.records[2].error
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [".lock", "manifest.jsonl", "single_face.csv"]
     # a failed video is retried by the next run; the command's exit status says some failed
-    assert main(["batch", *inputs, "--out", str(tmp_path / "out"), "--model", str(tiny_repo), "--threads", "1",
-                 "--max-frames", str(MAX_FRAMES), "-q"]) == 3
-    assert sorted((Path(x["source"]).name, x["status"]) for x in read_manifest(tmp_path / "out" / "manifest.jsonl")[3:]) \
-        == [("corrupt.mp4", "failed"), ("empty.mov", "failed"), ("single_face.mp4", "skipped")]
+    assert (
+        main(
+            [
+                "batch",
+                *inputs,
+                "--out",
+                str(tmp_path / "out"),
+                "--model",
+                str(tiny_repo),
+                "--threads",
+                "1",
+                "--max-frames",
+                str(MAX_FRAMES),
+                "-q",
+            ]
+        )
+        == 3
+    )
+    assert sorted(
+        (Path(x["source"]).name, x["status"]) for x in read_manifest(tmp_path / "out" / "manifest.jsonl")[3:]
+    ) == [("corrupt.mp4", "failed"), ("empty.mov", "failed"), ("single_face.mp4", "skipped")]
 
 
 def test_same_stem_in_two_folders_gets_two_stable_names(tmp_path):
@@ -126,8 +146,11 @@ def test_stopped_batch_leaves_whole_files_only_and_resumes(corpus, tiny_repo, tm
         f"run_batch([sys.argv[2]], sys.argv[3], sys.argv[4], recognizer_options={DETECTOR!r},"
         f" threads=1, workers={workers}, max_frames={frames}, progress=False)"
     )
-    proc = subprocess.Popen([sys.executable, "-c", code, str(Path(__file__).parent), str(corpus), str(out),
-                             str(tiny_repo)], start_new_session=True, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, str(Path(__file__).parent), str(corpus), str(out), str(tiny_repo)],
+        start_new_session=True,
+        stderr=subprocess.PIPE,
+    )
     manifest = out / "manifest.jsonl"
     deadline = time.monotonic() + 120
     while not (manifest.is_file() and manifest.read_text().count("\n") >= 1):
@@ -148,13 +171,16 @@ def test_stopped_batch_leaves_whole_files_only_and_resumes(corpus, tiny_repo, tm
 
     rec = Recognizer(tiny_repo, **DETECTOR)
     for csv in out.glob("*.csv"):  # present means whole
-        assert csv.read_text() == rec.predict_video(corpus / f"{csv.stem}{_suffix(csv.stem)}", max_frames=frames).to_csv()
+        assert (
+            csv.read_text() == rec.predict_video(corpus / f"{csv.stem}{_suffix(csv.stem)}", max_frames=frames).to_csv()
+        )
     report = _run(corpus, out, tiny_repo, max_frames=frames)
     # finished videos are skipped (with workers, one may have finished after the manifest's last line)
     assert set(done) <= {r.source for r in report.records if r.status == "skipped"}
     assert all(r.status in ("ok", "skipped") for r in report.records)
-    assert sorted(p.name for p in out.iterdir()) == sorted([".lock", "manifest.jsonl"] + [
-        f"{Path(v).stem}.csv" for v in VIDEOS])
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        [".lock", "manifest.jsonl"] + [f"{Path(v).stem}.csv" for v in VIDEOS]
+    )
 
 
 def _suffix(stem: str) -> str:
@@ -163,8 +189,17 @@ def _suffix(stem: str) -> str:
 
 def test_two_workers_write_the_same_files_as_one(corpus, tiny_repo, tmp_path):
     _run(corpus, tmp_path / "one", tiny_repo, abaw=True)
-    report = run_batch([corpus], tmp_path / "two", tiny_repo, recognizer_options=DETECTOR, progress=False, workers=2,
-                       threads=1, max_frames=MAX_FRAMES, abaw=True)
+    report = run_batch(
+        [corpus],
+        tmp_path / "two",
+        tiny_repo,
+        recognizer_options=DETECTOR,
+        progress=False,
+        workers=2,
+        threads=1,
+        max_frames=MAX_FRAMES,
+        abaw=True,
+    )
     assert [r.status for r in report.records] == ["ok"] * 3
     for sub in ("", "abaw"):
         one = sorted(p.name for p in (tmp_path / "one" / sub).glob("*.*") if p.name != "manifest.jsonl")
@@ -183,8 +218,16 @@ def test_abaw_refused_for_labels_outside_affwild2(corpus, tiny_repo, tmp_path):
     config["labels"][-1] = config["cascade"]["coarse"]["labels"][3] = "Contempt"  # not an Aff-Wild2 label
     (repo / "config.json").write_text(json.dumps(config))
     with pytest.raises(CfcspError, match="Aff-Wild2"):
-        run_batch([corpus], tmp_path / "out", repo, recognizer_options=DETECTOR, abaw=True, progress=False,
-                  threads=1, max_frames=1)
+        run_batch(
+            [corpus],
+            tmp_path / "out",
+            repo,
+            recognizer_options=DETECTOR,
+            abaw=True,
+            progress=False,
+            threads=1,
+            max_frames=1,
+        )
     assert not (tmp_path / "out" / "manifest.jsonl").exists()
 
 
@@ -195,8 +238,22 @@ def test_cli_batch_from_a_list_file_writes_parquet(corpus, reference, tiny_repo,
     lst = tmp_path / "videos.txt"
     lst.write_text(f"# two of them\n{corpus / 'noface_face.mov'}\n{corpus / 'single_face.mp4'}\n")
     threads = cv2.getNumThreads()
-    code = main(["batch", f"@{lst}", "--out", str(tmp_path / "out"), "--model", str(tiny_repo),
-                 "--max-frames", str(MAX_FRAMES), "--format", "parquet", "--threads", "1"])
+    code = main(
+        [
+            "batch",
+            f"@{lst}",
+            "--out",
+            str(tmp_path / "out"),
+            "--model",
+            str(tiny_repo),
+            "--max-frames",
+            str(MAX_FRAMES),
+            "--format",
+            "parquet",
+            "--threads",
+            "1",
+        ]
+    )
     assert code == 0
     assert cv2.getNumThreads() == threads  # the batch's thread setting does not outlive it
     captured = capsys.readouterr()

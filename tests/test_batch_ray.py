@@ -50,23 +50,51 @@ def inputs(tmp_path_factory, media):
 
 
 def _files(folder: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
-            if p.is_file() and p.name not in ("manifest.jsonl", ".lock")}
+    return {
+        str(p.relative_to(folder)): p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and p.name not in ("manifest.jsonl", ".lock")
+    }
 
 
 def test_ray_pipeline_writes_what_the_single_process_batch_writes(cluster, inputs, tiny_repo, tmp_path):
-    local = run_batch(inputs, tmp_path / "local", tiny_repo, recognizer_options=DETECTOR, threads=1, abaw=True,
-                      max_frames=MAX_FRAMES, progress=False)
-    report = run_batch_ray(inputs, tmp_path / "ray", tiny_repo, recognizer_options=DETECTOR, workers=2,
-                           actor_cpus=0.5, decode_cpus=0.5, abaw=True, max_frames=MAX_FRAMES, progress=False)
+    local = run_batch(
+        inputs,
+        tmp_path / "local",
+        tiny_repo,
+        recognizer_options=DETECTOR,
+        threads=1,
+        abaw=True,
+        max_frames=MAX_FRAMES,
+        progress=False,
+    )
+    report = run_batch_ray(
+        inputs,
+        tmp_path / "ray",
+        tiny_repo,
+        recognizer_options=DETECTOR,
+        workers=2,
+        actor_cpus=0.5,
+        decode_cpus=0.5,
+        abaw=True,
+        max_frames=MAX_FRAMES,
+        progress=False,
+    )
     assert [r.status for r in report.records] == ["ok", "failed", "ok", "ok"]
     files = _files(tmp_path / "ray")
-    assert sorted(files) == ["abaw/face_noface.txt", "abaw/noface_face.txt", "abaw/single_face.txt",
-                             "face_noface.csv", "noface_face.csv", "single_face.csv"]
+    assert sorted(files) == [
+        "abaw/face_noface.txt",
+        "abaw/noface_face.txt",
+        "abaw/single_face.txt",
+        "face_noface.csv",
+        "noface_face.csv",
+        "single_face.csv",
+    ]
     assert files == _files(tmp_path / "local")
     fields = ("source", "status", "output", "abaw", "frames", "faces", "tracks", "error")
-    assert [{k: getattr(r, k) for k in fields} for r in report.records] == \
-        [{k: getattr(r, k) for k in fields} for r in local.records]
+    assert [{k: getattr(r, k) for k in fields} for r in report.records] == [
+        {k: getattr(r, k) for k in fields} for r in local.records
+    ]
     assert "MediaError" in report.records[1].error
     # every video names the actor that ran it, one of the two asked for (how Ray spreads four videos over
     # them depends on the load: under a busy machine one actor can take all four before the other starts)
@@ -74,8 +102,18 @@ def test_ray_pipeline_writes_what_the_single_process_batch_writes(cluster, input
     lines = read_manifest(tmp_path / "ray" / "manifest.jsonl")  # in completion order, one per video
     assert sorted(x["source"] for x in lines) == sorted(inputs)
 
-    again = run_batch_ray(inputs, tmp_path / "ray", tiny_repo, recognizer_options=DETECTOR, workers=2,
-                          actor_cpus=0.5, decode_cpus=0.5, abaw=True, max_frames=MAX_FRAMES, progress=False)
+    again = run_batch_ray(
+        inputs,
+        tmp_path / "ray",
+        tiny_repo,
+        recognizer_options=DETECTOR,
+        workers=2,
+        actor_cpus=0.5,
+        decode_cpus=0.5,
+        abaw=True,
+        max_frames=MAX_FRAMES,
+        progress=False,
+    )
     assert [r.status for r in again.records] == ["skipped", "failed", "skipped", "skipped"]
     assert _files(tmp_path / "ray") == files
 
@@ -87,8 +125,20 @@ def test_more_reservations_than_cpus_is_refused_instead_of_waiting_forever(clust
 
 
 def test_cli_batch_ray(cluster, inputs, tiny_repo, tmp_path, capsys):
-    code = main(["batch", inputs[0], "--out", str(tmp_path / "out"), "--ray", "--model", str(tiny_repo),
-                 "--max-frames", "3", "-q"])
+    code = main(
+        [
+            "batch",
+            inputs[0],
+            "--out",
+            str(tmp_path / "out"),
+            "--ray",
+            "--model",
+            str(tiny_repo),
+            "--max-frames",
+            "3",
+            "-q",
+        ]
+    )
     assert code == 0
     assert json.loads(capsys.readouterr().out)["ok"] == 1
     assert (tmp_path / "out" / "single_face.csv").is_file()

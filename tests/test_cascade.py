@@ -29,11 +29,13 @@ def affwild(tiny_repo):
 def test_hard_rule_hand_computed(affwild):
     cfg, nets = affwild
     cascade = Cascade(cfg.cascade, nets, rule="hard")
-    coarse = np.array([
-        [0.1, 0.6, 0.1, 0.1, 0.1],   # Happiness wins directly
-        [0.1, 0.1, 0.1, 0.2, 0.5],   # Negative wins -> fine argmax (Sadness)
-        [0.3, 0.0, 0.0, 0.0, 0.7],   # Negative wins -> fine argmax (Anger)
-    ])
+    coarse = np.array(
+        [
+            [0.1, 0.6, 0.1, 0.1, 0.1],  # Happiness wins directly
+            [0.1, 0.1, 0.1, 0.2, 0.5],  # Negative wins -> fine argmax (Sadness)
+            [0.3, 0.0, 0.0, 0.0, 0.7],  # Negative wins -> fine argmax (Anger)
+        ]
+    )
     fine = {0: np.array([[0.25, 0.25, 0.25, 0.25], [0.1, 0.2, 0.3, 0.4], [0.4, 0.3, 0.2, 0.1]])}
     probs, labels = cascade.combine(coarse, fine)
     assert [cfg.labels[k] for k in labels] == ["Happiness", "Sadness", "Anger"]
@@ -135,12 +137,15 @@ class BrokenOutput:
         return self.mangle(self.net(batch))
 
 
-@pytest.mark.parametrize("mangle,message", [
-    (lambda out: out[:, :-1], "expected"),                           # too few classes
-    (lambda out: out[:-1], "expected"),                              # a face lost
-    (lambda out: out.tolist(), "expected"),                          # not an array
-    (lambda out: np.where(np.arange(out.shape[1]) == 0, np.nan, out).astype(np.float32), "non-finite"),
-])
+@pytest.mark.parametrize(
+    "mangle,message",
+    [
+        (lambda out: out[:, :-1], "expected"),  # too few classes
+        (lambda out: out[:-1], "expected"),  # a face lost
+        (lambda out: out.tolist(), "expected"),  # not an array
+        (lambda out: np.where(np.arange(out.shape[1]) == 0, np.nan, out).astype(np.float32), "non-finite"),
+    ],
+)
 def test_a_plugin_network_with_bad_output_is_a_backend_error(affwild, face_crops, mangle, message):
     from cfcsp_sdk.preprocess import crops_to_batch
 
@@ -207,9 +212,11 @@ def test_views_reach_every_network_in_images_and_video(tiny_repo, media):
     rec = Recognizer(tiny_repo, detector="aligned", fine_policy="always", views={"mirror": True, "shifts": [[1, 1]]})
     calls = []
     for name, net in list(rec.cascade.networks.items()):
+
         def counted(batch, net=net, name=name):
             calls.append((name, len(batch)))
             return net(batch)
+
         rec.cascade.networks[name] = counted
     video = rec.predict_video(media("single_face.mp4"), max_frames=6, progress=False)
     assert len(video.rows) == 6

@@ -7,14 +7,16 @@ import sys
 
 import cv2
 import numpy as np
-import pytest
 
 
 def cfcsp(*args, check=True, python_prelude=None):
     cmd = [sys.executable, "-m", "cfcsp_sdk.cli", *map(str, args)]
     if python_prelude:  # run main() after some setup code, in a fresh interpreter
-        cmd = [sys.executable, "-c", f"{python_prelude}; import sys; from cfcsp_sdk.cli import main; "
-                                     f"sys.exit(main({[str(a) for a in args]!r}))"]
+        cmd = [
+            sys.executable,
+            "-c",
+            f"{python_prelude}; import sys; from cfcsp_sdk.cli import main; sys.exit(main({[str(a) for a in args]!r}))",
+        ]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     if check:
         assert proc.returncode == 0, proc.stderr[-2000:]
@@ -26,8 +28,18 @@ def json_lines(text):
 
 
 def test_predict_video_with_all_outputs(media, tmp_path):
-    out = cfcsp("predict", media("single_face.mp4"), "--fps", 10, "--output", tmp_path / "r.csv", "--annotate",
-                tmp_path / "a.mp4", "--plot", tmp_path / "p.png")
+    out = cfcsp(
+        "predict",
+        media("single_face.mp4"),
+        "--fps",
+        10,
+        "--output",
+        tmp_path / "r.csv",
+        "--annotate",
+        tmp_path / "a.mp4",
+        "--plot",
+        tmp_path / "p.png",
+    )
     (summary,) = json_lines(out.stdout)  # one JSON line per video
     assert summary["frames_with_face"] == summary["frames_processed"] == 24
     assert summary["source"].endswith("single_face.mp4") and summary["tracks"]["0"]["frames"] == 24
@@ -89,8 +101,16 @@ def test_bad_outputs_fail_before_any_frame_is_read(tmp_path, media):
 
 def test_plot_without_matplotlib_fails_at_once(tmp_path, media):
     # as on the base install: matplotlib cannot be imported
-    p = cfcsp("predict", media("single_face.mp4"), "--output", tmp_path / "r.csv", "--plot", tmp_path / "p.png",
-              check=False, python_prelude="import sys; sys.modules['matplotlib'] = None")
+    p = cfcsp(
+        "predict",
+        media("single_face.mp4"),
+        "--output",
+        tmp_path / "r.csv",
+        "--plot",
+        tmp_path / "p.png",
+        check=False,
+        python_prelude="import sys; sys.modules['matplotlib'] = None",
+    )
     assert p.returncode == 2 and "pip install matplotlib" in p.stderr and "frame/s" not in p.stderr
     assert list(tmp_path.iterdir()) == []
 
@@ -103,8 +123,19 @@ def test_several_inputs_folders_and_globs(tmp_path, media):
     (photos / "broken.jpg").write_bytes(b"\xff\xd8\xff" + b"\x00" * 100)  # a failing file is reported and skipped
     shutil.copy(media("single_face.mp4"), tmp_path / "clip.mp4")
     (tmp_path / "marked").mkdir()
-    p = cfcsp("predict", photos, str(tmp_path / "*.mp4"), "-q", "--max-frames", 3, "--output", tmp_path / "all.csv",
-              "--annotate", tmp_path / "marked", check=False)
+    p = cfcsp(
+        "predict",
+        photos,
+        str(tmp_path / "*.mp4"),
+        "-q",
+        "--max-frames",
+        3,
+        "--output",
+        tmp_path / "all.csv",
+        "--annotate",
+        tmp_path / "marked",
+        check=False,
+    )
     assert p.returncode == 1, p.stderr
     assert "broken.jpg" in p.stderr and "4 inputs: 3 done, 1 failed" in p.stderr.splitlines()[-1]
     lines = json_lines(p.stdout)
@@ -116,9 +147,13 @@ def test_several_inputs_folders_and_globs(tmp_path, media):
     assert sources == ["multi_face.jpg"] * 5 + ["single_face.jpg"] + ["clip.mp4"] * 3  # folder sorted, then glob
     assert {"face", "has_face", "frame", "p_Happiness"} <= set(table[0])
     assert sorted(x.name for x in (tmp_path / "marked").iterdir()) == [
-        "clip.annotated.mp4", "multi_face.annotated.png", "single_face.annotated.png"]
-    p = cfcsp("predict", photos / "single_face.jpg", photos / "multi_face.jpg", "--annotate", tmp_path / "x.png",
-              check=False)
+        "clip.annotated.mp4",
+        "multi_face.annotated.png",
+        "single_face.annotated.png",
+    ]
+    p = cfcsp(
+        "predict", photos / "single_face.jpg", photos / "multi_face.jpg", "--annotate", tmp_path / "x.png", check=False
+    )
     assert p.returncode == 2 and "existing folder" in p.stderr
     cfcsp("predict", photos / "single_face.jpg", photos / "multi_face.jpg", "--output", tmp_path / "all.json")
     combined = json.loads((tmp_path / "all.json").read_text())
@@ -179,9 +214,22 @@ def test_ctrl_c_during_processing_prints_one_line_and_writes_nothing(tiny_repo, 
     os.utime(out, (0, 0))
     err_path = tmp_path / "stderr.txt"
     with open(err_path, "w") as err_file:
-        proc = subprocess.Popen([sys.executable, "-m", "cfcsp_sdk.cli", "predict", str(video), "--model",
-                                 str(tiny_repo), "--output", str(out)],
-                                stdout=subprocess.DEVNULL, stderr=err_file, text=True)
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "cfcsp_sdk.cli",
+                "predict",
+                str(video),
+                "--model",
+                str(tiny_repo),
+                "--output",
+                str(out),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=err_file,
+            text=True,
+        )
         # the progress bar has counted frames: processing is under way
         rc, _ = _interrupt_when(proc, lambda: any(f" {n}/1500" in err_path.read_text() for n in range(16, 200)))
     err = err_path.read_text()
@@ -206,9 +254,23 @@ def test_ctrl_c_during_start_up_prints_one_line(tmp_path):
     env.update({"HF_ENDPOINT": f"http://127.0.0.1:{server.getsockname()[1]}", "HF_HOME": str(tmp_path / "hf")})
     image = tmp_path / "i.png"
     cv2.imwrite(str(image), np.zeros((32, 32, 3), np.uint8))
-    proc = subprocess.Popen([sys.executable, "-m", "cfcsp_sdk.cli", "predict", str(image), "--model", "acme/slow",
-                             "--output", str(tmp_path / "r.json")], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "cfcsp_sdk.cli",
+            "predict",
+            str(image),
+            "--model",
+            "acme/slow",
+            "--output",
+            str(tmp_path / "r.json"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     server.settimeout(120)
     conn, _ = server.accept()  # the CLI is now waiting for the Hub
     try:
@@ -224,8 +286,10 @@ def test_ctrl_c_during_start_up_prints_one_line(tmp_path):
 def test_the_command_starts_without_heavy_imports():
     """Ctrl-C before main() runs cannot be caught; that window is kept to the interpreter's own start-up
     by importing numpy, OpenCV and the runtimes only inside the command (it was ~0.5 s of imports)."""
-    code = ("import sys, cfcsp_sdk.cli; "
-            "print(sorted(m for m in ('numpy', 'cv2', 'onnxruntime', 'torch', 'huggingface_hub') if m in sys.modules))")
+    code = (
+        "import sys, cfcsp_sdk.cli; "
+        "print(sorted(m for m in ('numpy', 'cv2', 'onnxruntime', 'torch', 'huggingface_hub') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.stdout.strip() == "[]", out.stderr
 
@@ -234,8 +298,18 @@ def test_detect_every_reaches_the_video_pipeline(tmp_path, tiny_repo, media):
     import csv
 
     def boxes(name, *extra):
-        cfcsp("predict", media("single_face.mp4"), "--model", tiny_repo, "-q",
-              "--max-frames", 7, "--output", tmp_path / name, *extra)
+        cfcsp(
+            "predict",
+            media("single_face.mp4"),
+            "--model",
+            tiny_repo,
+            "-q",
+            "--max-frames",
+            7,
+            "--output",
+            tmp_path / name,
+            *extra,
+        )
         return [tuple(float(r[k]) for k in ("x1", "y1", "x2", "y2")) for r in csv.DictReader(open(tmp_path / name))]
 
     every, third = boxes("a.csv", "--detect-every", 1), boxes("b.csv", "--detect-every", 3)
@@ -260,8 +334,12 @@ def _png_header_only_huge(path, width=14200, height=14200):
     for _ in range(height):
         parts.append(z.compress(row))
     parts.append(z.flush())
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
-                     + chunk(b"IDAT", b"".join(parts)) + chunk(b"IEND", b""))
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+        + chunk(b"IDAT", b"".join(parts))
+        + chunk(b"IEND", b"")
+    )
     return path
 
 
@@ -278,9 +356,14 @@ def test_images_the_api_refuses_are_never_retried_as_videos(tiny_repo, media, tm
     (tmp_path / "cut").write_bytes(cut[: len(cut) // 2])
     Image.fromarray(np.random.default_rng(0).random((20, 30), dtype=np.float32), mode="F").save(tmp_path / "f.tiff")
     (tmp_path / "f").write_bytes((tmp_path / "f.tiff").read_bytes())
-    for name, message in [("huge.png", "14200x14200 pixels exceeds"), ("huge", "14200x14200 pixels exceeds"),
-                          ("cut.jpg", "not an image"), ("cut", "not an image"), ("f.tiff", "got float32"),
-                          ("f", "got float32")]:
+    for name, message in [
+        ("huge.png", "14200x14200 pixels exceeds"),
+        ("huge", "14200x14200 pixels exceeds"),
+        ("cut.jpg", "not an image"),
+        ("cut", "not an image"),
+        ("f.tiff", "got float32"),
+        ("f", "got float32"),
+    ]:
         p = cfcsp("predict", tmp_path / name, "--model", tiny_repo, "--detector-model", YUNET_DYNAMIC, check=False)
         assert p.returncode == 2 and p.stderr.startswith("cfcsp: error: ") and message in p.stderr, (name, p.stderr)
         assert "video" not in p.stderr and len(p.stderr.splitlines()) == 1, (name, p.stderr)
@@ -291,23 +374,46 @@ def test_damaged_video_one_warning_line_and_decoder_noise_only_with_verbose(tiny
     from made_video import damaged_mp4
 
     video = damaged_mp4(media, tmp_path)
-    p = cfcsp("predict", video, "--model", tiny_repo, "--detector-model", YUNET_DYNAMIC, "-q",
-              "--output", tmp_path / "r.json")
+    p = cfcsp(
+        "predict", video, "--model", tiny_repo, "--detector-model", YUNET_DYNAMIC, "-q", "--output", tmp_path / "r.json"
+    )
     assert p.stderr.splitlines() == [f"warning: {video}: 1 undecodable frame skipped: 34 (1.133 s)"]
     assert json.loads(p.stdout)["frames_processed"] == 71
     assert json.loads((tmp_path / "r.json").read_text())["skipped_frames"] == [34]
     p = cfcsp("predict", video, "--model", tiny_repo, "--detector-model", YUNET_DYNAMIC, "-q", "--verbose")
     assert "[h264 @" in p.stderr  # FFmpeg's own complaint, asked for
-    p = cfcsp("batch", video, "--out", tmp_path / "out", "--model", tiny_repo, "--detector-model", YUNET_DYNAMIC,
-              "-q", "--max-frames", 40)
+    p = cfcsp(
+        "batch",
+        video,
+        "--out",
+        tmp_path / "out",
+        "--model",
+        tiny_repo,
+        "--detector-model",
+        YUNET_DYNAMIC,
+        "-q",
+        "--max-frames",
+        40,
+    )
     assert "[h264 @" not in p.stderr and json.loads(p.stdout)["frames"] == 40
 
 
 def test_annotated_video_covers_exactly_the_processed_frames(tiny_repo, media, tmp_path):
     from conftest import YUNET_DYNAMIC
 
-    cfcsp("predict", media("single_face.mp4"), "--model", tiny_repo, "--detector-model", YUNET_DYNAMIC, "-q",
-          "--max-frames", 10, "--annotate", tmp_path / "a.mp4")
+    cfcsp(
+        "predict",
+        media("single_face.mp4"),
+        "--model",
+        tiny_repo,
+        "--detector-model",
+        YUNET_DYNAMIC,
+        "-q",
+        "--max-frames",
+        10,
+        "--annotate",
+        tmp_path / "a.mp4",
+    )
     cap = cv2.VideoCapture(str(tmp_path / "a.mp4"))
     frames = 0
     while cap.grab():
@@ -317,8 +423,18 @@ def test_annotated_video_covers_exactly_the_processed_frames(tiny_repo, media, t
 
 def test_detector_limits_from_the_command_line(tiny_repo, media):
     # multi_face.jpg's five faces are 79-105 px; 0.15 of its 667 px side (100 px) keeps the larger ones
-    out = cfcsp("predict", media("multi_face.jpg"), "--model", tiny_repo, "--min-face-ratio", 0.15,
-                "--min-face-size", 30, "--min-face-score", 0.99)
+    out = cfcsp(
+        "predict",
+        media("multi_face.jpg"),
+        "--model",
+        tiny_repo,
+        "--min-face-ratio",
+        0.15,
+        "--min-face-size",
+        30,
+        "--min-face-score",
+        0.99,
+    )
     faces = [json.loads(line) for line in out.stdout.splitlines() if line.strip()]
     assert 0 < len(faces) < 5
     p = cfcsp("predict", media("multi_face.jpg"), "--model", tiny_repo, "--min-face-score", 1.5, check=False)
@@ -335,25 +451,59 @@ def test_batch_run_in_process_leaves_the_environment_as_it_was(tiny_repo, media,
     monkeypatch.delenv("OPENCV_FFMPEG_LOGLEVEL", raising=False)
     monkeypatch.delenv("OPENCV_LOG_LEVEL", raising=False)
     before = dict(os.environ)
-    assert main(["batch", str(media("single_face.mp4")), "--out", str(tmp_path / "o"), "--model", str(tiny_repo),
-                 "-q", "--max-frames", "3"]) == 0
+    assert (
+        main(
+            [
+                "batch",
+                str(media("single_face.mp4")),
+                "--out",
+                str(tmp_path / "o"),
+                "--model",
+                str(tiny_repo),
+                "-q",
+                "--max-frames",
+                "3",
+            ]
+        )
+        == 0
+    )
     assert dict(os.environ) == before
 
 
 def test_batch_takes_the_recognizer_options_predict_takes(tiny_repo, media, tmp_path):
     """--views, --detect-every and the detector limits reach the batch's recognizers (they were
     predict-only), and bad values are refused before any video is read."""
+
     def probabilities(name, *extra):
-        cfcsp("batch", media("single_face.mp4"), "--out", tmp_path / name, "--model", tiny_repo, "-q",
-              "--max-frames", 4, *extra)
+        cfcsp(
+            "batch",
+            media("single_face.mp4"),
+            "--out",
+            tmp_path / name,
+            "--model",
+            tiny_repo,
+            "-q",
+            "--max-frames",
+            4,
+            *extra,
+        )
         (path,) = (tmp_path / name).glob("*.csv")
         return [[v for k, v in row.items() if k.startswith("raw_p_")] for row in csv.DictReader(open(path))]
 
     none = probabilities("none", "--views", "none", "--detect-every", "1", "--min-face-score", "0.9")
     mirror = probabilities("mirror", "--views", "mirror", "--detect-every", "1", "--min-face-score", "0.9")
     assert len(none) == len(mirror) == 4 and none[0] and none != mirror
-    p = cfcsp("batch", media("single_face.mp4"), "--out", tmp_path / "bad", "--model", tiny_repo,
-              "--detect-every", 0, check=False)
+    p = cfcsp(
+        "batch",
+        media("single_face.mp4"),
+        "--out",
+        tmp_path / "bad",
+        "--model",
+        tiny_repo,
+        "--detect-every",
+        0,
+        check=False,
+    )
     assert p.returncode == 2 and "detect_every" in p.stderr
 
 
@@ -398,28 +548,80 @@ def test_predict_and_batch_share_their_options_and_sampling_rules(tiny_repo, med
     parser = build_parser()
     predict = vars(parser.parse_args(["predict", "x.mp4"]))
     batch = vars(parser.parse_args(["batch", "x.mp4", "--out", "o"]))
-    shared = {"model", "revision", "backend", "detector", "detector_model", "min_face_score", "min_face_size",
-              "min_face_ratio", "views", "offline", "fps", "stride", "max_frames", "detect_every",
-              "smoothing_window", "quiet", "verbose"}
+    shared = {
+        "model",
+        "revision",
+        "backend",
+        "detector",
+        "detector_model",
+        "min_face_score",
+        "min_face_size",
+        "min_face_ratio",
+        "views",
+        "offline",
+        "fps",
+        "stride",
+        "max_frames",
+        "detect_every",
+        "smoothing_window",
+        "quiet",
+        "verbose",
+    }
     assert {k: predict[k] for k in shared} == {k: batch[k] for k in shared}
     assert predict["stride"] is None  # batch's default was 1, predict's None
-    for command in (["predict", media("single_face.mp4")], ["batch", media("single_face.mp4"), "--out", tmp_path / "o"]):
+    for command in (
+        ["predict", media("single_face.mp4")],
+        ["batch", media("single_face.mp4"), "--out", tmp_path / "o"],
+    ):
         p = cfcsp(*command, "--model", tiny_repo, "--fps", 5, "--stride", 2, check=False)
         assert p.returncode == 2 and "--fps and --stride are two ways" in p.stderr, p.stderr
     assert not (tmp_path / "o").exists()
 
 
 def test_smoothing_window_from_the_command_line(tiny_repo, media, tmp_path):
-    cfcsp("predict", media("single_face.mp4"), "--model", tiny_repo, "-q", "--fps", 10,
-          "--smoothing-window", 1, "--output", tmp_path / "w1.json")
+    cfcsp(
+        "predict",
+        media("single_face.mp4"),
+        "--model",
+        tiny_repo,
+        "-q",
+        "--fps",
+        10,
+        "--smoothing-window",
+        1,
+        "--output",
+        tmp_path / "w1.json",
+    )
     one = json.loads((tmp_path / "w1.json").read_text())
     assert one["smoothing"]["window"] == 1
     assert all(r["label"] == r["raw_label"] for r in one["rows"])  # a 1-frame window changes nothing
-    cfcsp("predict", media("single_face.mp4"), "--model", tiny_repo, "-q", "--fps", 10,
-          "--smoothing-window", 9, "--output", tmp_path / "w9.json")
+    cfcsp(
+        "predict",
+        media("single_face.mp4"),
+        "--model",
+        tiny_repo,
+        "-q",
+        "--fps",
+        10,
+        "--smoothing-window",
+        9,
+        "--output",
+        tmp_path / "w9.json",
+    )
     assert json.loads((tmp_path / "w9.json").read_text())["smoothing"]["window"] == 9
-    cfcsp("batch", media("single_face.mp4"), "--out", tmp_path / "b", "--model", tiny_repo, "-q", "--fps", 10,
-          "--smoothing-window", 1)
+    cfcsp(
+        "batch",
+        media("single_face.mp4"),
+        "--out",
+        tmp_path / "b",
+        "--model",
+        tiny_repo,
+        "-q",
+        "--fps",
+        10,
+        "--smoothing-window",
+        1,
+    )
     rows = list(csv.DictReader(open(tmp_path / "b" / "single_face.csv")))
     assert len(rows) == 24 and all(r["label"] == r["raw_label"] for r in rows)
     p = cfcsp("predict", media("single_face.mp4"), "--model", tiny_repo, "--smoothing-window", 0, check=False)
@@ -442,8 +644,20 @@ def test_predict_sample_fetches_caches_and_labels_the_public_clip(tiny_repo, tmp
     import os
 
     env = {**os.environ, "CFCSP_CACHE": str(tmp_path / "cache")}
-    cmd = [sys.executable, "-m", "cfcsp_sdk.cli", "predict", "--sample", "--model", str(tiny_repo), "-q", "--fps", "5",
-           "--output", str(tmp_path / "r.csv")]
+    cmd = [
+        sys.executable,
+        "-m",
+        "cfcsp_sdk.cli",
+        "predict",
+        "--sample",
+        "--model",
+        str(tiny_repo),
+        "-q",
+        "--fps",
+        "5",
+        "--output",
+        str(tmp_path / "r.csv"),
+    ]
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
     assert p.returncode == 0, p.stderr
     (summary,) = json_lines(p.stdout)
@@ -457,8 +671,11 @@ def test_predict_sample_fetches_caches_and_labels_the_public_clip(tiny_repo, tmp
     assert subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=offline).returncode == 0
     offline["CFCSP_CACHE"] = str(tmp_path / "empty")
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=offline)
-    assert p.returncode == 2 and p.stderr.strip().splitlines() == [
-        p.stderr.strip().splitlines()[0]] and "could not fetch the sample video" in p.stderr
+    assert (
+        p.returncode == 2
+        and p.stderr.strip().splitlines() == [p.stderr.strip().splitlines()[0]]
+        and "could not fetch the sample video" in p.stderr
+    )
     p = cfcsp("predict", check=False)
     assert p.returncode == 2 and "or --sample" in p.stderr
 
@@ -484,8 +701,19 @@ def test_annotate_says_the_codec_once(tiny_repo, media, tmp_path):
     from conftest import YUNET_DYNAMIC
 
     for name, codec in (("a.mp4", "H.264 (libx264)"), ("a.mkv", "H.264 (libx264)"), ("a.avi", "Motion JPEG")):
-        p = cfcsp("predict", media("single_face.mp4"), "--model", tiny_repo, "--detector-model", YUNET_DYNAMIC,
-                  "-q", "--max-frames", 4, "--annotate", tmp_path / name)
+        p = cfcsp(
+            "predict",
+            media("single_face.mp4"),
+            "--model",
+            tiny_repo,
+            "--detector-model",
+            YUNET_DYNAMIC,
+            "-q",
+            "--max-frames",
+            4,
+            "--annotate",
+            tmp_path / name,
+        )
         assert p.stderr.splitlines() == [f"cfcsp: annotated video {tmp_path / name}: {codec}"]
 
 
@@ -495,7 +723,20 @@ def test_damaged_video_warns_once_with_an_annotated_copy(tiny_repo, media, tmp_p
     from made_video import damaged_mp4
 
     video = damaged_mp4(media, tmp_path)
-    p = cfcsp("predict", video, "--model", tiny_repo, "--detector-model", YUNET_DYNAMIC, "-q",
-              "--annotate", tmp_path / "a.mp4", "--plot", tmp_path / "p.png")
-    assert p.stderr.splitlines() == [f"cfcsp: annotated video {tmp_path / 'a.mp4'}: H.264 (libx264)",
-                                     f"warning: {video}: 1 undecodable frame skipped: 34 (1.133 s)"]
+    p = cfcsp(
+        "predict",
+        video,
+        "--model",
+        tiny_repo,
+        "--detector-model",
+        YUNET_DYNAMIC,
+        "-q",
+        "--annotate",
+        tmp_path / "a.mp4",
+        "--plot",
+        tmp_path / "p.png",
+    )
+    assert p.stderr.splitlines() == [
+        f"cfcsp: annotated video {tmp_path / 'a.mp4'}: H.264 (libx264)",
+        f"warning: {video}: 1 undecodable frame skipped: 34 (1.133 s)",
+    ]

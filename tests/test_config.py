@@ -81,8 +81,9 @@ def test_defaults_for_optional_sections():
 
 
 # ---- hardening (issue 14): every bad value is a ModelConfigError at load time naming the field ------------
-@pytest.mark.parametrize("name", ["../../evilnet", "/etc/evilnet", "a/b", "..", "a\\b", "C:evil", "", "9net",
-                                  "x" * 65, "net.onnx"])
+@pytest.mark.parametrize(
+    "name", ["../../evilnet", "/etc/evilnet", "a/b", "..", "a\\b", "C:evil", "", "9net", "x" * 65, "net.onnx"]
+)
 def test_network_names_must_be_plain_identifiers(name):
     d = affwild_config_dict()
     d["networks"][name] = d["networks"].pop("negative")

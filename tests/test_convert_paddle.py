@@ -20,8 +20,15 @@ else:
 pnn = paddle.nn
 F = paddle.nn.functional
 
-TINY = {"image_size": 32, "patch_size": 2, "in_channels": 3, "embed_dim": 8, "depths": [2, 2, 2, 2],
-        "num_heads": [1, 2, 2, 4], "window_size": 2}
+TINY = {
+    "image_size": 32,
+    "patch_size": 2,
+    "in_channels": 3,
+    "embed_dim": 8,
+    "depths": [2, 2, 2, 2],
+    "num_heads": [1, 2, 2, 4],
+    "window_size": 2,
+}
 
 
 def _partition(x, ws):
@@ -41,7 +48,8 @@ class PAttention(pnn.Layer):
         super().__init__()
         self.heads, self.ws, self.scale = heads, ws, (dim // heads) ** -0.5
         self.relative_position_bias_table = self.create_parameter(
-            [(2 * ws - 1) ** 2, heads], default_initializer=pnn.initializer.Normal(std=0.5))
+            [(2 * ws - 1) ** 2, heads], default_initializer=pnn.initializer.Normal(std=0.5)
+        )
         coords = np.stack(np.meshgrid(np.arange(ws), np.arange(ws), indexing="ij")).reshape(2, -1)
         rel = (coords[:, :, None] - coords[:, None, :]).transpose(1, 2, 0) + ws - 1
         self.register_buffer("relative_position_index", paddle.to_tensor(rel[..., 0] * (2 * ws - 1) + rel[..., 1]))
@@ -148,8 +156,12 @@ class PaddleSwin(pnn.Layer):
         super().__init__()
         self.patch_embedding = PEmbed(patch_size, in_channels, embed_dim)
         res = image_size // patch_size
-        self.stages = pnn.LayerList([PStage(embed_dim * 2**i, d, h, res // 2**i, window_size, i < len(depths) - 1)
-                                     for i, (d, h) in enumerate(zip(depths, num_heads))])
+        self.stages = pnn.LayerList(
+            [
+                PStage(embed_dim * 2**i, d, h, res // 2**i, window_size, i < len(depths) - 1)
+                for i, (d, h) in enumerate(zip(depths, num_heads))
+            ]
+        )
         dim = embed_dim * 2 ** (len(depths) - 1)
         self.norm = pnn.LayerNorm(dim)
         self.fc = pnn.Linear(dim, num_classes)
@@ -167,8 +179,12 @@ def make_checkpoint(path, num_classes, args, seed, wrap=None):
     net.eval()
     rng = np.random.default_rng(seed)
     for p in net.parameters():  # random weights of a realistic scale, LayerNorms not at identity
-        p.set_value((rng.normal(size=p.shape) * (0.2 if len(p.shape) > 1 else 0.1)
-                     + (1.0 if p.name.endswith("w_0") and len(p.shape) == 1 else 0.0)).astype(np.float32))
+        p.set_value(
+            (
+                rng.normal(size=p.shape) * (0.2 if len(p.shape) > 1 else 0.1)
+                + (1.0 if p.name.endswith("w_0") and len(p.shape) == 1 else 0.0)
+            ).astype(np.float32)
+        )
     state = net.state_dict()
     paddle.save({wrap: state} if wrap else state, str(path))
     return net
@@ -178,8 +194,14 @@ def test_paddle_torch_and_onnx_agree(tmp_path):
     coarse_net = make_checkpoint(tmp_path / "c.pdparams", 5, TINY, seed=1)
     neg_net = make_checkpoint(tmp_path / "n.pdparams", 4, TINY, seed=2, wrap="model")
     repo = convert_paddle(tmp_path / "c.pdparams", tmp_path / "n.pdparams", tmp_path / "repo", arch_args=TINY)
-    assert sorted(p.name for p in repo.iterdir()) == ["README.md", "coarse.onnx", "coarse.safetensors",
-                                                      "config.json", "negative.onnx", "negative.safetensors"]
+    assert sorted(p.name for p in repo.iterdir()) == [
+        "README.md",
+        "coarse.onnx",
+        "coarse.safetensors",
+        "config.json",
+        "negative.onnx",
+        "negative.safetensors",
+    ]
     x = np.random.default_rng(0).normal(size=(3, 3, 32, 32)).astype(np.float32)
     with paddle.no_grad():
         ref = {"coarse": coarse_net(paddle.to_tensor(x)).numpy(), "negative": neg_net(paddle.to_tensor(x)).numpy()}
@@ -201,10 +223,13 @@ def test_full_swin_s_layout_is_accepted(tmp_path):
     assert len(params) == 329
     state = paddle_to_torch_state(params, build_network("swin-s-cfcsp", 5, SWIN_S_ARGS))
     assert len(state) == 329
-    np.testing.assert_array_equal(state["stages.2.blocks.17.attn.qkv.weight"].numpy(),
-                                  params["stages.2.blocks.17.attn.qkv.weight"].T)
-    np.testing.assert_array_equal(state["stages.1.blocks.0.attn.relative_position_bias_table"].numpy(),
-                                  params["stages.1.blocks.0.attn.relative_position_bias_table"])
+    np.testing.assert_array_equal(
+        state["stages.2.blocks.17.attn.qkv.weight"].numpy(), params["stages.2.blocks.17.attn.qkv.weight"].T
+    )
+    np.testing.assert_array_equal(
+        state["stages.1.blocks.0.attn.relative_position_bias_table"].numpy(),
+        params["stages.1.blocks.0.attn.relative_position_bias_table"],
+    )
 
 
 def test_missing_unexpected_and_misshaped_keys_are_named(tmp_path):
@@ -242,7 +267,21 @@ def test_cli_convert_paddle_reports_missing_files(tmp_path):
     import subprocess
     import sys
 
-    p = subprocess.run([sys.executable, "-m", "cfcsp_sdk.cli", "convert-paddle", "--coarse", str(tmp_path / "c.pdparams"),
-                        "--negative", str(tmp_path / "n.pdparams"), "--out", str(tmp_path / "o")],
-                       capture_output=True, text=True, timeout=120)
+    p = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "cfcsp_sdk.cli",
+            "convert-paddle",
+            "--coarse",
+            str(tmp_path / "c.pdparams"),
+            "--negative",
+            str(tmp_path / "n.pdparams"),
+            "--out",
+            str(tmp_path / "o"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert p.returncode == 2 and "no such file" in p.stderr

@@ -75,7 +75,9 @@ def test_float16_storage_halves_the_files_and_keeps_the_outputs(tmp_path, face_c
     half = write_model_repository(tmp_path / "half", cfg, modules, weights_dtype="float16")
     for name in cfg.networks:
         # every tensor of 16 values or more in half precision; smaller ones (head biases) kept whole, as in ONNX
-        assert {t.dtype for t in load_file(str(half / f"{name}.safetensors")).values() if t.numel() >= 16} == {torch.float16}
+        assert {t.dtype for t in load_file(str(half / f"{name}.safetensors")).values() if t.numel() >= 16} == {
+            torch.float16
+        }
         for suffix in (".safetensors", ".onnx"):
             ratio = (half / f"{name}{suffix}").stat().st_size / (full / f"{name}{suffix}").stat().st_size
             assert 0.45 < ratio < 0.65, (name, suffix, ratio)
@@ -168,8 +170,10 @@ def test_float16_storage_gives_both_backends_the_same_weights(tmp_path, face_cro
 
     for name in cfg.networks:
         stored = {k: v.float().numpy() for k, v in load_file(str(half / f"{name}.safetensors")).items()}
-        graph = {i.name.removesuffix("__float16"): numpy_helper.to_array(i).astype(np.float32)
-                 for i in onnx.load(str(half / f"{name}.onnx")).graph.initializer}
+        graph = {
+            i.name.removesuffix("__float16"): numpy_helper.to_array(i).astype(np.float32)
+            for i in onnx.load(str(half / f"{name}.onnx")).graph.initializer
+        }
         assert stored.keys() <= graph.keys()
         for key, value in stored.items():
             np.testing.assert_array_equal(graph[key], value, err_msg=key)

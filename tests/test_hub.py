@@ -26,8 +26,9 @@ def run_py(code: str, env: dict) -> dict:
     return the JSON it prints last."""
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("HF_")}
     full_env.update(env)
-    proc = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], env=full_env, capture_output=True,
-                          text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)], env=full_env, capture_output=True, text=True, timeout=120
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
@@ -154,16 +155,26 @@ def test_cli_push_publishes_a_folder(hub, tiny_repo, tmp_path):
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("HF_")}
     env.update({"HF_ENDPOINT": hub.endpoint, "HF_HOME": str(tmp_path / "hf"), "HF_TOKEN": "hf_test_token"})
-    p = subprocess.run([sys.executable, "-m", "cfcsp_sdk.cli", "push", str(tiny_repo), "lab/cli-pushed",
-                        "--revision", "v0"], env=env, capture_output=True, text=True, timeout=120)
+    p = subprocess.run(
+        [sys.executable, "-m", "cfcsp_sdk.cli", "push", str(tiny_repo), "lab/cli-pushed", "--revision", "v0"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert p.returncode == 0, p.stderr
     repo = hub.repos["lab/cli-pushed"]
     assert repo.commits[repo.refs["v0"]]["coarse.onnx"] == (tiny_repo / "coarse.onnx").read_bytes()
     broken = tmp_path / "broken"
     shutil.copytree(tiny_repo, broken)
     (broken / "negative.onnx").unlink()
-    p = subprocess.run([sys.executable, "-m", "cfcsp_sdk.cli", "push", str(broken), "lab/x"], env=env,
-                       capture_output=True, text=True, timeout=120)
+    p = subprocess.run(
+        [sys.executable, "-m", "cfcsp_sdk.cli", "push", str(broken), "lab/x"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert p.returncode == 2 and "negative.onnx" in p.stderr
 
 
@@ -223,8 +234,7 @@ def test_save_pretrained_copies_external_data_and_writes_only_inside(tiny_repo, 
     repo = tmp_path / "repo"
     shutil.copytree(tiny_repo, repo)
     model = onnx.load(str(repo / "coarse.onnx"))
-    onnx.save(model, str(repo / "coarse.onnx"), save_as_external_data=True, location="coarse.weights",
-              size_threshold=0)
+    onnx.save(model, str(repo / "coarse.onnx"), save_as_external_data=True, location="coarse.weights", size_threshold=0)
     dst = tmp_path / "saved"
     dst.mkdir()
     (dst / "coarse.safetensors").symlink_to(tmp_path / "victim")  # a planted link is replaced, not followed
@@ -233,8 +243,16 @@ def test_save_pretrained_copies_external_data_and_writes_only_inside(tiny_repo, 
     assert (tmp_path / "victim").read_bytes() == b"keep me"
     assert not (dst / "coarse.safetensors").is_symlink()
     assert sorted(p.name for p in dst.iterdir()) == sorted(
-        ["config.json", "README.md", "coarse.onnx", "coarse.weights", "coarse.safetensors", "negative.onnx",
-         "negative.safetensors"])
+        [
+            "config.json",
+            "README.md",
+            "coarse.onnx",
+            "coarse.weights",
+            "coarse.safetensors",
+            "negative.onnx",
+            "negative.safetensors",
+        ]
+    )
     ref = Recognizer(tiny_repo).predict_faces(face_crops)
     assert [p.label for p in Recognizer(dst).predict_faces(face_crops)] == [p.label for p in ref]
 
@@ -256,7 +274,8 @@ def test_push_publishes_only_repository_files_inside_the_folder(hub, tiny_repo, 
     with pytest.raises(UnsafeFileError, match="outside the model folder"):
         upload_folder(repo, "lab/leak", token="hf_test_token", endpoint=hub.endpoint)
     assert "lab/leak" not in hub.repos or not any(
-        b"PRIVATE KEY" in data for c in hub.repos["lab/leak"].commits.values() for data in c.values())
+        b"PRIVATE KEY" in data for c in hub.repos["lab/leak"].commits.values() for data in c.values()
+    )
 
 
 def test_hub_download_fetches_onnx_external_data_and_refuses_escaping_names(tiny_repo, tmp_path, face_crops):
@@ -264,8 +283,13 @@ def test_hub_download_fetches_onnx_external_data_and_refuses_escaping_names(tiny
 
     repo = tmp_path / "ext"
     shutil.copytree(tiny_repo, repo)
-    onnx.save(onnx.load(str(repo / "coarse.onnx")), str(repo / "coarse.onnx"), save_as_external_data=True,
-              location="coarse.weights", size_threshold=0)
+    onnx.save(
+        onnx.load(str(repo / "coarse.onnx")),
+        str(repo / "coarse.onnx"),
+        save_as_external_data=True,
+        location="coarse.weights",
+        size_threshold=0,
+    )
     evil = onnx.load(str(repo / "coarse.onnx"), load_external_data=False)
     for t in evil.graph.initializer:
         for entry in t.external_data:
@@ -274,7 +298,8 @@ def test_hub_download_fetches_onnx_external_data_and_refuses_escaping_names(tiny
     with FakeHub() as hub:
         hub.repos.setdefault("acme/ext", __import__("hub_server").FakeRepo()).commit(repo_files(repo))
         hub.repos.setdefault("acme/evil-ext", __import__("hub_server").FakeRepo()).commit(
-            {**repo_files(repo), "coarse.onnx": evil.SerializeToString()})
+            {**repo_files(repo), "coarse.onnx": evil.SerializeToString()}
+        )
         env = {"HF_ENDPOINT": hub.endpoint, "HF_HOME": str(tmp_path / "hf")}
         out = run_py(LOAD % ("acme/ext", "kwargs"), env)
         assert "coarse.weights" in out["files"], out

@@ -20,8 +20,9 @@ def _key(rows):
 
 
 def _probs(rows, labels):
-    return np.array([[np.nan] * len(labels) if r.probabilities is None else [r.probabilities[k] for k in labels]
-                     for r in rows])
+    return np.array(
+        [[np.nan] * len(labels) if r.probabilities is None else [r.probabilities[k] for k in labels] for r in rows]
+    )
 
 
 @pytest.fixture(scope="module")
@@ -86,13 +87,16 @@ def test_arrays_are_numbered_in_push_order(video_recognizer, frames):
     assert a[0].frame.time == 0.0 <= b[0].frame.time < 5
 
 
-@pytest.mark.parametrize("bad", [
-    np.zeros((10, 10), np.uint8),           # grey
-    np.zeros((10, 10, 3), np.float32),      # not uint8
-    np.zeros((0, 10, 3), np.uint8),         # empty
-    np.zeros((10, 10, 4), np.uint8),        # alpha
-    "frame.jpg",
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        np.zeros((10, 10), np.uint8),  # grey
+        np.zeros((10, 10, 3), np.float32),  # not uint8
+        np.zeros((0, 10, 3), np.uint8),  # empty
+        np.zeros((10, 10, 4), np.uint8),  # alpha
+        "frame.jpg",
+    ],
+)
 def test_bad_frames_are_refused(video_recognizer, bad):
     with pytest.raises(InvalidInputError):
         video_recognizer.pipeline().push(bad)
@@ -153,8 +157,13 @@ def test_memory_does_not_grow_with_length(video_recognizer, media, mode):
     cap = cv2.VideoCapture(str(media("single_face.mp4")))
     ok, image = cap.read()
     assert ok
-    pipe = VideoPipeline(video_recognizer.config, video_recognizer.cascade, Smoother(5, mode),
-                         GivenFaces([[100, 60, 300, 300]]), chunk_frames=8)
+    pipe = VideoPipeline(
+        video_recognizer.config,
+        video_recognizer.cascade,
+        Smoother(5, mode),
+        GivenFaces([[100, 60, 300, 300]]),
+        chunk_frames=8,
+    )
     held = []
     for i in range(400):
         pipe.push(Frame(i, i / 30, image))

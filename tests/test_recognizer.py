@@ -96,8 +96,14 @@ def test_results_export(rec, face_crops, tmp_path):
 def test_save_pretrained_round_trip(rec, face_crops, tmp_path):
     out = rec.save_pretrained(tmp_path / "copy")
     names = sorted(p.name for p in out.iterdir())
-    assert names == ["README.md", "coarse.onnx", "coarse.safetensors", "config.json", "negative.onnx",
-                     "negative.safetensors"]
+    assert names == [
+        "README.md",
+        "coarse.onnx",
+        "coarse.safetensors",
+        "config.json",
+        "negative.onnx",
+        "negative.safetensors",
+    ]
     again = Recognizer(out, backend="torch")
     a, b = rec.predict_faces(face_crops), again.predict_faces(face_crops)
     assert [p.label for p in a] == [p.label for p in b]
@@ -105,7 +111,12 @@ def test_save_pretrained_round_trip(rec, face_crops, tmp_path):
 
 def test_overrides_and_bad_model_paths(tiny_repo, tmp_path):
     r = Recognizer(tiny_repo, rule="soft", fine_policy="always", smoothing_window=3, smoothing_mode="causal")
-    assert (r.cascade.rule, r.cascade.fine_policy, r.smoother.window, r.smoother.mode) == ("soft", "always", 3, "causal")
+    assert (r.cascade.rule, r.cascade.fine_policy, r.smoother.window, r.smoother.mode) == (
+        "soft",
+        "always",
+        3,
+        "causal",
+    )
     with pytest.raises(ModelNotFoundError):
         Recognizer(tmp_path / "nothing-here")
     with pytest.raises(ModelNotFoundError, match="holds no config.json"):
@@ -132,8 +143,12 @@ def test_misconfiguration_fails_at_construction_with_typed_errors(tiny_repo):
     with pytest.raises(ModelNotFoundError, match="empty"):
         Recognizer("")
     # and good options still go through
-    rec = Recognizer(tiny_repo, detector="mtcnn", detector_options={"min_face": 30, "threads": 1},
-                     backend_options={"intra_op_num_threads": 1})
+    rec = Recognizer(
+        tiny_repo,
+        detector="mtcnn",
+        detector_options={"min_face": 30, "threads": 1},
+        backend_options={"intra_op_num_threads": 1},
+    )
     assert rec.detector.__class__.__name__ == "MtcnnDetector" and rec.detector.min_face == 30
 
 

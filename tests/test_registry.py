@@ -19,7 +19,9 @@ def _distribution(site, group, line, name="plugin"):
 
 
 def test_builtins_by_path_registrations_and_entry_points_in_that_order(tmp_path, monkeypatch):
-    (tmp_path / "plugin_mod.py").write_text("def from_plugin():\n    return 'plugin'\n\ndef other():\n    return 'other'\n")
+    (tmp_path / "plugin_mod.py").write_text(
+        "def from_plugin():\n    return 'plugin'\n\ndef other():\n    return 'other'\n"
+    )
     _distribution(tmp_path, "test.registry.group", "ep-only = plugin_mod:from_plugin\njson-dumps = plugin_mod:other")
     monkeypatch.syspath_prepend(str(tmp_path))
     reg = Registry("widget", "test.registry.group", {"json-dumps": "json:dumps"}, error=InvalidInputError)
@@ -45,8 +47,11 @@ def test_overwriting_any_known_name_warns_and_takes_effect(tmp_path, monkeypatch
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         reg.register("fresh", mine)  # a new name: no warning
-    for name, source in (("fresh", "registered as"), ("builtin", "built in as json:dumps"),
-                         ("from-ep", "entry point plugin_mod2:thing")):
+    for name, source in (
+        ("fresh", "registered as"),
+        ("builtin", "built in as json:dumps"),
+        ("from-ep", "entry point plugin_mod2:thing"),
+    ):
         with pytest.warns(RegistryOverwriteWarning, match=f"widget '{name}' \\({source}"):
             reg.register(name, mine)
         assert reg.get(name) is mine
@@ -72,8 +77,10 @@ def test_a_broken_entry_point_is_the_registrys_error(tmp_path, monkeypatch):
     _distribution(tmp_path, "test.registry.group3", "broken = no_such_module_abc:thing", name="broken3")
     monkeypatch.syspath_prepend(str(tmp_path))
     reg = Registry("widget", "test.registry.group3", {}, error=InvalidInputError)
-    with pytest.raises(InvalidInputError, match="widget 'broken' from entry point 'no_such_module_abc:thing' "
-                                                "failed to load: ModuleNotFoundError"):
+    with pytest.raises(
+        InvalidInputError,
+        match="widget 'broken' from entry point 'no_such_module_abc:thing' failed to load: ModuleNotFoundError",
+    ):
         reg.get("broken")
 
 

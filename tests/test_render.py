@@ -34,7 +34,7 @@ def test_text_is_readable_at_640x360():
     img = np.full((360, 640, 3), 30, np.uint8)
     row = FaceRow(0, 0.0, 0, (250, 120, 330, 220), None, 0.9, "Happiness", probs("Happiness", LABELS7))
     out = annotate_frame(img, [row], LABELS7)
-    tag = out[: 120, 250:520]  # the label tag sits above the face
+    tag = out[:120, 250:520]  # the label tag sits above the face
     rows = _white_rows(tag)
     assert rows.size and rows.max() - rows.min() + 1 >= 10  # capitals about 11 px high, not 5
     panel = out[120:, 335:]  # the bars to the right of the face, with their captions
@@ -83,14 +83,16 @@ def test_timeline_spans_the_video_shades_no_face_and_shows_one_frame_tracks():
     assert ax0.get_xlim() == (0, 6.0)  # 60 frames at 10 fps, not the last face's time
     assert ax0.get_ylim()[1] > 1.15  # a probability of 1.0 is not drawn on the frame line
     band = [c for c in ax0.collections if c.get_paths() and min(p.vertices[:, 1].min() for p in c.get_paths()) > 1.0]
-    spans = sorted((round(p.vertices[:, 0].min(), 3), round(p.vertices[:, 0].max(), 3))
-                   for c in band for p in c.get_paths())
+    spans = sorted(
+        (round(p.vertices[:, 0].min(), 3), round(p.vertices[:, 0].max(), 3)) for c in band for p in c.get_paths()
+    )
     assert spans == [(0.0, 1.1), (1.1, 2.0), (2.6, 5.0)]  # Neutral, Happiness, (no face), Happiness
     grey = [p for p in ax0.patches if p.get_facecolor()[:3] == pytest.approx((0.85, 0.85, 0.85))]
     assert len(grey) == 1 and grey[0].get_x() == pytest.approx(2.0) and grey[0].get_width() == pytest.approx(0.6)
     one = [c for c in ax1.collections if c.get_paths()]
-    assert one and all(p.vertices[:, 0].max() - p.vertices[:, 0].min() == pytest.approx(0.1)
-                       for c in one for p in c.get_paths())  # a one-frame track: one sample wide, visible
+    assert one and all(
+        p.vertices[:, 0].max() - p.vertices[:, 0].min() == pytest.approx(0.1) for c in one for p in c.get_paths()
+    )  # a one-frame track: one sample wide, visible
     assert [t.get_text() for t in fig.legends[0].get_texts()] == ["Neutral", "Happiness", "no face"]
     # track 0: 11 Neutral frames, then 33 Happiness ones (it said "(44 frames)": all of the track's)
     assert [t.get_text() for t in ax0.texts] == ["mostly Happiness (33 of 44 frames)"]
@@ -188,10 +190,14 @@ def test_every_face_of_a_crowded_photo_gets_a_panel_or_a_compact_label(media, mo
 
     img = cv2.imread(str(media("multi_face.jpg")))
     res = Recognizer().predict_image(img)
-    rows = [FaceRow(0, 0.0, i, f.box, None, f.detection_score, f.label, f.probabilities) for i, f in enumerate(res.faces)]
+    rows = [
+        FaceRow(0, 0.0, i, f.box, None, f.detection_score, f.label, f.probabilities) for i, f in enumerate(res.faces)
+    ]
     texts = []
     real_put_text = cv2.putText
-    monkeypatch.setattr(cv2, "putText", lambda im, text, *a, **k: (texts.append(text), real_put_text(im, text, *a, **k))[1])
+    monkeypatch.setattr(
+        cv2, "putText", lambda im, text, *a, **k: (texts.append(text), real_put_text(im, text, *a, **k))[1]
+    )
     annotate_frame(img, rows, res.labels)
     assert len(rows) == 5
     panels = texts.count(res.labels[0])  # one caption per label in each panel
@@ -200,5 +206,7 @@ def test_every_face_of_a_crowded_photo_gets_a_panel_or_a_compact_label(media, mo
     for text in compact:
         face = res.faces[int(text[1:].split()[0])]
         second = max((k for k in face.probabilities if k != face.label), key=face.probabilities.get)
-        assert text == (f"#{text[1:].split()[0]} {face.label} {face.probabilities[face.label]:.2f}, "
-                        f"{second} {face.probabilities[second]:.2f}")
+        assert text == (
+            f"#{text[1:].split()[0]} {face.label} {face.probabilities[face.label]:.2f}, "
+            f"{second} {face.probabilities[second]:.2f}"
+        )

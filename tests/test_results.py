@@ -63,8 +63,10 @@ def test_the_video_verdict_is_per_person_with_several_tracks(video_recognizer, m
     summary = res.summary()
     assert res.track_ids == [0, 1] and summary["overall"]["dominant_label"] is None
     assert summary["dominant_labels"] == {t: s.dominant_label for t, s in res.tracks().items()}
-    assert json.loads(res.to_json())["summary"]["dominant_labels"] == {"0": res.tracks()[0].dominant_label,
-                                                                       "1": res.tracks()[1].dominant_label}
+    assert json.loads(res.to_json())["summary"]["dominant_labels"] == {
+        "0": res.tracks()[0].dominant_label,
+        "1": res.tracks()[1].dominant_label,
+    }
     one = video_recognizer.predict_video(media("single_face.mp4"), max_frames=10).summary()
     assert one["overall"]["dominant_label"] == one["dominant_labels"][0]
 
@@ -73,18 +75,35 @@ def test_the_video_verdict_is_per_person_with_several_tracks(video_recognizer, m
 def _prediction():
     from cfcsp_sdk import FacePrediction
 
-    return FacePrediction("Happiness", 1, {"Neutral": 0.25, "Happiness": 0.75},
-                          coarse_probabilities={"Neutral": 0.25, "Happiness": 0.75},
-                          fine_probabilities={"Happiness": None}, unrefined=())
+    return FacePrediction(
+        "Happiness",
+        1,
+        {"Neutral": 0.25, "Happiness": 0.75},
+        coarse_probabilities={"Neutral": 0.25, "Happiness": 0.75},
+        fine_probabilities={"Happiness": None},
+        unrefined=(),
+    )
 
 
 def _video():
     from cfcsp_sdk import FaceRow, VideoResult
 
     probs = {"Neutral": 0.25, "Happiness": 0.75}
-    rows = [FaceRow(0, 0.0, 0, (1.0, 2.0, 11.5, 12.25), None, 0.99, "Happiness", probs, "Neutral",
-                    {"Neutral": 0.6, "Happiness": 0.4}),
-            FaceRow(1, 1 / 3)]
+    rows = [
+        FaceRow(
+            0,
+            0.0,
+            0,
+            (1.0, 2.0, 11.5, 12.25),
+            None,
+            0.99,
+            "Happiness",
+            probs,
+            "Neutral",
+            {"Neutral": 0.6, "Happiness": 0.4},
+        ),
+        FaceRow(1, 1 / 3),
+    ]
     return VideoResult("clip.mp4", ("Neutral", "Happiness"), rows, fps=3.0, frame_count=2, frames_read=2)
 
 
@@ -98,8 +117,13 @@ def test_coarse_and_fine_probabilities_keep_their_old_names_for_one_release():
     with pytest.warns(DeprecationWarning, match="fine_probabilities"):
         assert p.fine_scores is p.fine_probabilities
     with pytest.warns(DeprecationWarning) as caught:
-        old = FacePrediction("Happiness", 1, dict(p.probabilities), coarse_scores=dict(p.coarse_probabilities),
-                             fine_scores={"Happiness": None})
+        old = FacePrediction(
+            "Happiness",
+            1,
+            dict(p.probabilities),
+            coarse_scores=dict(p.coarse_probabilities),
+            fine_scores={"Happiness": None},
+        )
     assert old == p
     assert [str(w.message).split(";")[1] for w in caught] == [" use coarse_probabilities=", " use fine_probabilities="]
     with pytest.raises(InvalidInputError), pytest.warns(DeprecationWarning):
@@ -119,15 +143,17 @@ def test_files_keep_their_format(tmp_path):
     assert p.to_json(tmp_path / "p.json") == (tmp_path / "p.json").read_text()  # to_json takes a path now
     assert json.loads(p.to_json())["coarse_scores"] == p.coarse_probabilities
     batch = FaceBatchResult([p, p], ("Neutral", "Happiness"))
-    assert batch.to_csv(tmp_path / "b.csv") == ("face,label,label_index,p_Neutral,p_Happiness\n"
-                                                "0,Happiness,1,0.25,0.75\n1,Happiness,1,0.25,0.75\n")
+    assert batch.to_csv(tmp_path / "b.csv") == (
+        "face,label,label_index,p_Neutral,p_Happiness\n0,Happiness,1,0.25,0.75\n1,Happiness,1,0.25,0.75\n"
+    )
     assert (tmp_path / "b.csv").read_bytes() == batch.to_csv().encode()
     video = _video()
     assert video.to_csv() == (
         "frame,time,track,has_face,x1,y1,x2,y2,detection_score,label,raw_label,p_Neutral,p_Happiness,"
         "raw_p_Neutral,raw_p_Happiness\n"
         "0,0.0,0,1,1.0,2.0,11.5,12.25,0.99,Happiness,Neutral,0.25,0.75,0.6,0.4\n"
-        "1,0.333333,-1,0,,,,,,,,,,,\n")
+        "1,0.333333,-1,0,,,,,,,,,,,\n"
+    )
     assert video.to_abaw() == "Neutral,Anger,Disgust,Fear,Happiness,Sadness,Surprise,Other\n4\n4\n"
 
 

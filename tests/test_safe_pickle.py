@@ -20,8 +20,12 @@ class RunsCode:
 
 
 def test_arrays_and_containers_round_trip():
-    data = {"a": np.arange(6, dtype=np.float32).reshape(2, 3), "b": [np.int64(3), (1, 2.5, "x")],
-            "c": np.zeros((0, 4), np.float16), "f": np.asfortranarray(np.ones((3, 2)))}
+    data = {
+        "a": np.arange(6, dtype=np.float32).reshape(2, 3),
+        "b": [np.int64(3), (1, 2.5, "x")],
+        "c": np.zeros((0, 4), np.float16),
+        "f": np.asfortranarray(np.ones((3, 2))),
+    }
     for proto in (4, 5):  # the protocols numpy, Paddle and joblib write today
         got = restricted_loads(pickle.dumps(data, protocol=proto))
         np.testing.assert_array_equal(got["a"], data["a"])
@@ -56,13 +60,17 @@ def _call(module: bytes, name: bytes, *args: bytes) -> bytes:
         # numpy.ndarray((2,), 'O') through REDUCE: numpy's class itself makes an object array
         b"\x80\x02" + _call(b"numpy", b"ndarray", b"K\x02\x85", b"X\x01\x00\x00\x00O") + b".",
         # the same with a dtype object built from 'O' ...
-        b"\x80\x02" + _call(b"numpy", b"ndarray", b"K\x02\x85", _call(b"numpy", b"dtype", b"X\x02\x00\x00\x00O8")) + b".",
+        b"\x80\x02"
+        + _call(b"numpy", b"ndarray", b"K\x02\x85", _call(b"numpy", b"dtype", b"X\x02\x00\x00\x00O8"))
+        + b".",
         # ... and through numpy's _reconstruct with an object type code
-        b"\x80\x02" + _call(b"numpy.core.multiarray", b"_reconstruct", b"cnumpy\nndarray\n", b"K\x00\x85",
-                            b"X\x01\x00\x00\x00O") + b".",
+        b"\x80\x02"
+        + _call(b"numpy.core.multiarray", b"_reconstruct", b"cnumpy\nndarray\n", b"K\x00\x85", b"X\x01\x00\x00\x00O")
+        + b".",
         # a structured dtype with an object field
-        b"\x80\x02" + _call(b"numpy", b"ndarray", b"K\x01\x85",
-                            b"]q\x00(X\x01\x00\x00\x00aX\x01\x00\x00\x00Oq\x01\x86e") + b".",
+        b"\x80\x02"
+        + _call(b"numpy", b"ndarray", b"K\x01\x85", b"]q\x00(X\x01\x00\x00\x00aX\x01\x00\x00\x00Oq\x01\x86e")
+        + b".",
     ],
 )
 def test_object_dtypes_are_refused_however_constructed(payload):

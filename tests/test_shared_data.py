@@ -14,9 +14,25 @@ def run_yunet_tests(tmp_path, ci: bool) -> subprocess.CompletedProcess:
     env["CFCSP_SHARED"] = str(tmp_path / "no_shared_here")
     if ci:
         env["CI"] = "true"
-    return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rs",
-                           str(TESTS / "faces" / "test_yunet.py"), "-k", "five_faces"],
-                          capture_output=True, text=True, env=env, cwd=TESTS.parent, timeout=300)
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-rs",
+            str(TESTS / "faces" / "test_yunet.py"),
+            "-k",
+            "five_faces",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=TESTS.parent,
+        timeout=300,
+    )
 
 
 def test_missing_shared_data_skips_with_a_clear_line(tmp_path):

@@ -190,7 +190,7 @@ def test_predict_image_on_a_group_photo(video_recognizer, media):
     assert len(video_recognizer.predict_image(media("free-mountain-vector-01.jpg"))) == 0
     grey = cv2.cvtColor(cv2.imread(str(media("multi_face.jpg"))), cv2.COLOR_BGR2GRAY)
     assert len(video_recognizer.predict_image(grey)) == 5
-    deep = (cv2.imread(str(media("multi_face.jpg"))).astype(np.uint16) * 257)
+    deep = cv2.imread(str(media("multi_face.jpg"))).astype(np.uint16) * 257
     assert len(video_recognizer.predict_image(deep)) == 5
 
 
@@ -214,6 +214,7 @@ print(json.dumps([len(img), vid.frames_processed, len(vid.track_ids), 'torch' in
 
 
 # ---- track ids that stay with people; detecting on every k-th frame -------------------------------
+
 
 class FramesSeen:
     """A real detector (YuNet) that records a fingerprint of each frame it is asked about."""
@@ -336,8 +337,10 @@ def test_detect_every_detects_early_when_a_face_jumps(counting, media, tmp_path)
 def test_stream_with_detect_every(counting, media):
     rec, detector = counting
     detector.seen = []
-    seen = [(f.index, [r.track for r in rows]) for f, rows in rec.stream(media("single_face.mp4"), max_frames=9,
-                                                                         detect_every=3)]
+    seen = [
+        (f.index, [r.track for r in rows])
+        for f, rows in rec.stream(media("single_face.mp4"), max_frames=9, detect_every=3)
+    ]
     assert seen == [(k, [0]) for k in range(9)] and len(detector.seen) == 3
 
 

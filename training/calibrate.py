@@ -69,13 +69,21 @@ def scores(p: np.ndarray, y: np.ndarray) -> dict:
     f1 = np.where(prec + rec > 0, 2 * prec * rec / np.maximum(prec + rec, 1e-12), 0)
     conf = p.max(1)
     edges = np.linspace(0, 1, 16)
-    ece = sum(((conf > lo) & (conf <= hi)).mean() * abs((pred == y)[(conf > lo) & (conf <= hi)].mean()
-                                                         - conf[(conf > lo) & (conf <= hi)].mean())
-              for lo, hi in zip(edges[:-1], edges[1:]) if ((conf > lo) & (conf <= hi)).any())
+    ece = sum(
+        ((conf > lo) & (conf <= hi)).mean()
+        * abs((pred == y)[(conf > lo) & (conf <= hi)].mean() - conf[(conf > lo) & (conf <= hi)].mean())
+        for lo, hi in zip(edges[:-1], edges[1:])
+        if ((conf > lo) & (conf <= hi)).any()
+    )
     nll = -np.log(np.maximum(p[np.arange(len(y)), y], 1e-12)).mean()
-    return {"accuracy": float((pred == y).mean()), "macro_f1": float(f1.mean()), "ece": float(ece),
-            "nll": float(nll), "neutral_share": float((pred == NEUTRAL).mean()),
-            "min_recall_except_disgust": float(min(r for i, r in enumerate(rec) if FINAL_LABELS[i] != "Disgust"))}
+    return {
+        "accuracy": float((pred == y).mean()),
+        "macro_f1": float(f1.mean()),
+        "ece": float(ece),
+        "nll": float(nll),
+        "neutral_share": float((pred == NEUTRAL).mean()),
+        "min_recall_except_disgust": float(min(r for i, r in enumerate(rec) if FINAL_LABELS[i] != "Disgust")),
+    }
 
 
 def fit_temperatures(zc, zn, y, rec, b) -> tuple[float, float]:
@@ -101,9 +109,15 @@ def fit_offsets(zc, zn, y, rec, t) -> tuple[np.ndarray, np.ndarray]:
     grid = np.round(np.arange(-1.5, 1.51, 0.1), 2)
     best = objective(bc, bn)
     if best < 0:  # start from a Neutral offset that meets the constraint
-        bc[NEUTRAL_COARSE] = min(grid, key=lambda v: abs(scores(final_probabilities(
-            zc, zn, rec, t, (np.where(np.arange(len(bc)) == NEUTRAL_COARSE, v, bc), bn)), y)["neutral_share"]
-            - true_neutral))
+        bc[NEUTRAL_COARSE] = min(
+            grid,
+            key=lambda v: abs(
+                scores(
+                    final_probabilities(zc, zn, rec, t, (np.where(np.arange(len(bc)) == NEUTRAL_COARSE, v, bc), bn)), y
+                )["neutral_share"]
+                - true_neutral
+            ),
+        )
         best = objective(bc, bn)
     for _ in range(3):
         improved = False
@@ -139,8 +153,14 @@ def fit_neutral_offset(zc, zn, y, rec, t, margin: float) -> tuple[np.ndarray, np
     return bc, bn
 
 
-def fit(model: str, data: str, split: str = "calibration", offsets: bool = True,
-        neutral_margin: float | None = None, print_steps: bool = True) -> dict:
+def fit(
+    model: str,
+    data: str,
+    split: str = "calibration",
+    offsets: bool = True,
+    neutral_margin: float | None = None,
+    print_steps: bool = True,
+) -> dict:
     """The calibration of ``model``'s two networks fitted on ``split`` (what --out holds)."""
     rec = Recognizer(model, fine_policy="always")
     s = load_split(data, split)
@@ -160,21 +180,30 @@ def fit(model: str, data: str, split: str = "calibration", offsets: bool = True,
     report = {}
     for name, (tt, bb) in steps.items():
         sc = scores(final_probabilities(zc, zn, rec, tt, bb), y)
-        report[name] = {"temperature": list(tt), "coarse_offsets": [round(float(v), 3) for v in bb[0]],
-                        "negative_offsets": [round(float(v), 3) for v in bb[1]],
-                        **{k: round(v, 4) for k, v in sc.items()}}
+        report[name] = {
+            "temperature": list(tt),
+            "coarse_offsets": [round(float(v), 3) for v in bb[0]],
+            "negative_offsets": [round(float(v), 3) for v in bb[1]],
+            **{k: round(v, 4) for k, v in sc.items()},
+        }
         if print_steps:
-            print(f"{name:>30}: T={tt} offsets={report[name]['coarse_offsets']} {report[name]['negative_offsets']} "
-                  + " ".join(f"{k}={v:.4f}" for k, v in sc.items()))
+            print(
+                f"{name:>30}: T={tt} offsets={report[name]['coarse_offsets']} {report[name]['negative_offsets']} "
+                + " ".join(f"{k}={v:.4f}" for k, v in sc.items())
+            )
     report["true_neutral_share"] = float((y == NEUTRAL).mean())
     final = report["temperature + offsets"]
     split_name = {"calibration": "FER+ train's calibration slice"}.get(split, f"FER+ {split}")
     method = "neutral_margin" if neutral_margin is not None else "accuracy_macro_f1" if offsets else "none"
-    return {"fitted_on": f"{split_name} ({len(y)} faces)", "offset_method": method,
-            "neutral_margin": neutral_margin, "model": str(model),
-            "coarse": {"temperature": final["temperature"][0], "offsets": final["coarse_offsets"]},
-            "negative": {"temperature": final["temperature"][1], "offsets": final["negative_offsets"]},
-            "steps": report}
+    return {
+        "fitted_on": f"{split_name} ({len(y)} faces)",
+        "offset_method": method,
+        "neutral_margin": neutral_margin,
+        "model": str(model),
+        "coarse": {"temperature": final["temperature"][0], "offsets": final["coarse_offsets"]},
+        "negative": {"temperature": final["temperature"][1], "offsets": final["negative_offsets"]},
+        "steps": report,
+    }
 
 
 def main() -> None:
@@ -183,11 +212,19 @@ def main() -> None:
     p.add_argument("--data", default="../shared/data/ferplus")
     p.add_argument("--split", default="valid")
     p.add_argument("--out", required=True)
-    p.add_argument("--no-offsets", dest="offsets", action="store_false",
-                   help="no per-class offsets for accuracy + macro-F1 (fitted on a small split they can overfit it)")
-    p.add_argument("--neutral-margin", type=float, default=None,
-                   help="instead of those offsets, one offset on the coarse Neutral logit that brings the split's "
-                        "Neutral share this far under its true share (e.g. 0.02)")
+    p.add_argument(
+        "--no-offsets",
+        dest="offsets",
+        action="store_false",
+        help="no per-class offsets for accuracy + macro-F1 (fitted on a small split they can overfit it)",
+    )
+    p.add_argument(
+        "--neutral-margin",
+        type=float,
+        default=None,
+        help="instead of those offsets, one offset on the coarse Neutral logit that brings the split's "
+        "Neutral share this far under its true share (e.g. 0.02)",
+    )
     args = p.parse_args()
     result = fit(args.model, args.data, args.split, args.offsets, args.neutral_margin)
     Path(args.out).write_text(json.dumps(result, indent=2))

@@ -41,24 +41,41 @@ def main() -> None:
 
         faces = np.stack([cv2.resize(im, (48, 48), interpolation=cv2.INTER_AREA) for im in d["images"]])
         sets["lfw"] = (faces, np.array([FINAL_LABELS.index(str(s)) for s in d["labels"]]))
-    logits = {m: {s: {net: member_logits(Path(m) / f"{net}.safetensors", x) for net in ("coarse", "negative")}
-                  for s, (x, _) in sets.items()} for m in args.members}
+    logits = {
+        m: {
+            s: {net: member_logits(Path(m) / f"{net}.safetensors", x) for net in ("coarse", "negative")}
+            for s, (x, _) in sets.items()
+        }
+        for m in args.members
+    }
     zero = (np.zeros(4), np.zeros(4))
     rows = []
     for r in (1, 2):
         for combo in itertools.combinations(args.members, r):
-            z = {s: {net: np.mean([logits[m][s][net] for m in combo], 0).astype(np.float64)
-                     for net in ("coarse", "negative")} for s in sets}
+            z = {
+                s: {
+                    net: np.mean([logits[m][s][net] for m in combo], 0).astype(np.float64)
+                    for net in ("coarse", "negative")
+                }
+                for s in sets
+            }
             y_cal = sets["calibration"][1]
             t = fit_temperatures(z["calibration"]["coarse"], z["calibration"]["negative"], y_cal, rec, zero)
-            res = {s: scores(final_probabilities(z[s]["coarse"], z[s]["negative"], rec, t, zero), sets[s][1])
-                   for s in sets}
+            res = {
+                s: scores(final_probabilities(z[s]["coarse"], z[s]["negative"], rec, t, zero), sets[s][1]) for s in sets
+            }
             true_n = {s: float((sets[s][1] == 0).mean()) for s in sets}
             name = " + ".join(Path(m).name for m in combo)
             rows.append((name, (res["calibration"]["accuracy"] + res["lfw"]["accuracy"]) / 2))
-            print(f"{name:10s} T=({t[0]:.2f}, {t[1]:.2f}) | " + " | ".join(
-                f"{s} {res[s]['accuracy']:.4f} / {res[s]['macro_f1']:.3f} N{res[s]['neutral_share'] - true_n[s]:+.3f} "
-                f"ECE {res[s]['ece']:.3f}" for s in sets), flush=True)
+            print(
+                f"{name:10s} T=({t[0]:.2f}, {t[1]:.2f}) | "
+                + " | ".join(
+                    f"{s} {res[s]['accuracy']:.4f} / {res[s]['macro_f1']:.3f} N{res[s]['neutral_share'] - true_n[s]:+.3f} "
+                    f"ECE {res[s]['ece']:.3f}"
+                    for s in sets
+                ),
+                flush=True,
+            )
     best = max((r for r in rows if "+" in r[0]), key=lambda r: r[1])
     print(f"\nhighest mean of slice and lfw-expr accuracy among pairs: {best[0]} ({best[1]:.4f})")
 

@@ -35,13 +35,18 @@ def main() -> None:
     faces = list(split.images[rows])
     print(f"FER+ {args.split}: {len(rows)} faces")
     for views in args.views.split(";"):
-        rec = Recognizer(args.model, backend=args.backend,
-                         views=json.loads(views) if views.strip().startswith("{") else views.strip())
+        rec = Recognizer(
+            args.model,
+            backend=args.backend,
+            views=json.loads(views) if views.strip().startswith("{") else views.strip(),
+        )
         out = rec.run_cascade(rec.preprocess(faces))
         for rule in ("hard", "soft"):
             m = metrics(labels_under_rule(rec, out, rule), maj, 7)
-            print(f"  views {rec.cascade.views.describe()}, {rule} rule: accuracy {m['accuracy']:.4f}, "
-                  f"macro-F1 {m['macro_f1']:.4f}")
+            print(
+                f"  views {rec.cascade.views.describe()}, {rule} rule: accuracy {m['accuracy']:.4f}, "
+                f"macro-F1 {m['macro_f1']:.4f}"
+            )
 
 
 if __name__ == "__main__":

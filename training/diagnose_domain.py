@@ -94,7 +94,9 @@ def squeeze(img: np.ndarray, factor: float) -> np.ndarray:
     5-point similarity alignment leaves of a head turned sideways (the eyes come closer together)."""
     h, w = img.shape
     m = np.float32([[1 / factor, 0, (1 - 1 / factor) * w / 2], [0, 1, 0]])
-    return cv2.warpAffine(img, m, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE)
+    return cv2.warpAffine(
+        img, m, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE
+    )
 
 
 def blur_to_fer(img: np.ndarray) -> np.ndarray:
@@ -136,7 +138,8 @@ def main() -> None:
     lfw_true = np.array([FINAL_LABELS.index(s) for s in lfw_names])
     report["lfw-expr crops, as is"] = summarise(probabilities(rec, lfw_images), lfw_true)
     report["lfw-expr crops, blurred to FER+ resolution"] = summarise(
-        probabilities(rec, np.stack([blur_to_fer(im) for im in lfw_images])), lfw_true)
+        probabilities(rec, np.stack([blur_to_fer(im) for im in lfw_images])), lfw_true
+    )
     found, probs = [], []
     for i, im in enumerate(lfw_images):
         faces = rec.predict_image(cv2.cvtColor(im, cv2.COLOR_GRAY2BGR)).faces
@@ -149,8 +152,10 @@ def main() -> None:
     report["lfw-expr, predict_image (detect + align)"] = rep
 
     for name, r in report.items():
-        print(f"\n== {name}: n={r['n']} acc={r['accuracy']} macroF1={r['macro_f1_present']} ece={r['ece']} "
-              f"mean top p={r['mean_top_probability']}" + (f" found={r['faces_found']}" if "faces_found" in r else ""))
+        print(
+            f"\n== {name}: n={r['n']} acc={r['accuracy']} macroF1={r['macro_f1_present']} ece={r['ece']} "
+            f"mean top p={r['mean_top_probability']}" + (f" found={r['faces_found']}" if "faces_found" in r else "")
+        )
         print("   recall     " + " ".join(f"{k[:5]}={v}" for k, v in r["recall"].items()))
         print("   predicted  " + " ".join(f"{k[:5]}={v}" for k, v in r["pred_share"].items()))
         print("   true       " + " ".join(f"{k[:5]}={v}" for k, v in r["true_share"].items()))

@@ -44,8 +44,10 @@ def main() -> None:
     p.add_argument("--n", type=int, default=1500)
     p.add_argument("--out", default="training/output/fer_template.json")
     args = p.parse_args()
-    det = get_detector(args.detector, **({"model": args.yunet, "score_threshold": 0.5, "min_face": 0}
-                                          if args.detector == "yunet" else {}))
+    det = get_detector(
+        args.detector,
+        **({"model": args.yunet, "score_threshold": 0.5, "min_face": 0} if args.detector == "yunet" else {}),
+    )
     split = load_split(args.data, args.split)
     keep = np.flatnonzero(split.valid_faces())[: args.n]
     pts = [lm for i in keep if (lm := landmarks_48(det, split.images[i])) is not None]

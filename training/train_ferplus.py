@@ -34,8 +34,9 @@ ARCH_ARGS = {"in_channels": 1, "widths": [24, 48, 96, 160], "dropout": 0.3}
 MEAN, STD = 0.5, 0.25  # grey level in [0, 1]; written into config.json preprocessing
 
 
-def augment(x: torch.Tensor, gen: torch.Generator, scale_range: tuple[float, float] = (0.87, 1.15),
-            pose: bool = False) -> torch.Tensor:
+def augment(
+    x: torch.Tensor, gen: torch.Generator, scale_range: tuple[float, float] = (0.87, 1.15), pose: bool = False
+) -> torch.Tensor:
     """In-the-wild augmentations on a [B,1,H,W] batch in [0,1]: alignment jitter (rotation, scale in
     ``scale_range``, shift), horizontal flip, brightness/contrast, blur and a random occluding rectangle.
     With ``pose``, also what a 5-point similarity alignment leaves of a turned head: the face squeezed or
@@ -50,9 +51,7 @@ def augment(x: torch.Tensor, gen: torch.Generator, scale_range: tuple[float, flo
     flip = torch.where(torch.rand(b, generator=gen) < 0.5, -1.0, 1.0)
     tx, ty = u(-0.08, 0.08), u(-0.08, 0.08)
     cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
-    theta = torch.stack(
-        [torch.stack([cos * flip, -sin, tx], 1), torch.stack([sin * flip, cos, ty], 1)], 1
-    )
+    theta = torch.stack([torch.stack([cos * flip, -sin, tx], 1), torch.stack([sin * flip, cos, ty], 1)], 1)
     if pose:
         theta[:, 0, :2] *= u(0.8, 1.25).view(b, 1)
         theta[:, 0, 1] += u(-0.12, 0.12)
@@ -113,6 +112,7 @@ def degrade(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 def teacher_distribution(coarse: np.ndarray, negative: np.ndarray, task: str) -> np.ndarray:
     """The teacher's distribution for ``task`` from its coarse and negative logits: softmax for coarse and
     negative, the soft rule's 7-way distribution (final label order) for flat / the auxiliary head."""
+
     def softmax(z: np.ndarray) -> np.ndarray:
         e = np.exp(z - z.max(1, keepdims=True))
         return e / e.sum(1, keepdims=True)
@@ -203,9 +203,7 @@ def train_task(task: str, epochs: int, args: argparse.Namespace, log) -> dict:
         params += list(aux_head.parameters())
     steps_per_epoch = math.ceil(n_train / args.batch)
     opt = torch.optim.SGD(params, lr=lr, momentum=0.9, nesterov=True, weight_decay=5e-4)
-    sched = torch.optim.lr_scheduler.OneCycleLR(
-        opt, max_lr=lr, total_steps=epochs * steps_per_epoch, pct_start=0.2
-    )
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=epochs * steps_per_epoch, pct_start=0.2)
     best = {"val_acc": -1.0}
     for epoch in range(epochs):
         model.train()
@@ -237,15 +235,31 @@ def train_task(task: str, epochs: int, args: argparse.Namespace, log) -> dict:
         # with a held-out valid split keep the best epoch (unless --keep last), otherwise the last one
         if not held_out or args.keep == "last" or rec["val_acc"] > best["val_acc"]:
             best = {"val_acc": rec.get("val_acc"), "epoch": epoch + 1}
-            state = {n: t.detach().contiguous().clone() for n, t in model.state_dict().items()
-                     if t.dtype.is_floating_point}
-            save_file(state, str(Path(args.out) / f"{task}.safetensors"),
-                      metadata={"architecture": ARCH, "args": json.dumps(ARCH_ARGS), "num_classes": str(k)})
-    return {"task": task, "num_classes": k, "train_splits": splits, "train_faces": n_train, "epochs": epochs,
-            "max_lr": lr, "init": init, "aux_fine_weight": aux_weight, "degrade": bool(args.degrade),
-            "pose": bool(args.pose), "seed": args.seed,
-            "teacher": [str(m) for m in teacher["members"]] if teacher is not None else None, "teacher_weight": w,
-            "widths": ARCH_ARGS["widths"], **best}
+            state = {
+                n: t.detach().contiguous().clone() for n, t in model.state_dict().items() if t.dtype.is_floating_point
+            }
+            save_file(
+                state,
+                str(Path(args.out) / f"{task}.safetensors"),
+                metadata={"architecture": ARCH, "args": json.dumps(ARCH_ARGS), "num_classes": str(k)},
+            )
+    return {
+        "task": task,
+        "num_classes": k,
+        "train_splits": splits,
+        "train_faces": n_train,
+        "epochs": epochs,
+        "max_lr": lr,
+        "init": init,
+        "aux_fine_weight": aux_weight,
+        "degrade": bool(args.degrade),
+        "pose": bool(args.pose),
+        "seed": args.seed,
+        "teacher": [str(m) for m in teacher["members"]] if teacher is not None else None,
+        "teacher_weight": w,
+        "widths": ARCH_ARGS["widths"],
+        **best,
+    }
 
 
 def main() -> None:
@@ -258,20 +272,39 @@ def main() -> None:
     p.add_argument("--train-splits", default="train,valid")
     p.add_argument("--negative-init", choices=["coarse", "random"], default="coarse")
     p.add_argument("--finetune-lr", type=float, default=0.02)
-    p.add_argument("--coarse-aux-weight", type=float, default=1.0,
-                   help="weight of the coarse network's auxiliary 7-class loss (0: coarse targets only)")
-    p.add_argument("--keep", choices=["best", "last"], default="best",
-                   help="with --train-splits train: keep the best validation epoch or, as the shipped "
-                        "model does, the last one")
-    p.add_argument("--widths", default=",".join(map(str, ARCH_ARGS["widths"])),
-                   help="channels of the four stages (saved in each network's metadata)")
-    p.add_argument("--degrade", action="store_true",
-                   help="also degrade faces (JPEG, capture resolution, sharpening, gamma) and widen the crop-scale "
-                        "jitter to 0.8-1.25 (not in the shipped recipe: see training/README.md)")
-    p.add_argument("--pose", action="store_true",
-                   help="also squeeze/stretch and shear faces horizontally, as aligning a turned head does")
-    p.add_argument("--teacher", default=None,
-                   help="teacher.npz from teacher_targets.py: learn the votes mixed with the teacher's distribution")
+    p.add_argument(
+        "--coarse-aux-weight",
+        type=float,
+        default=1.0,
+        help="weight of the coarse network's auxiliary 7-class loss (0: coarse targets only)",
+    )
+    p.add_argument(
+        "--keep",
+        choices=["best", "last"],
+        default="best",
+        help="with --train-splits train: keep the best validation epoch or, as the shipped model does, the last one",
+    )
+    p.add_argument(
+        "--widths",
+        default=",".join(map(str, ARCH_ARGS["widths"])),
+        help="channels of the four stages (saved in each network's metadata)",
+    )
+    p.add_argument(
+        "--degrade",
+        action="store_true",
+        help="also degrade faces (JPEG, capture resolution, sharpening, gamma) and widen the crop-scale "
+        "jitter to 0.8-1.25 (not in the shipped recipe: see training/README.md)",
+    )
+    p.add_argument(
+        "--pose",
+        action="store_true",
+        help="also squeeze/stretch and shear faces horizontally, as aligning a turned head does",
+    )
+    p.add_argument(
+        "--teacher",
+        default=None,
+        help="teacher.npz from teacher_targets.py: learn the votes mixed with the teacher's distribution",
+    )
     p.add_argument("--teacher-weight", type=float, default=0.5, help="the teacher's share of each target")
     p.add_argument("--max-faces", type=int, default=0, help="train on the first N faces only (smoke runs)")
     p.add_argument("--batch", type=int, default=64)

@@ -43,9 +43,29 @@ from train_ferplus import MEAN, STD, augment, degrade, soft_cross_entropy, to_te
 ARCH = "cfcsp-resnet"
 TASKS = ("coarse", "negative")
 # settings fixed at the start of a run (run.json); the rest (threads, device, checkpoint interval) may change
-RUN_KEYS = ("data", "widths", "blocks", "dropout", "epochs", "batch", "lr", "finetune_lr", "weight_decay",
-            "warmup_epochs", "ema_decay", "mixup", "mixup_alpha", "degrade", "pose", "neutral_weight",
-            "negative_tau", "coarse_aux_weight", "train_splits", "seed", "max_faces")
+RUN_KEYS = (
+    "data",
+    "widths",
+    "blocks",
+    "dropout",
+    "epochs",
+    "batch",
+    "lr",
+    "finetune_lr",
+    "weight_decay",
+    "warmup_epochs",
+    "ema_decay",
+    "mixup",
+    "mixup_alpha",
+    "degrade",
+    "pose",
+    "neutral_weight",
+    "negative_tau",
+    "coarse_aux_weight",
+    "train_splits",
+    "seed",
+    "max_faces",
+)
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -108,8 +128,7 @@ class Trainer:
         self.run, self.cfg, self.device, self.log = run, cfg, device, log
         self.checkpoint_seconds = checkpoint_minutes * 60
         self.deadline = math.inf
-        self.arch_args = {"in_channels": 1, "widths": cfg["widths"], "blocks": cfg["blocks"],
-                          "dropout": cfg["dropout"]}
+        self.arch_args = {"in_channels": 1, "widths": cfg["widths"], "blocks": cfg["blocks"], "dropout": cfg["dropout"]}
 
     def network(self, num_classes: int) -> torch.nn.Module:
         return build_network(ARCH, num_classes=num_classes, args=self.arch_args)
@@ -145,8 +164,9 @@ class Trainer:
         aux = torch.nn.Linear(model.head.in_features, 7) if task == "coarse" else None
         if task == "negative" and state["step"] == 0 and state["epoch"] == 0:
             coarse = load_file(str(self.run / "coarse.safetensors"))
-            result = model.load_state_dict({n_: t for n_, t in coarse.items() if not n_.startswith("head.")},
-                                           strict=False)
+            result = model.load_state_dict(
+                {n_: t for n_, t in coarse.items() if not n_.startswith("head.")}, strict=False
+            )
             if result.unexpected_keys or any(not m.startswith("head.") for m in result.missing_keys):
                 raise SystemExit(f"coarse.safetensors does not fit the negative network: {result}")
         modules = torch.nn.ModuleDict({"net": model, **({"aux": aux} if aux is not None else {})})
@@ -156,9 +176,15 @@ class Trainer:
         ema = {k_: v.detach().clone().float() for k_, v in modules.state_dict().items()}
         decay_params = [p for n_, p in modules.named_parameters() if p.ndim > 1]
         other_params = [p for n_, p in modules.named_parameters() if p.ndim <= 1]
-        opt = torch.optim.SGD([{"params": decay_params, "weight_decay": cfg["weight_decay"]},
-                               {"params": other_params, "weight_decay": 0.0}],
-                              lr=cfg["lr"], momentum=0.9, nesterov=True)
+        opt = torch.optim.SGD(
+            [
+                {"params": decay_params, "weight_decay": cfg["weight_decay"]},
+                {"params": other_params, "weight_decay": 0.0},
+            ],
+            lr=cfg["lr"],
+            momentum=0.9,
+            nesterov=True,
+        )
         if state["step"] or state["epoch"]:
             self._restore(modules, ema, opt)
 
@@ -209,7 +235,9 @@ class Trainer:
                 loss.backward()
                 opt.step()
                 with torch.no_grad():
-                    d = min(cfg["ema_decay"], (1 + epoch * steps_per_epoch + step) / (10 + epoch * steps_per_epoch + step))
+                    d = min(
+                        cfg["ema_decay"], (1 + epoch * steps_per_epoch + step) / (10 + epoch * steps_per_epoch + step)
+                    )
                     for name_, v in modules.state_dict().items():
                         if v.dtype.is_floating_point:
                             ema[name_].mul_(d).add_(v.detach().float(), alpha=1 - d)
@@ -227,9 +255,15 @@ class Trainer:
                     last_save = time.time()
             state["epoch"], state["step"] = epoch + 1, 0
             ema_model = self._ema_model(k, ema, aux is not None)
-            rec = {"task": task, "epoch": epoch + 1, "of": epochs, "loss": round(total / max(1, seen), 4),
-                   "lr": round(lr_at(cfg, task, epoch + 1), 5), "seconds": round(time.time() - t0, 1),
-                   **self.calibration_eval(ema_model[0], task, ema_model[1])}
+            rec = {
+                "task": task,
+                "epoch": epoch + 1,
+                "of": epochs,
+                "loss": round(total / max(1, seen), 4),
+                "lr": round(lr_at(cfg, task, epoch + 1), 5),
+                "seconds": round(time.time() - t0, 1),
+                **self.calibration_eval(ema_model[0], task, ema_model[1]),
+            }
             self.log(rec)
             self._checkpoint(modules, ema, opt, state)
             last_save = time.time()
@@ -261,7 +295,11 @@ class Trainer:
         saved = load_file(str(self.run / "checkpoint.safetensors"))
         modules.load_state_dict({n[6:]: v for n, v in saved.items() if n.startswith("model.")})
         for n in ema:
-            ema[n] = saved[f"ema.{n}"].to(self.device).float() if ema[n].dtype.is_floating_point else saved[f"ema.{n}"].to(self.device)
+            ema[n] = (
+                saved[f"ema.{n}"].to(self.device).float()
+                if ema[n].dtype.is_floating_point
+                else saved[f"ema.{n}"].to(self.device)
+            )
         for n, p in modules.named_parameters():
             if f"momentum.{n}" in saved:
                 opt.state[p]["momentum_buffer"] = saved[f"momentum.{n}"].to(self.device).float()
@@ -304,7 +342,9 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--device", default="auto", help="auto (cuda when available), cpu or cuda")
     p.add_argument("--checkpoint-minutes", type=float, default=10.0)
-    p.add_argument("--stop-after-minutes", type=float, default=0.0, help="checkpoint and stop after this long (0: never)")
+    p.add_argument(
+        "--stop-after-minutes", type=float, default=0.0, help="checkpoint and stop after this long (0: never)"
+    )
     args = p.parse_args()
 
     run = Path(args.run)
@@ -323,8 +363,11 @@ def main() -> None:
         cfg["data"] = args.data  # the data may live elsewhere on another machine; the settings stay
     torch.set_num_threads(args.threads)
     cv2.setNumThreads(1)
-    device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
-                          ("cpu" if args.device == "auto" else args.device))
+    device = torch.device(
+        "cuda"
+        if args.device == "auto" and torch.cuda.is_available()
+        else ("cpu" if args.device == "auto" else args.device)
+    )
     state_file = run / "state.json"
     state = json.loads(state_file.read_text()) if state_file.exists() else {"task": TASKS[0], "epoch": 0, "step": 0}
     log_file = open(run / "log.jsonl", "a")
@@ -335,8 +378,15 @@ def main() -> None:
         log_file.write(line + "\n")
         log_file.flush()
 
-    log({"event": "resume" if state["epoch"] or state["step"] or state["task"] != TASKS[0] else "start",
-         "state": state, "device": str(device), "threads": args.threads, "torch": torch.__version__})
+    log(
+        {
+            "event": "resume" if state["epoch"] or state["step"] or state["task"] != TASKS[0] else "start",
+            "state": state,
+            "device": str(device),
+            "threads": args.threads,
+            "torch": torch.__version__,
+        }
+    )
     trainer = Trainer(run, cfg, device, args.checkpoint_minutes, log)
     if args.stop_after_minutes:
         trainer.deadline = time.time() + args.stop_after_minutes * 60

@@ -10,5 +10,8 @@ def warn_deprecated(old: str, new: str, *, stacklevel: int = 3) -> None:
 
     ``stacklevel=3`` points at the caller of the function that calls this one.
     """
-    warnings.warn(f"{old} is deprecated and will be removed in the next release; use {new}",
-                  DeprecationWarning, stacklevel=stacklevel)
+    warnings.warn(
+        f"{old} is deprecated and will be removed in the next release; use {new}",
+        DeprecationWarning,
+        stacklevel=stacklevel,
+    )

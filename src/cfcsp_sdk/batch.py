@@ -97,10 +97,17 @@ class BatchReport:
 
     def to_dict(self) -> dict[str, Any]:
         done = [r for r in self.records if r.status == "ok"]
-        return {"out": str(self.out), "videos": len(self.records), "ok": len(done), "failed": self.count("failed"),
-                "skipped": self.count("skipped"), "frames": self.frames, "seconds": round(self.seconds, 3),
-                "frames_per_second": round(self.frames / self.seconds, 3) if self.seconds > 0 else None,
-                "videos_per_hour": round(3600 * len(done) / self.seconds, 1) if self.seconds > 0 else None}
+        return {
+            "out": str(self.out),
+            "videos": len(self.records),
+            "ok": len(done),
+            "failed": self.count("failed"),
+            "skipped": self.count("skipped"),
+            "frames": self.frames,
+            "seconds": round(self.seconds, 3),
+            "frames_per_second": round(self.frames / self.seconds, 3) if self.seconds > 0 else None,
+            "videos_per_hour": round(3600 * len(done) / self.seconds, 1) if self.seconds > 0 else None,
+        }
 
 
 # ---- output layout --------------------------------------------------------------------------
@@ -116,8 +123,9 @@ def output_names(sources: Sequence[str]) -> dict[str, str]:
     counts: dict[str, int] = {}
     for v in stems.values():
         counts[v.lower()] = counts.get(v.lower(), 0) + 1
-    return {s: v if counts[v.lower()] == 1 else f"{v}-{hashlib.sha1(s.encode()).hexdigest()[:8]}"
-            for s, v in stems.items()}
+    return {
+        s: v if counts[v.lower()] == 1 else f"{v}-{hashlib.sha1(s.encode()).hexdigest()[:8]}" for s, v in stems.items()
+    }
 
 
 @dataclass
@@ -137,8 +145,9 @@ class Plan:
 
 def plan_outputs(sources: Sequence[str], out: Path, fmt: OutputFormat, abaw: bool) -> list[Plan]:
     names = output_names(sources)
-    return [Plan(s, out / f"{names[s]}.{fmt}", (out / ABAW_FOLDER / f"{names[s]}.txt") if abaw else None)
-            for s in sources]
+    return [
+        Plan(s, out / f"{names[s]}.{fmt}", (out / ABAW_FOLDER / f"{names[s]}.txt") if abaw else None) for s in sources
+    ]
 
 
 def write_table(result: VideoResult, path: Path, fmt: OutputFormat) -> None:
@@ -164,14 +173,24 @@ def write_outputs(result: VideoResult, plan: Plan, fmt: OutputFormat) -> None:
 
 def result_record(result: VideoResult, plan: Plan, out: Path, seconds: float) -> VideoRecord:
     output, abaw = plan.relative(out)
-    return VideoRecord(plan.source, "ok", output, abaw, frames=result.frames_processed,
-                       faces=sum(r.has_face for r in result.rows), tracks=len(result.track_ids),
-                       seconds=round(seconds, 4), error=result.error, worker=_worker_name())
+    return VideoRecord(
+        plan.source,
+        "ok",
+        output,
+        abaw,
+        frames=result.frames_processed,
+        faces=sum(r.has_face for r in result.rows),
+        tracks=len(result.track_ids),
+        seconds=round(seconds, 4),
+        error=result.error,
+        worker=_worker_name(),
+    )
 
 
 def failed_record(source: str, exc: BaseException, seconds: float) -> VideoRecord:
-    return VideoRecord(source, "failed", seconds=round(seconds, 4), error=f"{type(exc).__name__}: {exc}",
-                       worker=_worker_name())
+    return VideoRecord(
+        source, "failed", seconds=round(seconds, 4), error=f"{type(exc).__name__}: {exc}", worker=_worker_name()
+    )
 
 
 def _worker_name() -> str:
@@ -262,8 +281,9 @@ def recognizer_options_with_threads(options: dict[str, Any], threads: int) -> di
     return opts
 
 
-def skip_complete(plans: list[Plan], out_path: Path, manifest: Manifest, bar: BatchProgress,
-                  records: dict[int, VideoRecord]) -> list[int]:
+def skip_complete(
+    plans: list[Plan], out_path: Path, manifest: Manifest, bar: BatchProgress, records: dict[int, VideoRecord]
+) -> list[int]:
     """Record every plan whose outputs are already complete as skipped (manifest and progress bar) and
     return the indexes of the others, the videos still to do."""
     todo = []
@@ -295,8 +315,9 @@ def check_abaw_labels(labels: Iterable[str]) -> None:
         raise CfcspError(f"abaw: the model's labels {unknown} have no Aff-Wild2 index")
 
 
-def prepare(inputs: Sequence[str | os.PathLike[str]] | str | os.PathLike[str], out: str | os.PathLike[str],
-            fmt: str, abaw: bool) -> tuple[Path, list[Plan]]:
+def prepare(
+    inputs: Sequence[str | os.PathLike[str]] | str | os.PathLike[str], out: str | os.PathLike[str], fmt: str, abaw: bool
+) -> tuple[Path, list[Plan]]:
     """Check arguments, expand inputs, plan outputs (no file written)."""
     if fmt not in ("csv", "parquet"):
         raise InvalidInputError(f"format must be 'csv' or 'parquet', got {fmt!r}")
@@ -315,8 +336,14 @@ def prepare(inputs: Sequence[str | os.PathLike[str]] | str | os.PathLike[str], o
 
 
 # ---- one video --------------------------------------------------------------------------------
-def process_video(recognizer: Recognizer, plan: Plan, out: Path, fmt: OutputFormat, sampling: Sampling,
-                  on_frames: Callable[[int], None] = lambda n: None) -> VideoRecord:
+def process_video(
+    recognizer: Recognizer,
+    plan: Plan,
+    out: Path,
+    fmt: OutputFormat,
+    sampling: Sampling,
+    on_frames: Callable[[int], None] = lambda n: None,
+) -> VideoRecord:
     """Run one video and write its outputs; any error becomes a ``failed`` record (never raised)."""
     t0 = time.perf_counter()
     done = [0]
@@ -395,9 +422,18 @@ def run_batch(
             Errors of single videos never raise: they are recorded as ``failed`` and the batch goes on.
         KeyboardInterrupt: passed on once the manifest holds every video finished so far.
     """
-    with batch_setup(inputs, out, model, recognizer_options=recognizer_options, workers=workers, threads=threads,
-                     default_threads=lambda w: max(1, available_cores() // w), format=format, abaw=abaw,
-                     sampling=Sampling(fps, 1 if stride is None else stride, max_frames)) as setup:
+    with batch_setup(
+        inputs,
+        out,
+        model,
+        recognizer_options=recognizer_options,
+        workers=workers,
+        threads=threads,
+        default_threads=lambda w: max(1, available_cores() // w),
+        format=format,
+        abaw=abaw,
+        sampling=Sampling(fps, 1 if stride is None else stride, max_frames),
+    ) as setup:
         return _run_local(setup, workers, format, progress)
 
 
@@ -417,10 +453,19 @@ class BatchSetup:
 
 
 @contextlib.contextmanager
-def batch_setup(inputs: Sequence[str | os.PathLike[str]] | str | os.PathLike[str], out: str | os.PathLike[str],
-                model: Any, *, recognizer_options: dict[str, Any] | None, workers: int, threads: int | None,
-                default_threads: Callable[[int], int], format: str, abaw: bool,
-                sampling: Sampling) -> Iterator[BatchSetup]:
+def batch_setup(
+    inputs: Sequence[str | os.PathLike[str]] | str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    model: Any,
+    *,
+    recognizer_options: dict[str, Any] | None,
+    workers: int,
+    threads: int | None,
+    default_threads: Callable[[int], int],
+    format: str,
+    abaw: bool,
+    sampling: Sampling,
+) -> Iterator[BatchSetup]:
     """Every check a batch makes before its first video, once, for both runners: workers and threads,
     the sampling, the inputs and output plan, the model and recognizer options (a Recognizer is built
     here, so a bad model fails now and not in every worker) and, with ``abaw``, the model's labels.
@@ -455,23 +500,47 @@ def _run_local(setup: BatchSetup, workers: int, format: OutputFormat, progress: 
             if workers == 1:
                 assert setup.recognizer is not None
                 for i in todo:
-                    records[i] = process_video(setup.recognizer, plans[i], out_path, format, sampling,
-                                               on_frames=bar.frame)
+                    records[i] = process_video(
+                        setup.recognizer, plans[i], out_path, format, sampling, on_frames=bar.frame
+                    )
                     manifest.append(records[i])
                     bar.video(records[i])
             else:
                 setup.recognizer = None  # each worker builds its own
-                _run_pool(setup.model, setup.options, workers, setup.threads, plans, todo, out_path, format,
-                          sampling, manifest, bar, records)
+                _run_pool(
+                    setup.model,
+                    setup.options,
+                    workers,
+                    setup.threads,
+                    plans,
+                    todo,
+                    out_path,
+                    format,
+                    sampling,
+                    manifest,
+                    bar,
+                    records,
+                )
         finally:
             bar.close()
             manifest.close()
     return BatchReport(out_path, [records[i] for i in sorted(records)], time.perf_counter() - setup.started)
 
 
-def _run_pool(model: Any, options: dict[str, Any], workers: int, threads: int, plans: list[Plan], todo: list[int],
-              out: Path, fmt: OutputFormat, sampling: Sampling, manifest: Manifest, bar: BatchProgress,
-              records: dict[int, VideoRecord]) -> None:
+def _run_pool(
+    model: Any,
+    options: dict[str, Any],
+    workers: int,
+    threads: int,
+    plans: list[Plan],
+    todo: list[int],
+    out: Path,
+    fmt: OutputFormat,
+    sampling: Sampling,
+    manifest: Manifest,
+    bar: BatchProgress,
+    records: dict[int, VideoRecord],
+) -> None:
     import multiprocessing as mp
     import queue as queue_mod
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -484,8 +553,9 @@ def _run_pool(model: Any, options: dict[str, Any], workers: int, threads: int, p
             while True:
                 bar.frame(frames.get_nowait())
 
-    pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker,
-                               initargs=(model, options, threads, frames))
+    pool = ProcessPoolExecutor(
+        workers, mp_context=ctx, initializer=_init_worker, initargs=(model, options, threads, frames)
+    )
     try:
         pending = {pool.submit(_work, plans[i], out, fmt, sampling): i for i in todo}
         while pending:

@@ -88,16 +88,21 @@ class RemoteFrames:
         ahead: chunks the task may decode before the consumer takes them.
     """
 
-    def __init__(self, source: str, sampling: dict[str, Any], chunk_frames: int = 16, num_cpus: float = 1.0,
-                 ahead: int = 4) -> None:
+    def __init__(
+        self, source: str, sampling: dict[str, Any], chunk_frames: int = 16, num_cpus: float = 1.0, ahead: int = 4
+    ) -> None:
         ray = _ray()
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
         # decode on this actor's node when it has room: raw frames (1.5 MB each at 960x540) then go
         # through the node's shared memory, not the network
         here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=True)
-        task = ray.remote(decode_frames).options(num_cpus=num_cpus, num_returns="streaming",
-                                                 _generator_backpressure_num_objects=ahead, scheduling_strategy=here)
+        task = ray.remote(decode_frames).options(
+            num_cpus=num_cpus,
+            num_returns="streaming",
+            _generator_backpressure_num_objects=ahead,
+            scheduling_strategy=here,
+        )
         self._ray = ray
         self._refs = task.remote(source, sampling, chunk_frames)
         self.info = self._get(next(self._refs))
@@ -130,8 +135,17 @@ class VideoActor:
     ``record`` (the video's :class:`VideoRecord` as JSON).
     """
 
-    def __init__(self, model: Any, options: dict[str, Any], threads: int, out: str, fmt: OutputFormat,
-                 sampling: Sampling, chunk_frames: int, decode_cpus: float) -> None:
+    def __init__(
+        self,
+        model: Any,
+        options: dict[str, Any],
+        threads: int,
+        out: str,
+        fmt: OutputFormat,
+        sampling: Sampling,
+        chunk_frames: int,
+        decode_cpus: float,
+    ) -> None:
         self.recognizer = build_recognizer(model, options, threads)
         self.out, self.fmt, self.sampling = Path(out), fmt, sampling
         self.chunk_frames, self.decode_cpus = chunk_frames, decode_cpus
@@ -169,17 +183,26 @@ def build_dataset(
     """The Ray Data pipeline for ``(index, plan)`` pairs (lazy: nothing runs until it is iterated).
     Each output row is one video's ``index`` and manifest ``record`` (JSON)."""
     ray = _ray()
-    items = [{"index": i, "source": p.source, "output": str(p.output), "abaw": str(p.abaw) if p.abaw else ""}
-             for i, p in plans]
+    items = [
+        {"index": i, "source": p.source, "output": str(p.output), "abaw": str(p.abaw) if p.abaw else ""}
+        for i, p in plans
+    ]
     # one block per video, so every actor of the pool gets work (one block would feed a single actor)
     return ray.data.from_items(items, override_num_blocks=max(1, len(items))).map_batches(
         VideoActor,
         batch_size=1,
         compute=ray.data.ActorPoolStrategy(size=min(workers, len(items))),
         num_cpus=actor_cpus,
-        fn_constructor_kwargs={"model": model, "options": options, "threads": threads, "out": str(out),
-                               "fmt": fmt, "sampling": sampling, "chunk_frames": chunk_frames,
-                               "decode_cpus": decode_cpus},
+        fn_constructor_kwargs={
+            "model": model,
+            "options": options,
+            "threads": threads,
+            "out": str(out),
+            "fmt": fmt,
+            "sampling": sampling,
+            "chunk_frames": chunk_frames,
+            "decode_cpus": decode_cpus,
+        },
     )
 
 
@@ -227,9 +250,18 @@ def run_batch_ray(
         require_positive_number(name, value)
     sampling = Sampling(fps, 1 if stride is None else stride, max_frames)
     ray = _ray()
-    with batch_setup(inputs, out, model, recognizer_options=recognizer_options, workers=workers, threads=threads,
-                     default_threads=lambda w: max(1, round(actor_cpus)), format=format, abaw=abaw,
-                     sampling=sampling) as setup:
+    with batch_setup(
+        inputs,
+        out,
+        model,
+        recognizer_options=recognizer_options,
+        workers=workers,
+        threads=threads,
+        default_threads=lambda w: max(1, round(actor_cpus)),
+        format=format,
+        abaw=abaw,
+        sampling=sampling,
+    ) as setup:
         setup.recognizer = None  # it checked the model and options; the actors build their own
         started = not ray.is_initialized()
         if started:
@@ -238,11 +270,20 @@ def run_batch_ray(
             cpus = ray.cluster_resources().get("CPU", 0)
             need = setup.workers * (actor_cpus + decode_cpus)
             if need > cpus:
-                raise CfcspError(f"{setup.workers} actors x ({actor_cpus} + {decode_cpus} decoding) CPUs = {need} > "
-                                 f"the cluster's {cpus:g}: use fewer --workers or smaller reservations")
+                raise CfcspError(
+                    f"{setup.workers} actors x ({actor_cpus} + {decode_cpus} decoding) CPUs = {need} > "
+                    f"the cluster's {cpus:g}: use fewer --workers or smaller reservations"
+                )
             ray.data.DataContext.get_current().enable_progress_bars = False
-            return _run(ray, setup, fmt=format, chunk_frames=chunk_frames, actor_cpus=actor_cpus,
-                        decode_cpus=decode_cpus, progress=progress)
+            return _run(
+                ray,
+                setup,
+                fmt=format,
+                chunk_frames=chunk_frames,
+                actor_cpus=actor_cpus,
+                decode_cpus=decode_cpus,
+                progress=progress,
+            )
         finally:
             if started:
                 ray.shutdown()
@@ -259,8 +300,16 @@ def _run(ray: Any, setup: BatchSetup, *, progress: bool, **pipeline: Any) -> Bat
         try:
             todo = [(i, plans[i]) for i in skip_complete(plans, out, manifest, bar, records)]
             if todo:
-                for row in build_dataset(todo, out, setup.model, setup.options, workers=setup.workers,
-                                         threads=setup.threads, sampling=setup.sampling, **pipeline).iter_rows():
+                for row in build_dataset(
+                    todo,
+                    out,
+                    setup.model,
+                    setup.options,
+                    workers=setup.workers,
+                    threads=setup.threads,
+                    sampling=setup.sampling,
+                    **pipeline,
+                ).iter_rows():
                     i = int(row["index"])
                     records[i] = VideoRecord(**json.loads(row["record"]))
                     manifest.append(records[i])

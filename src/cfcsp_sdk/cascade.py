@@ -87,8 +87,10 @@ class Cascade:
 
     def __repr__(self) -> str:
         groups = ", ".join(f"{self.spec.coarse_labels[g.coarse_index]}->{g.network}" for g in self.spec.groups)
-        return (f"Cascade(coarse={self.spec.coarse_network!r}, groups=[{groups}], rule={self.rule!r}, "
-                f"fine_policy={self.fine_policy!r}, views={self.views.passes} passes)")
+        return (
+            f"Cascade(coarse={self.spec.coarse_network!r}, groups=[{groups}], rule={self.rule!r}, "
+            f"fine_policy={self.fine_policy!r}, views={self.views.passes} passes)"
+        )
 
     # ---- running networks ----------------------------------------------------------------
     def _run(self, name: str, batch: np.ndarray, num_classes: int) -> np.ndarray:
@@ -98,8 +100,10 @@ class Cascade:
         out = self.networks[name](crops)
         if not isinstance(out, np.ndarray) or out.shape != (len(crops), num_classes):
             shape = out.shape if isinstance(out, np.ndarray) else type(out).__name__
-            raise BackendError(f"network {name!r} returned {shape} for {len(crops)} crops; "
-                               f"expected ({len(crops)}, {num_classes}) logits")
+            raise BackendError(
+                f"network {name!r} returned {shape} for {len(crops)} crops; "
+                f"expected ({len(crops)}, {num_classes}) logits"
+            )
         if not np.isfinite(out).all():
             raise BackendError(f"network {name!r} returned non-finite logits (NaN or inf)")
         return self.views.average(out, len(batch))

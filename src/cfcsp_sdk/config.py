@@ -158,8 +158,9 @@ class ModelConfig:
         smoothing = SmoothingDefaults()
         if "smoothing" in d.data:
             s = d.sub("smoothing")
-            smoothing = SmoothingDefaults(window=s.int("window", minimum=1, maximum=MAX_SMOOTHING_WINDOW),
-                                          mode=s.choice("mode", SMOOTHING_MODES))
+            smoothing = SmoothingDefaults(
+                window=s.int("window", minimum=1, maximum=MAX_SMOOTHING_WINDOW), mode=s.choice("mode", SMOOTHING_MODES)
+            )
         for name, net in networks.items():
             if net.args.get("in_channels", pre.channels) != pre.channels:
                 raise ModelConfigError(
@@ -170,7 +171,7 @@ class ModelConfig:
         views = Views()
         if "views" in d.data:
             if not isinstance(d.data["views"], dict):
-                raise d.fail("views", "must be a JSON object like {\"mirror\": true, \"shifts\": [[1, 1]]}")
+                raise d.fail("views", 'must be a JSON object like {"mirror": true, "shifts": [[1, 1]]}')
             try:
                 views = parse_views(d.data["views"], Views())
             except InvalidInputError as exc:
@@ -182,8 +183,14 @@ class ModelConfig:
         if not isinstance(name, str) or len(name) > 200:
             raise d.fail("name", f"must be a string of at most 200 characters, got {name!r:.80}")
         return cls(
-            labels=tuple(labels), cascade=cascade, preprocessing=pre, networks=networks,
-            smoothing=smoothing, name=name, format_version=version, views=views,
+            labels=tuple(labels),
+            cascade=cascade,
+            preprocessing=pre,
+            networks=networks,
+            smoothing=smoothing,
+            name=name,
+            format_version=version,
+            views=views,
         )
 
     @classmethod
@@ -193,7 +200,9 @@ class ModelConfig:
         if not path.is_file():
             raise ModelNotFoundError(f"no {CONFIG_NAME} at {path}")
         if path.stat().st_size > MAX_CONFIG_BYTES:
-            raise ModelConfigError(f"{path} is {path.stat().st_size} bytes; a config.json is at most {MAX_CONFIG_BYTES}")
+            raise ModelConfigError(
+                f"{path} is {path.stat().st_size} bytes; a config.json is at most {MAX_CONFIG_BYTES}"
+            )
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -218,8 +227,12 @@ class ModelConfig:
                     "to_final": list(c.coarse_to_final),
                 },
                 "groups": [
-                    {"coarse_index": g.coarse_index, "network": g.network, "labels": list(g.labels),
-                     "to_final": list(g.to_final)}
+                    {
+                        "coarse_index": g.coarse_index,
+                        "network": g.network,
+                        "labels": list(g.labels),
+                        "to_final": list(g.to_final),
+                    }
                     for g in c.groups
                 ],
                 "rule": c.rule,
@@ -240,8 +253,11 @@ class ModelConfig:
             "smoothing": asdict(self.smoothing),
             **({"views": self.views.to_dict()} if self.views.passes > 1 else {}),
             "networks": {
-                name: {**({"architecture": n.architecture} if n.architecture is not None else {}),
-                       "num_classes": n.num_classes, "args": dict(n.args)}
+                name: {
+                    **({"architecture": n.architecture} if n.architecture is not None else {}),
+                    "num_classes": n.num_classes,
+                    "args": dict(n.args),
+                }
                 for name, n in self.networks.items()
             },
         }
@@ -319,9 +335,7 @@ class _Reader:
             raise self.fail(key, f"must not repeat a name: {v}")
         return v
 
-    def number_list(
-        self, key: builtins.str, length: builtins.int | None = None, positive: bool = False
-    ) -> list[float]:
+    def number_list(self, key: builtins.str, length: builtins.int | None = None, positive: bool = False) -> list[float]:
         v = self.get(key)
         ok = isinstance(v, list) and all(
             isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in v
@@ -412,7 +426,9 @@ def _parse_cascade(r: _Reader, labels: list[str], networks: dict[str, NetworkSpe
             raise g.fail("network", f"names no entry of networks ({', '.join(networks)}): {net!r}")
         g_labels = g.str_list("labels", nonempty=True, unique=True)
         if networks[net].num_classes != len(g_labels):
-            raise g.fail("labels", f"has {len(g_labels)} labels but network {net!r} has {networks[net].num_classes} classes")
+            raise g.fail(
+                "labels", f"has {len(g_labels)} labels but network {net!r} has {networks[net].num_classes} classes"
+            )
         to_final_raw = g.get("to_final")
         if not isinstance(to_final_raw, list) or len(to_final_raw) != len(g_labels):
             raise g.fail("to_final", f"must be a list of {len(g_labels)} final-label indices")
@@ -429,33 +445,55 @@ def _parse_cascade(r: _Reader, labels: list[str], networks: dict[str, NetworkSpe
     if sorted(reached) != list(range(n_final)):
         dupes = sorted({labels[v] for v in reached if reached.count(v) > 1})
         lost = [labels[i] for i in range(n_final) if i not in reached]
-        raise r.fail("coarse.to_final", f"every final label must be reached exactly once (repeated: {dupes}, unreached: {lost})")
+        raise r.fail(
+            "coarse.to_final", f"every final label must be reached exactly once (repeated: {dupes}, unreached: {lost})"
+        )
     rule: Rule = r.choice("rule", RULES) if "rule" in r.data else "hard"
     policy: FinePolicy = r.choice("fine_policy", FINE_POLICIES) if "fine_policy" in r.data else "when_needed"
     return CascadeSpec(
-        coarse_network=coarse_net, coarse_labels=tuple(coarse_labels), coarse_to_final=coarse_to_final,
-        groups=tuple(groups), rule=rule, fine_policy=policy,
+        coarse_network=coarse_net,
+        coarse_labels=tuple(coarse_labels),
+        coarse_to_final=coarse_to_final,
+        groups=tuple(groups),
+        rule=rule,
+        fine_policy=policy,
     )
 
 
 def _parse_preprocessing(r: _Reader) -> Preprocessing:
     size = r.get("input_size")
-    if not (isinstance(size, list) and len(size) == 2 and all(isinstance(v, int) and not isinstance(v, bool) and 0 < v <= MAX_INPUT_SIDE for v in size)):
+    if not (
+        isinstance(size, list)
+        and len(size) == 2
+        and all(isinstance(v, int) and not isinstance(v, bool) and 0 < v <= MAX_INPUT_SIDE for v in size)
+    ):
         raise r.fail("input_size", f"must be [height, width] in integers 1..{MAX_INPUT_SIDE}, got {size!r:.80}")
     color = r.choice("color", ("gray", "rgb", "bgr"))
     channels = 1 if color == "gray" else 3
     t = r.sub("face_template")
     tsize = t.get("size")
-    if not (isinstance(tsize, list) and len(tsize) == 2 and all(isinstance(v, int) and not isinstance(v, bool) and 0 < v <= MAX_TEMPLATE_SIDE for v in tsize)):
+    if not (
+        isinstance(tsize, list)
+        and len(tsize) == 2
+        and all(isinstance(v, int) and not isinstance(v, bool) and 0 < v <= MAX_TEMPLATE_SIDE for v in tsize)
+    ):
         raise t.fail("size", f"must be [width, height] in integers 1..{MAX_TEMPLATE_SIDE}, got {tsize!r:.80}")
     pts = t.get("points")
     if not (isinstance(pts, list) and len(pts) == 5):
         raise t.fail("points", "must be a list of five [x, y] points")
     points = []
     for i, p in enumerate(pts):
-        if not (isinstance(p, list) and len(p) == 2 and all(
-                isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-                and abs(v) <= 2 * MAX_TEMPLATE_SIDE for v in p)):
+        if not (
+            isinstance(p, list)
+            and len(p) == 2
+            and all(
+                isinstance(v, (int, float))
+                and not isinstance(v, bool)
+                and math.isfinite(v)
+                and abs(v) <= 2 * MAX_TEMPLATE_SIDE
+                for v in p
+            )
+        ):
             raise t.fail(f"points[{i}]", f"must be [x, y] in finite numbers, got {p!r:.80}")
         points.append((float(p[0]), float(p[1])))
     return Preprocessing(

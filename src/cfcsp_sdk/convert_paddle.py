@@ -25,14 +25,23 @@ from cfcsp_sdk.safe_pickle import restricted_loads
 
 COARSE_LABELS = ["Neutral", "Happiness", "Surprise", "Other", "Negative"]
 NEGATIVE_LABELS = ["Anger", "Disgust", "Fear", "Sadness"]
-SWIN_S_ARGS: dict[str, Any] = {"image_size": 224, "patch_size": 4, "in_channels": 3, "embed_dim": 96,
-                                "depths": [2, 2, 18, 2], "num_heads": [3, 6, 12, 24], "window_size": 7}
+SWIN_S_ARGS: dict[str, Any] = {
+    "image_size": 224,
+    "patch_size": 4,
+    "in_channels": 3,
+    "embed_dim": 96,
+    "depths": [2, 2, 18, 2],
+    "num_heads": [3, 6, 12, 24],
+    "window_size": 7,
+}
 # The ArcFace / InsightFace 112 x 112 five-point template, scaled to 224 x 224. The paper aligns with
 # MTCNN's five landmarks; its exact template is not published, so this widely used one is our choice.
 TEMPLATE_224 = [[76.58, 103.40], [147.06, 103.00], [112.06, 143.48], [83.10, 184.74], [141.46, 184.40]]
 DROPPED_SUFFIXES = ("relative_position_index", "attn_mask")
-PUBLISHED = {"coarse": ("ABAW3_SwinS_Coarse_Iter10k.pdparams", "val top-1 57.96 on coarse labels"),
-             "negative": ("ABAW3_SwinS_Negative_Iter20k.pdparams", "val top-1 60.17 on negative frames")}
+PUBLISHED = {
+    "coarse": ("ABAW3_SwinS_Coarse_Iter10k.pdparams", "val top-1 57.96 on coarse labels"),
+    "negative": ("ABAW3_SwinS_Negative_Iter20k.pdparams", "val top-1 60.17 on negative frames"),
+}
 
 
 def read_pdparams(path: str | os.PathLike[str], prefer_ema: bool = False) -> dict[str, np.ndarray]:
@@ -46,7 +55,7 @@ def read_pdparams(path: str | os.PathLike[str], prefer_ema: bool = False) -> dic
     obj = restricted_loads(data)
     if not isinstance(obj, dict):
         raise UnsafePickleError(f"{path}: expected a dict of arrays, found {type(obj).__name__}")
-    for key in (("model_ema", "model") if prefer_ema else ("model", "model_ema")):
+    for key in ("model_ema", "model") if prefer_ema else ("model", "model_ema"):
         if key in obj and isinstance(obj[key], dict):
             obj = obj[key]
             break
@@ -92,26 +101,35 @@ def affwild2_config(arch_args: Mapping[str, Any] | None = None, name: str = "cfc
     args = dict(SWIN_S_ARGS if arch_args is None else arch_args)
     size = args.get("image_size", 224)
     pts = [[x * size / 224, y * size / 224] for x, y in TEMPLATE_224]
-    return ModelConfig.from_dict({
-        "format_version": 1,
-        "name": name,
-        "labels": list(AFFWILD2_LABELS),
-        "cascade": {
-            "coarse": {"network": "coarse", "labels": COARSE_LABELS, "to_final": [0, 4, 6, 7, None]},
-            "groups": [{"coarse_index": 4, "network": "negative", "labels": NEGATIVE_LABELS, "to_final": [1, 2, 3, 5]}],
-            "rule": "hard", "fine_policy": "when_needed",
-        },
-        "preprocessing": {
-            "input_size": [size, size], "color": "rgb", "interpolation": "cubic", "scale": 1 / 255,
-            "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225],
-            "face_template": {"size": [size, size], "points": pts},
-        },
-        "smoothing": {"window": 5, "mode": "centered"},
-        "networks": {
-            "coarse": {"architecture": "swin-s-cfcsp", "num_classes": 5, "args": args},
-            "negative": {"architecture": "swin-s-cfcsp", "num_classes": 4, "args": args},
-        },
-    })
+    return ModelConfig.from_dict(
+        {
+            "format_version": 1,
+            "name": name,
+            "labels": list(AFFWILD2_LABELS),
+            "cascade": {
+                "coarse": {"network": "coarse", "labels": COARSE_LABELS, "to_final": [0, 4, 6, 7, None]},
+                "groups": [
+                    {"coarse_index": 4, "network": "negative", "labels": NEGATIVE_LABELS, "to_final": [1, 2, 3, 5]}
+                ],
+                "rule": "hard",
+                "fine_policy": "when_needed",
+            },
+            "preprocessing": {
+                "input_size": [size, size],
+                "color": "rgb",
+                "interpolation": "cubic",
+                "scale": 1 / 255,
+                "mean": [0.485, 0.456, 0.406],
+                "std": [0.229, 0.224, 0.225],
+                "face_template": {"size": [size, size], "points": pts},
+            },
+            "smoothing": {"window": 5, "mode": "centered"},
+            "networks": {
+                "coarse": {"architecture": "swin-s-cfcsp", "num_classes": 5, "args": args},
+                "negative": {"architecture": "swin-s-cfcsp", "num_classes": 4, "args": args},
+            },
+        }
+    )
 
 
 def _sha256(path: Path) -> str:

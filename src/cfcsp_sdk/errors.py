@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import math
 import numbers
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 
 class CfcspError(Exception):
@@ -39,7 +40,7 @@ def require_positive_number(name: str, value: object, maximum: float | None = No
     refused) and at most ``maximum`` if given, else :class:`InvalidInputError`."""
     if not is_real_number(value):
         raise InvalidInputError(f"{name} must be a positive number, got {value!r} of type {type(value).__name__}")
-    number = float(value)
+    number = float(value)  # type: ignore[arg-type]  # a real number: checked above
     if not math.isfinite(number) or number <= 0:
         raise InvalidInputError(f"{name} must be a finite number > 0, got {number!r}")
     if maximum is not None and number > maximum:
@@ -59,8 +60,7 @@ def require_accepted_options(factory: Callable[..., Any], options: dict[str, Any
     try:
         signature.bind(**options)
     except TypeError as exc:
-        accepted = [n for n, p in signature.parameters.items()
-                    if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+        accepted = [n for n, p in signature.parameters.items() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
         raise InvalidInputError(f"{what}: {exc}; accepted options: {', '.join(accepted) or 'none'}") from None
 
 
@@ -85,16 +85,20 @@ class ModelConfigError(CfcspError, ValueError):
         self.field = field
 
 
-def state_mismatch(source: str, target: str, missing: list[str], unexpected: list[str],
-                   wrong_shapes: list[str]) -> "ModelConfigError | None":
+def state_mismatch(
+    source: str, target: str, missing: list[str], unexpected: list[str], wrong_shapes: list[str]
+) -> ModelConfigError | None:
     """The error for weights that do not fit a network (``None`` if nothing is wrong), naming at most
     ten tensors of each kind."""
 
     def listed(names: list[str]) -> str:
         return f"{names[:10]}" + (f" ... ({len(names)} in all)" if len(names) > 10 else "")
 
-    parts = [f"{kind} {listed(names)}" for kind, names in
-             (("missing", missing), ("unexpected", unexpected), ("wrong shapes", wrong_shapes)) if names]
+    parts = [
+        f"{kind} {listed(names)}"
+        for kind, names in (("missing", missing), ("unexpected", unexpected), ("wrong shapes", wrong_shapes))
+        if names
+    ]
     return ModelConfigError(f"{source} does not fit {target}: " + "; ".join(parts)) if parts else None
 
 

@@ -28,8 +28,9 @@ MIN_HALF_ELEMENTS = 16  # with float16 storage, smaller tensors stay float32 (in
 
 def _check_weights_dtype(weights_dtype: str) -> None:
     if weights_dtype not in WEIGHT_DTYPES:
-        raise ModelConfigError(f"weights_dtype must be one of {sorted(WEIGHT_DTYPES)}, got {weights_dtype!r}",
-                               field="weights_dtype")
+        raise ModelConfigError(
+            f"weights_dtype must be one of {sorted(WEIGHT_DTYPES)}, got {weights_dtype!r}", field="weights_dtype"
+        )
 
 
 def save_safetensors(module: torch.nn.Module, path: str | Path, weights_dtype: str = "float32") -> Path:
@@ -42,8 +43,11 @@ def save_safetensors(module: torch.nn.Module, path: str | Path, weights_dtype: s
     """
     _check_weights_dtype(weights_dtype)
     state = {
-        name: t.detach().cpu().to(WEIGHT_DTYPES[weights_dtype] if t.numel() >= MIN_HALF_ELEMENTS else torch.float32)
-        .contiguous().clone()
+        name: t.detach()
+        .cpu()
+        .to(WEIGHT_DTYPES[weights_dtype] if t.numel() >= MIN_HALF_ELEMENTS else torch.float32)
+        .contiguous()
+        .clone()
         for name, t in module.state_dict().items()
         if t.dtype.is_floating_point
     }
@@ -104,8 +108,9 @@ def store_initializers_as_float16(path: str | Path, min_elements: int = MIN_HALF
             continue
         half = numpy_helper.from_array(numpy_helper.to_array(init).astype(np.float16), name=f"{init.name}__float16")
         kept.append(half)
-        casts.append(helper.make_node("Cast", [half.name], [init.name], to=TensorProto.FLOAT,
-                                      name=f"{init.name}__to_float32"))
+        casts.append(
+            helper.make_node("Cast", [half.name], [init.name], to=TensorProto.FLOAT, name=f"{init.name}__to_float32")
+        )
     del graph.initializer[:]
     graph.initializer.extend(kept)
     nodes = casts + list(graph.node)

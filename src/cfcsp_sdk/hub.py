@@ -69,7 +69,9 @@ def resolve_model_folder(
     as_path = Path(model).expanduser()
     if as_path.is_dir():
         if revision is not None:
-            raise InvalidInputError(f"revision={revision!r} applies to Hub repo ids, not to the local folder {str(model)!r}")
+            raise InvalidInputError(
+                f"revision={revision!r} applies to Hub repo ids, not to the local folder {str(model)!r}"
+            )
         if not (as_path / CONFIG_NAME).is_file():
             raise ModelNotFoundError(f"{as_path} is a folder but holds no {CONFIG_NAME}; it is not a model repository")
         file_inside(as_path, CONFIG_NAME, CONFIG_NAME)  # a link to a file elsewhere is not read
@@ -85,17 +87,23 @@ def resolve_model_folder(
 
     def download(patterns: list[str]) -> Path:
         try:
-            return Path(huggingface_hub.snapshot_download(
-                repo_id=model,
-                revision=revision,
-                cache_dir=None if cache_dir is None else Path(cache_dir),
-                local_files_only=offline,
-                token=token,
-                allow_patterns=patterns,
-                library_name="cfcsp-sdk",
-            ))
+            return Path(
+                huggingface_hub.snapshot_download(
+                    repo_id=model,
+                    revision=revision,
+                    cache_dir=None if cache_dir is None else Path(cache_dir),
+                    local_files_only=offline,
+                    token=token,
+                    allow_patterns=patterns,
+                    library_name="cfcsp-sdk",
+                )
+            )
         except hf_errors.LocalEntryNotFoundError as exc:
-            why = "offline mode (HF_HUB_OFFLINE=1 or local_files_only=True)" if offline else "the Hub could not be reached"
+            why = (
+                "offline mode (HF_HUB_OFFLINE=1 or local_files_only=True)"
+                if offline
+                else "the Hub could not be reached"
+            )
             raise ModelNotFoundError(
                 f"model {model!r} (revision {revision or 'main'}) is not in the Hugging Face cache and {why}; "
                 f"download it once online, or point cache_dir/HF_HOME at a cache holding it. ({exc})"
@@ -143,8 +151,9 @@ WEIGHT_SUFFIXES = (".safetensors", ".onnx")
 one list of them that the Recognizer, ``cfcsp push`` and the Hub code read."""
 
 
-def repository_file_names(folder: Path, networks: Iterable[str],
-                          suffixes: Iterable[str] = WEIGHT_SUFFIXES) -> list[str]:
+def repository_file_names(
+    folder: Path, networks: Iterable[str], suffixes: Iterable[str] = WEIGHT_SUFFIXES
+) -> list[str]:
     """The files that make up the model repository ``folder`` (whether present or not): config.json,
     the model card, ``<network><suffix>`` for every network and suffix, and the external-data files
     the ONNX files name (each checked to lie inside the folder).
@@ -223,7 +232,10 @@ def upload_folder(
     if revision:
         api.create_branch(repo_id, branch=revision, exist_ok=True)
     info = api.upload_folder(
-        folder_path=str(folder), repo_id=repo_id, revision=revision, commit_message=commit_message,
+        folder_path=str(folder),
+        repo_id=repo_id,
+        revision=revision,
+        commit_message=commit_message,
         allow_patterns=names,
     )
     return str(getattr(info, "commit_url", info))

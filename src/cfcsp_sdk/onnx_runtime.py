@@ -34,8 +34,9 @@ def session_options(
         BackendError: a negative thread count or an unknown ``graph_optimization_level``.
     """
     if graph_optimization_level not in _LEVELS:
-        raise BackendError(f"graph_optimization_level must be one of {', '.join(_LEVELS)}, "
-                           f"got {graph_optimization_level!r}")
+        raise BackendError(
+            f"graph_optimization_level must be one of {', '.join(_LEVELS)}, got {graph_optimization_level!r}"
+        )
     for name, value in (("intra_op_num_threads", intra_op_num_threads), ("inter_op_num_threads", inter_op_num_threads)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise BackendError(f"{name} must be an int >= 0 (0: ONNX Runtime decides), got {value!r}")

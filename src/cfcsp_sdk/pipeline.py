@@ -30,7 +30,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 import numpy as np
 
@@ -214,8 +214,9 @@ class VideoPipeline:
     # ---- steps -------------------------------------------------------------------------------
     def _check_usable(self) -> None:
         if self.failed is not None:
-            raise CfcspError(f"this pipeline stopped on an error ({type(self.failed).__name__}: {self.failed}); "
-                             "make a new one") from self.failed
+            raise CfcspError(
+                f"this pipeline stopped on an error ({type(self.failed).__name__}: {self.failed}); make a new one"
+            ) from self.failed
 
     def _as_frame(self, frame: Frame | np.ndarray, t: float | None) -> Frame:
         if isinstance(frame, Frame):
@@ -232,11 +233,19 @@ class VideoPipeline:
                 t = self._clock[1] + now - self._clock[0]
         else:
             raise InvalidInputError(f"push() takes a Frame or a BGR uint8 array, got {type(frame).__name__}")
-        if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3 \
-                or image.shape[0] == 0 or image.shape[1] == 0:
+        if (
+            not isinstance(image, np.ndarray)
+            or image.dtype != np.uint8
+            or image.ndim != 3
+            or image.shape[2] != 3
+            or image.shape[0] == 0
+            or image.shape[1] == 0
+        ):
             shape = getattr(image, "shape", None)
-            raise InvalidInputError(f"a frame must be a BGR uint8 H x W x 3 array, got "
-                                    f"{getattr(image, 'dtype', type(image).__name__)} {shape}")
+            raise InvalidInputError(
+                f"a frame must be a BGR uint8 H x W x 3 array, got "
+                f"{getattr(image, 'dtype', type(image).__name__)} {shape}"
+            )
         if not is_real_number(t) or not math.isfinite(float(t)):
             raise InvalidInputError(f"a frame's time must be a finite number of seconds, got {t!r:.40}")
         if self._last is not None:
@@ -300,20 +309,31 @@ class VideoPipeline:
         with self._stage("align"):
             crops = aligned_crops(frame.image, dets, self.config)
             if ids is None:
-                ids, ended = self.tracker.update(dets, frame.time, [appearance_descriptor(c) for c in crops],
-                                                 image=frame.image)
+                ids, ended = self.tracker.update(
+                    dets, frame.time, [appearance_descriptor(c) for c in crops], image=frame.image
+                )
             if not dets:
                 return [_Observation(FaceRow(frame=frame.index, time=frame.time), final=True)], list(ended)
             obs = []
             for det, tid, crop in zip(dets, ids, crops):
-                o = _Observation(FaceRow(frame=frame.index, time=frame.time, track=tid, box=det.box,
-                                         landmarks=det.landmarks, detection_score=det.detection_score), crop=crop)
+                o = _Observation(
+                    FaceRow(
+                        frame=frame.index,
+                        time=frame.time,
+                        track=tid,
+                        box=det.box,
+                        landmarks=det.landmarks,
+                        detection_score=det.detection_score,
+                    ),
+                    crop=crop,
+                )
                 self._tracks.setdefault(tid, _Track()).obs.append(o)
                 obs.append(o)
             return obs, list(ended)
 
-    def _faces(self, frame: Frame, detected: list[Detection] | None
-               ) -> tuple[list[Detection], list[int] | None, list[int]]:
+    def _faces(
+        self, frame: Frame, detected: list[Detection] | None
+    ) -> tuple[list[Detection], list[int] | None, list[int]]:
         """The frame's faces: ``detected`` (from a batched detector call), or carried from the previous
         frame by the tracker, or from the detector. Ids and ended tracks come with carried faces only."""
         if detected is not None:
@@ -344,8 +364,8 @@ class VideoPipeline:
         with self._stage("model"):
             for g, obs in todo.items():
                 if obs:
-                    logits = self._batches(functools.partial(self.cascade.run_group, g),
-                                           np.stack([o.crop for o in obs]))  # type: ignore[misc]  # kept until decided
+                    crops = cast("list[np.ndarray]", [o.crop for o in obs])  # kept until decided
+                    logits = self._batches(functools.partial(self.cascade.run_group, g), np.stack(crops))
                     for o, lg in zip(obs, logits):
                         o.fine[g] = lg
 
@@ -358,8 +378,14 @@ class VideoPipeline:
         nan = np.full(k, np.nan, np.float32)
         return np.stack([o.fine.get(g, nan) for o in obs])
 
-    def _set_final(self, obs: Sequence[_Observation], coarse: np.ndarray, fine: dict[int, np.ndarray],
-                   sm_coarse: np.ndarray, sm_fine: dict[int, np.ndarray]) -> None:
+    def _set_final(
+        self,
+        obs: Sequence[_Observation],
+        coarse: np.ndarray,
+        fine: dict[int, np.ndarray],
+        sm_coarse: np.ndarray,
+        sm_fine: dict[int, np.ndarray],
+    ) -> None:
         labels = self.config.labels
         raw_p, raw_l = self.cascade.combine(softmax(coarse), {g: softmax(v) for g, v in fine.items()})
         sm_p, sm_l = self.cascade.combine(sm_coarse, sm_fine)
@@ -381,8 +407,10 @@ class VideoPipeline:
         self._run_fine({g: [o for o, m in zip(new, needed[g]) if m] for g in self._groups})
         with self._stage("smooth"):
             fine = {g: self._fine_rows(new, g) for g in self._groups}
-            sm_fine = {g: np.stack([self.smoother.update((g, o.row.track), f) for o, f in zip(new, fine[g])])
-                       for g in self._groups}
+            sm_fine = {
+                g: np.stack([self.smoother.update((g, o.row.track), f) for o, f in zip(new, fine[g])])
+                for g in self._groups
+            }
             self._set_final(new, coarse, fine, sm_coarse, sm_fine)
         for o in new:  # causal windows live in the smoother: tracks keep no observations
             tr = self._tracks[o.row.track]
@@ -422,9 +450,13 @@ class VideoPipeline:
                     coarse = np.stack([o.coarse for o in window])  # type: ignore[misc]
                     fine = {g: self._fine_rows(window, g) for g in self._groups}
                     part = slice(tr.final - lo, last - lo)
-                    self._set_final(tr.obs[tr.final : last], coarse[part], {g: v[part] for g, v in fine.items()},
-                                    self.smoother.smooth(coarse)[part],
-                                    {g: self.smoother.smooth(v)[part] for g, v in fine.items()})
+                    self._set_final(
+                        tr.obs[tr.final : last],
+                        coarse[part],
+                        {g: v[part] for g, v in fine.items()},
+                        self.smoother.smooth(coarse)[part],
+                        {g: self.smoother.smooth(v)[part] for g, v in fine.items()},
+                    )
                     tr.final = last
                 # keep what the windows of the observations not final yet still need
                 cut = max(0, tr.final - w)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import os
 import tempfile
 import time
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Optional
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -22,8 +23,8 @@ from cfcsp_sdk.hub import (
     resolve_model_folder,
     upload_folder,
 )
-from cfcsp_sdk.progress import FrameProgress
 from cfcsp_sdk.preprocess import CropColor, Crops, crops_to_batch, split_crops
+from cfcsp_sdk.progress import FrameProgress
 from cfcsp_sdk.results import DetectedFace, FaceBatchResult, FacePrediction, FaceRow, ImageResult, VideoResult
 from cfcsp_sdk.smoother import Smoother, softmax
 from cfcsp_sdk.views import Views, parse_views
@@ -33,7 +34,6 @@ if TYPE_CHECKING:
     from cfcsp_sdk.io.frame_source import FrameSource
     from cfcsp_sdk.io.video import Frame
     from cfcsp_sdk.pipeline import FrameRows, VideoPipeline
-
 
 
 class Recognizer:
@@ -84,11 +84,11 @@ class Recognizer:
         token: str | bool | None = None,
         rule: Rule | None = None,
         fine_policy: FinePolicy | None = None,
-        views: "str | dict[str, Any] | Views | None" = None,
+        views: str | dict[str, Any] | Views | None = None,
         smoothing_window: int | None = None,
         smoothing_mode: SmoothingMode | None = None,
         batch_size: int = 64,
-        detector: "str | Detector | None" = None,
+        detector: str | Detector | None = None,
         detector_options: dict[str, Any] | None = None,
         detect_every: int = 2,
     ) -> None:
@@ -111,8 +111,13 @@ class Recognizer:
         networks = {
             name: self.backend.load_network(self.folder, name, spec) for name, spec in self.config.networks.items()
         }
-        self.cascade = Cascade(self.config.cascade, networks, rule=rule, fine_policy=fine_policy,
-                               views=parse_views(views, self.config.views))
+        self.cascade = Cascade(
+            self.config.cascade,
+            networks,
+            rule=rule,
+            fine_policy=fine_policy,
+            views=parse_views(views, self.config.views),
+        )
         self.smoother = Smoother(
             window=smoothing_window if smoothing_window is not None else self.config.smoothing.window,
             mode=smoothing_mode or self.config.smoothing.mode,
@@ -121,13 +126,15 @@ class Recognizer:
         self.detect_every = require_positive_int("detect_every", detect_every)
 
     @classmethod
-    def from_pretrained(cls, model: str | os.PathLike[str] | None = None, **kwargs: Any) -> "Recognizer":
+    def from_pretrained(cls, model: str | os.PathLike[str] | None = None, **kwargs: Any) -> Recognizer:
         """Load a model repository from a folder, the Hub or the package (``None``); see the class docs."""
         return cls(model, **kwargs)
 
     def __repr__(self) -> str:
-        return (f"Recognizer(model={self.config.name or str(self.folder)!r}, backend={self.backend.name!r}, "
-                f"labels={list(self.labels)}, {self.cascade!r}, {self.smoother!r})")
+        return (
+            f"Recognizer(model={self.config.name or str(self.folder)!r}, backend={self.backend.name!r}, "
+            f"labels={list(self.labels)}, {self.cascade!r}, {self.smoother!r})"
+        )
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -157,8 +164,9 @@ class Recognizer:
         """Upload this model repository to the Hub as ``repo_id`` (branch ``revision``); returns the commit URL."""
         with tempfile.TemporaryDirectory() as tmp:
             folder = self.save_pretrained(tmp)
-            return upload_folder(folder, repo_id, revision=revision, token=token, private=private,
-                                 commit_message=commit_message)
+            return upload_folder(
+                folder, repo_id, revision=revision, token=token, private=private, commit_message=commit_message
+            )
 
     # ---- prediction ------------------------------------------------------------------------
     def preprocess(self, crops: Crops, color: CropColor = "bgr") -> np.ndarray:
@@ -187,23 +195,26 @@ class Recognizer:
         preds = []
         for r in range(len(out.labels)):
             k = int(out.labels[r])
-            fine_probabilities: dict[str, Optional[dict[str, float]]] = {}
+            fine_probabilities: dict[str, dict[str, float] | None] = {}
             unrefined: list[str] = []
             for i, g in enumerate(spec.groups):
                 row = fine[i][r]
                 ran = not np.isnan(row).any()
                 fine_probabilities[spec.coarse_labels[g.coarse_index]] = (
-                    dict(zip(g.labels, map(float, row))) if ran else None)
+                    dict(zip(g.labels, map(float, row))) if ran else None
+                )
                 if not ran:
                     unrefined += [self.labels[j] for j in g.to_final]
-            preds.append(FacePrediction(
-                label=self.labels[k],
-                label_index=k,
-                probabilities=dict(zip(self.labels, map(float, out.probabilities[r]))),
-                coarse_probabilities=dict(zip(spec.coarse_labels, map(float, coarse[r]))),
-                fine_probabilities=fine_probabilities,
-                unrefined=tuple(unrefined),
-            ))
+            preds.append(
+                FacePrediction(
+                    label=self.labels[k],
+                    label_index=k,
+                    probabilities=dict(zip(self.labels, map(float, out.probabilities[r]))),
+                    coarse_probabilities=dict(zip(spec.coarse_labels, map(float, coarse[r]))),
+                    fine_probabilities=fine_probabilities,
+                    unrefined=tuple(unrefined),
+                )
+            )
         return preds
 
     def predict_faces(self, crops: Crops, color: CropColor = "bgr") -> FaceBatchResult:
@@ -244,7 +255,7 @@ class Recognizer:
 
     # ---- images and video ------------------------------------------------------------------
     @property
-    def detector(self) -> "FaceDetector":
+    def detector(self) -> FaceDetector:
         """The face detector (created on first use; an object given that only has ``detect`` is wrapped
         in a :class:`~cfcsp_sdk.faces.FaceDetector` that passes its other attributes through)."""
         if self._detector is None:
@@ -253,7 +264,7 @@ class Recognizer:
             self._detector = get_detector(self._detector_spec, **self._detector_options)
         return self._detector
 
-    def predict_image(self, image: "str | os.PathLike[str] | np.ndarray", color: CropColor = "bgr") -> ImageResult:
+    def predict_image(self, image: str | os.PathLike[str] | np.ndarray, color: CropColor = "bgr") -> ImageResult:
         """Detect, align and recognise every face in one image (a path or an array; no smoothing).
 
         Args:
@@ -281,7 +292,7 @@ class Recognizer:
         return self._predict_one_image(image, color)
 
     def predict_images(
-        self, images: "Iterable[str | os.PathLike[str] | np.ndarray]", color: CropColor = "bgr"
+        self, images: Iterable[str | os.PathLike[str] | np.ndarray], color: CropColor = "bgr"
     ) -> list[ImageResult]:
         """:meth:`predict_image` for each of several images: one :class:`ImageResult` per image, in order.
 
@@ -293,7 +304,8 @@ class Recognizer:
             raise InvalidInputError("predict_images takes an iterable of images; for one use predict_image")
         return [self._predict_one_image(one, color) for one in images]
 
-    def _predict_one_image(self, image: "str | os.PathLike[str] | np.ndarray", color: CropColor) -> ImageResult:
+    def _predict_one_image(self, image: str | os.PathLike[str] | np.ndarray, color: CropColor) -> ImageResult:
+        from cfcsp_sdk.faces.base import as_box
         from cfcsp_sdk.faces.detection import Detection, detect_many
         from cfcsp_sdk.io.images import image_size, load_image
         from cfcsp_sdk.pipeline import aligned_crops
@@ -306,7 +318,7 @@ class Recognizer:
             smallest = None if size is None else self.detector.smallest_face(size[1], size[0])
             if smallest is not None:
                 needed = max(48.0, *self.config.preprocessing.face_template.size)
-                while reduce < 8:
+                while size is not None and reduce < 8:
                     r = 2 * reduce
                     # at 1/r the detector must still look for every face it looks for at full size (a
                     # limit capped in pixels, such as MTCNN's min_face_cap, does not shrink with the
@@ -323,11 +335,14 @@ class Recognizer:
             preds = self.predict_faces(aligned_crops(img, dets, self.config), color="bgr")
             if (width, height) != (img.shape[1], img.shape[0]):  # back from the reduced decode
                 f = np.array([width / img.shape[1], height / img.shape[0]])
-                dets = [Detection(box=tuple(float(v) for v in np.minimum(np.asarray(d.box).reshape(2, 2) * f,
-                                                                          [width, height]).reshape(-1)),
-                                  detection_score=d.detection_score,
-                                  landmarks=None if d.landmarks is None else d.landmarks * f)
-                        for d in dets]
+                dets = [
+                    Detection(
+                        box=as_box(np.minimum(np.asarray(d.box).reshape(2, 2) * f, [width, height]).reshape(-1)),
+                        detection_score=d.detection_score,
+                        landmarks=None if d.landmarks is None else d.landmarks * f,
+                    )
+                    for d in dets
+                ]
             faces = [DetectedFace(d.box, d.detection_score, d.landmarks, p) for d, p in zip(dets, preds)]
         return ImageResult(faces=faces, labels=self.labels, width=width, height=height)
 
@@ -338,7 +353,7 @@ class Recognizer:
         chunk_frames: int = 1,
         detect_every: int | None = None,
         keep_images: bool = True,
-    ) -> "VideoPipeline":
+    ) -> VideoPipeline:
         """A push pipeline for frames decoded elsewhere (a camera SDK, a GStreamer sink, a queue).
 
         ``pipeline.push(frame)`` takes a :class:`~cfcsp_sdk.io.video.Frame` or a BGR uint8 array and
@@ -368,13 +383,20 @@ class Recognizer:
         window = self.smoother.window
         if mode == "centered" and window % 2 == 0:
             raise InvalidInputError(f"a centered smoothing window must be odd, this Recognizer's is {window}")
-        return VideoPipeline(self.config, self.cascade, Smoother(window=window, mode=mode), self.detector,
-                             batch_size=self.batch_size, detect_every=every,
-                             chunk_frames=require_positive_int("chunk_frames", chunk_frames),
-                             keep_images=keep_images)
+        return VideoPipeline(
+            self.config,
+            self.cascade,
+            Smoother(window=window, mode=mode),
+            self.detector,
+            batch_size=self.batch_size,
+            detect_every=every,
+            chunk_frames=require_positive_int("chunk_frames", chunk_frames),
+            keep_images=keep_images,
+        )
 
-    def _open(self, source: "str | os.PathLike[str] | int | FrameSource", fps: float | None, stride: int,
-              max_frames: int | None) -> "FrameSource":
+    def _open(
+        self, source: str | os.PathLike[str] | int | FrameSource, fps: float | None, stride: int, max_frames: int | None
+    ) -> FrameSource:
         """A frame source for ``source``: itself if it is one, else a VideoReader with that sampling."""
         from cfcsp_sdk.io.frame_source import FrameSource
         from cfcsp_sdk.io.video import VideoReader
@@ -383,23 +405,25 @@ class Recognizer:
         sampling = Sampling(fps=fps, stride=stride, max_frames=max_frames)
         if isinstance(source, FrameSource):
             if not sampling.every_frame:
-                raise InvalidInputError("fps, stride and max_frames are the frame source's own; "
-                                        "pass them to VideoReader")
+                raise InvalidInputError(
+                    "fps, stride and max_frames are the frame source's own; pass them to VideoReader"
+                )
             return source
         if isinstance(source, bool) or not isinstance(source, (str, os.PathLike, int)):
-            raise InvalidInputError(f"a video source is a path, URL, camera index or FrameSource, "
-                                    f"got {type(source).__name__}")
+            raise InvalidInputError(
+                f"a video source is a path, URL, camera index or FrameSource, got {type(source).__name__}"
+            )
         return VideoReader(source, **sampling.kwargs())
 
     def predict_video(
         self,
-        source: "str | os.PathLike[str] | int | FrameSource",
+        source: str | os.PathLike[str] | int | FrameSource,
         *,
         fps: float | None = None,
         stride: int = 1,
         max_frames: int | None = None,
         chunk_frames: int = 16,
-        progress: "bool | Callable[[int, int], None]" = False,
+        progress: bool | Callable[[int, int], None] = False,
         detect_every: int | None = None,
     ) -> VideoResult:
         """Recognise expressions in every sampled frame of a video, per face track, with SP smoothing.
@@ -434,8 +458,9 @@ class Recognizer:
         """
         chunk_frames = require_positive_int("chunk_frames", chunk_frames)
         reader = self._open(source, fps, stride, max_frames)
-        pipeline = self.pipeline(mode=self.smoother.mode, chunk_frames=chunk_frames, detect_every=detect_every,
-                                 keep_images=False)  # only rows are kept: no frame's pixels wait
+        pipeline = self.pipeline(
+            mode=self.smoother.mode, chunk_frames=chunk_frames, detect_every=detect_every, keep_images=False
+        )  # only rows are kept: no frame's pixels wait
         timer = _Timed(reader)
         rows: list[FaceRow] = []
         with FrameProgress(progress, reader.info.frame_count) as bar:
@@ -443,25 +468,36 @@ class Recognizer:
                 rows += frame_rows
             bar.finish(reader.frames_read)  # the decoded length, not the container's estimate
         if not rows:
-            raise MediaError(f"no frame could be decoded from {reader.info.source}" + (f" ({reader.error})" if reader.error else ""), reader.info.source)
+            raise MediaError(
+                f"no frame could be decoded from {reader.info.source}" + (f" ({reader.error})" if reader.error else ""),
+                reader.info.source,
+            )
         return VideoResult(
-            source=reader.info.source, labels=self.labels, rows=rows, fps=reader.info.fps,
-            frame_count=reader.info.frame_count, width=reader.info.width, height=reader.info.height,
-            error=reader.error, smoothing={"window": self.smoother.window, "mode": self.smoother.mode},
-            timings={"decode": timer.seconds, **pipeline.timings}, frames_read=reader.frames_read,
-            skipped_frames=list(reader.skipped_frames), skipped_times=list(reader.skipped_times),
+            source=reader.info.source,
+            labels=self.labels,
+            rows=rows,
+            fps=reader.info.fps,
+            frame_count=reader.info.frame_count,
+            width=reader.info.width,
+            height=reader.info.height,
+            error=reader.error,
+            smoothing={"window": self.smoother.window, "mode": self.smoother.mode},
+            timings={"decode": timer.seconds, **pipeline.timings},
+            frames_read=reader.frames_read,
+            skipped_frames=list(reader.skipped_frames),
+            skipped_times=list(reader.skipped_times),
         )
 
     def stream(
         self,
-        source: "str | os.PathLike[str] | int | FrameSource",
+        source: str | os.PathLike[str] | int | FrameSource,
         *,
         fps: float | None = None,
         stride: int = 1,
         max_frames: int | None = None,
         chunk_frames: int = 1,
         detect_every: int | None = None,
-    ) -> Iterator["FrameRows"]:
+    ) -> Iterator[FrameRows]:
         """Yield ``(frame, rows)`` as each frame is done, with causal SP (past frames only).
 
         ``source`` is a video file, a camera index (``0``), a stream URL (``rtsp://...``) or a
@@ -487,7 +523,7 @@ class _Timed:
     def __init__(self, source: Any) -> None:
         self.source, self.seconds = source, 0.0
 
-    def __iter__(self) -> Iterator["Frame"]:
+    def __iter__(self) -> Iterator[Frame]:
         it = iter(self.source)
         while True:
             t = time.perf_counter()
@@ -500,7 +536,7 @@ class _Timed:
             yield frame
 
 
-def _reported(frames: Any, bar: "FrameProgress", every: int) -> Iterator["Frame"]:
+def _reported(frames: Any, bar: FrameProgress, every: int) -> Iterator[Frame]:
     """``frames``, updating ``bar`` to ``index + 1`` after every ``every``-th frame (once processed)."""
     for i, frame in enumerate(frames, 1):
         yield frame
@@ -516,5 +552,6 @@ def _raise_decoding_error_at_end(items: Iterator[Any], reader: Any) -> Iterator[
         delivered += 1
         yield item
     if reader.error:
-        raise MediaError(f"{reader.info.source}: {reader.error} ({delivered} frames delivered before it)",
-                         reader.info.source)
+        raise MediaError(
+            f"{reader.info.source}: {reader.error} ({delivered} frames delivered before it)", reader.info.source
+        )

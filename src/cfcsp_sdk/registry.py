@@ -45,8 +45,9 @@ class Registry(Generic[T]):
             message as its only argument.
     """
 
-    def __init__(self, kind: str, group: str | None, builtins: Mapping[str, str],
-                 error: Callable[[str], CfcspError] = CfcspError) -> None:
+    def __init__(
+        self, kind: str, group: str | None, builtins: Mapping[str, str], error: Callable[[str], CfcspError] = CfcspError
+    ) -> None:
         self.kind = kind
         self.group = group
         self._builtins = dict(builtins)
@@ -71,8 +72,11 @@ class Registry(Generic[T]):
         def add(value: T) -> T:
             previous = self._source(name)
             if previous is not None:
-                warnings.warn(f"{self.kind} {name!r} ({previous}) is replaced by {_describe(value)}",
-                              RegistryOverwriteWarning, stacklevel=2)
+                warnings.warn(
+                    f"{self.kind} {name!r} ({previous}) is replaced by {_describe(value)}",
+                    RegistryOverwriteWarning,
+                    stacklevel=2,
+                )
             self._registered[name] = value
             return value
 
@@ -103,8 +107,9 @@ class Registry(Generic[T]):
         return sorted(set(self._builtins) | set(self._registered) | set(self._entry_points()))
 
     def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and (name in self._registered or name in self._builtins
-                                          or name in self._entry_points())
+        return isinstance(name, str) and (
+            name in self._registered or name in self._builtins or name in self._entry_points()
+        )
 
     def unknown(self, name: str) -> CfcspError:
         """The error for a name that is not known (``unknown <kind> 'x'; available: ...``)."""
@@ -126,8 +131,9 @@ class Registry(Generic[T]):
         try:
             return eps[name].load()
         except Exception as exc:  # a broken plug-in must not look like our bug
-            raise self._error(f"{self.kind} {name!r} from entry point {eps[name].value!r} failed to load: "
-                              f"{type(exc).__name__}: {exc}") from exc
+            raise self._error(
+                f"{self.kind} {name!r} from entry point {eps[name].value!r} failed to load: {type(exc).__name__}: {exc}"
+            ) from exc
 
 
 def _describe(value: Any) -> str:

@@ -9,8 +9,9 @@ import shutil
 import subprocess
 import tempfile
 import warnings
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 import cv2
 import numpy as np
@@ -18,8 +19,16 @@ import numpy as np
 from cfcsp_sdk.errors import CfcspError, MediaError, MediaWarning
 from cfcsp_sdk.results import FaceRow, VideoResult
 
-_PALETTE = [(66, 135, 245), (245, 66, 93), (66, 245, 141), (245, 200, 66), (194, 66, 245), (66, 230, 245),
-            (245, 130, 66), (150, 150, 150)]
+_PALETTE = [
+    (66, 135, 245),
+    (245, 66, 93),
+    (66, 245, 141),
+    (245, 200, 66),
+    (194, 66, 245),
+    (66, 230, 245),
+    (245, 130, 66),
+    (150, 150, 150),
+]
 
 
 def track_color(track: int) -> tuple[int, int, int]:
@@ -102,8 +111,9 @@ def annotate_frame(image: np.ndarray, rows: Sequence[FaceRow], labels: Sequence[
             panel = _place_bars(out.shape, labels, box, others + drawn, px)
             if panel is not None:
                 drawn.append(panel[0])
-        layout.append({"row": row, "box": box, "px": px, "size": px, "text": text, "tag": tag, "covers": covers,
-                       "panel": panel})
+        layout.append(
+            {"row": row, "box": box, "px": px, "size": px, "text": text, "tag": tag, "covers": covers, "panel": panel}
+        )
     # the compact labels, once every tag and panel has its place (grown earlier, a tag took the room
     # later faces' panels needed)
     for item in layout:
@@ -142,7 +152,7 @@ def annotate_frame(image: np.ndarray, rows: Sequence[FaceRow], labels: Sequence[
 _Panel = tuple[_Box, float]  # where, and the type size
 
 
-def _bars_geometry(labels: Sequence[str], size: float) -> tuple[float, int, int, int, int, int, int, int]:
+def _bars_geometry(labels: Sequence[str], size: float) -> tuple[float, int, int, int, int, int, int, tuple[int, int]]:
     """``scale, thick, cap_w, th, gap, line, bar_w, (pw, ph)`` of a probability panel in type ``size``."""
     scale, thick = _text_scale(max(size, 9.0))
     cap_w = max(cv2.getTextSize(k[:10], _FONT, scale, thick)[0][0] for k in labels)
@@ -150,11 +160,12 @@ def _bars_geometry(labels: Sequence[str], size: float) -> tuple[float, int, int,
     gap = max(2, int(size * 0.3))
     line = th + base + gap
     bar_w = int(size * 5)
-    return scale, thick, cap_w, th, gap, line, bar_w, (cap_w + bar_w + 3 * gap, line * len(labels) + gap)  # type: ignore[return-value]
+    return scale, thick, cap_w, th, gap, line, bar_w, (cap_w + bar_w + 3 * gap, line * len(labels) + gap)
 
 
-def _place_bars(shape: tuple[int, ...], labels: Sequence[str], face: _Box, avoid: list[_Box],
-                px: float) -> _Panel | None:
+def _place_bars(
+    shape: tuple[int, ...], labels: Sequence[str], face: _Box, avoid: list[_Box], px: float
+) -> _Panel | None:
     """Where a probability panel beside ``face`` covers neither ``face`` nor any of ``avoid`` (nor
     leaves the frame), and in which type size; ``None`` if there is no such place."""
     fh, fw = shape[:2]
@@ -164,9 +175,13 @@ def _place_bars(shape: tuple[int, ...], labels: Sequence[str], face: _Box, avoid
         # each side level with the face first, then slid along it (a line at a time, nearest first)
         down = sorted(range(y1 - ph + line, y2 - line + 1, line), key=lambda v: abs(v - y1))
         across = sorted(range(x1 - pw + line, x2 - line + 1, line), key=lambda v: abs(v - x1))
-        candidates = ([(x2 + gap, y1), (x1 - gap - pw, y1), (x1, y2 + gap), (x1, y1 - gap - ph)]
-                      + [(x2 + gap, v) for v in down] + [(x1 - gap - pw, v) for v in down]
-                      + [(v, y2 + gap) for v in across] + [(v, y1 - gap - ph) for v in across])
+        candidates = (
+            [(x2 + gap, y1), (x1 - gap - pw, y1), (x1, y2 + gap), (x1, y1 - gap - ph)]
+            + [(x2 + gap, v) for v in down]
+            + [(x1 - gap - pw, v) for v in down]
+            + [(v, y2 + gap) for v in across]
+            + [(v, y1 - gap - ph) for v in across]
+        )
         for cx, cy in candidates:
             if cx < 0 or cy < 0 or cx + pw > fw or cy + ph > fh:
                 continue  # would have to move onto the face to fit the frame
@@ -176,7 +191,9 @@ def _place_bars(shape: tuple[int, ...], labels: Sequence[str], face: _Box, avoid
     return None
 
 
-def _draw_bars(out: np.ndarray, row: FaceRow, labels: Sequence[str], panel: _Panel, color: tuple[int, int, int]) -> None:
+def _draw_bars(
+    out: np.ndarray, row: FaceRow, labels: Sequence[str], panel: _Panel, color: tuple[int, int, int]
+) -> None:
     """Draw ``row``'s probability panel where :func:`_place_bars` put it."""
     box, size = panel
     scale, thick, cap_w, th, gap, line, bar_w, _ = _bars_geometry(labels, size)
@@ -239,8 +256,7 @@ class _H264Writer:
     def write(self, image: np.ndarray) -> None:
         h, w = image.shape[:2]
         if (w, h) != (self.stream.width, self.stream.height):
-            image = cv2.copyMakeBorder(image, 0, self.stream.height - h, 0, self.stream.width - w,
-                                       cv2.BORDER_REPLICATE)
+            image = cv2.copyMakeBorder(image, 0, self.stream.height - h, 0, self.stream.width - w, cv2.BORDER_REPLICATE)
         frame = self._av.VideoFrame.from_ndarray(np.ascontiguousarray(image), "bgr24")
         frame.pts, frame.time_base = self.count, self.time_base
         self.count += 1
@@ -280,7 +296,7 @@ def check_video_writer(path: str | os.PathLike[str], fourcc: str | None = None) 
         return fourcc
     probe = _temp_next_to(dest, ".probe")
     try:
-        writer = cv2.VideoWriter(str(probe), cv2.VideoWriter_fourcc(*fourcc), 10.0, (64, 48))
+        writer = cv2.VideoWriter(str(probe), cv2.VideoWriter.fourcc(*fourcc), 10.0, (64, 48))
         if writer.isOpened():
             for v in (0, 255):
                 writer.write(np.full((48, 64, 3), v, np.uint8))
@@ -308,7 +324,7 @@ def copy_audio(source: str | os.PathLike[str], video: str | os.PathLike[str], de
     try:
         import av
     except ImportError:
-        av = None
+        av = None  # type: ignore[assignment]  # the ffmpeg command below then
     if av is not None:
         try:
             return _copy_audio_pyav(av, str(source), str(video), str(dest))
@@ -319,12 +335,35 @@ def copy_audio(source: str | os.PathLike[str], video: str | os.PathLike[str], de
     ffmpeg = shutil.which("ffmpeg")
     if ffmpeg is None:
         return "copying the sound needs PyAV (pip install av) or ffmpeg on PATH"
-    probe = subprocess.run([ffmpeg, "-v", "error", "-i", str(source), "-map", "0:a:0", "-c", "copy", "-t", "0",
-                            "-f", "null", "-"], capture_output=True, text=True)
+    probe = subprocess.run(
+        [ffmpeg, "-v", "error", "-i", str(source), "-map", "0:a:0", "-c", "copy", "-t", "0", "-f", "null", "-"],
+        capture_output=True,
+        text=True,
+    )
     if probe.returncode != 0:
         return "no audio"
-    proc = subprocess.run([ffmpeg, "-y", "-v", "error", "-i", str(video), "-i", str(source), "-map", "0:v:0",
-                           "-map", "1:a:0", "-c", "copy", "-shortest", str(dest)], capture_output=True, text=True)
+    proc = subprocess.run(
+        [
+            ffmpeg,
+            "-y",
+            "-v",
+            "error",
+            "-i",
+            str(video),
+            "-i",
+            str(source),
+            "-map",
+            "0:v:0",
+            "-map",
+            "1:a:0",
+            "-c",
+            "copy",
+            "-shortest",
+            str(dest),
+        ],
+        capture_output=True,
+        text=True,
+    )
     if proc.returncode != 0:
         with contextlib.suppress(OSError):
             os.remove(dest)
@@ -369,8 +408,9 @@ def _copy_audio_pyav(av: Any, source: str, video: str, dest: str) -> str:
     return "copied"
 
 
-def write_annotated_video(result: VideoResult, path: str | os.PathLike[str], fourcc: str | None = None,
-                          audio: bool = True) -> Path:
+def write_annotated_video(
+    result: VideoResult, path: str | os.PathLike[str], fourcc: str | None = None, audio: bool = True
+) -> Path:
     """Decode ``result.source`` again and write every frame with its faces drawn to ``path``.
 
     The video covers exactly the frames the prediction went through (:attr:`VideoResult.frames_read`:
@@ -403,8 +443,9 @@ def write_annotated_video(result: VideoResult, path: str | os.PathLike[str], fou
             if fourcc == "h264":
                 writer = _H264Writer(silent, dest.suffix.lower(), fps, reader.info.width, reader.info.height)
             else:
-                writer = cv2.VideoWriter(str(silent), cv2.VideoWriter_fourcc(*fourcc), fps,
-                                         (reader.info.width, reader.info.height))
+                writer = cv2.VideoWriter(
+                    str(silent), cv2.VideoWriter.fourcc(*fourcc), fps, (reader.info.width, reader.info.height)
+                )
             if fourcc != "h264" and not writer.isOpened():
                 reader.close()
                 raise MediaError(f"cannot write a video to {path} (codec {fourcc!r})", path)
@@ -497,8 +538,10 @@ def timeline_figure(result: VideoResult, tracks: Sequence[int] | None = None) ->
     times = [frame_times[f] for f in frames]
     diffs = np.diff(times)
     step = float(np.median(diffs)) if len(diffs) else (1.0 / result.fps if result.fps > 0 else 0.04)
-    end = max(times[-1] + step if times else 0.0,
-              result.frame_count / result.fps if result.fps > 0 and result.frame_count > 0 else 0.0)
+    end = max(
+        times[-1] + step if times else 0.0,
+        result.frame_count / result.fps if result.fps > 0 and result.frame_count > 0 else 0.0,
+    )
     no_face = _runs(times, [not with_face[f] for f in frames], step, end)
     colors = {k: matplotlib.colormaps["tab10"](i % 10) for i, k in enumerate(result.labels)}
 
@@ -515,8 +558,9 @@ def timeline_figure(result: VideoResult, tracks: Sequence[int] | None = None) ->
         ax.axhline(1.0, color="0.6", lw=0.6, ls=":", zorder=1)
         ax.grid(alpha=0.25, axis="x")
     if not ids:
-        axes[0, 0].text(end / 2 if end else 0.5, 0.5, f"no face found in {len(frames)} sampled frames",
-                        ha="center", va="center")
+        axes[0, 0].text(
+            end / 2 if end else 0.5, 0.5, f"no face found in {len(frames)} sampled frames", ha="center", va="center"
+        )
     summaries = result.tracks()
     for ax, tid in zip(axes[:, 0], ids):
         rows = result.track(tid)
@@ -524,8 +568,15 @@ def timeline_figure(result: VideoResult, tracks: Sequence[int] | None = None) ->
         t = [r.time for r in rows]
         marker = "o" if len(rows) < 3 else None
         for k in result.labels:
-            ax.plot(t, [r.probabilities[k] for r in rows], color=colors[k], lw=1.3, marker=marker, ms=3,  # type: ignore[index]
-                    zorder=2)
+            ax.plot(
+                t,
+                [r.probabilities[k] for r in rows],  # type: ignore[index]  # rows with a face
+                color=colors[k],
+                lw=1.3,
+                marker=marker,
+                ms=3,
+                zorder=2,
+            )
         for k in result.labels:  # the band: one coloured span per run of the same label
             spans = _runs(times, [f in seen and seen[f].label == k for f in frames], step, end)
             if spans:
@@ -534,17 +585,28 @@ def timeline_figure(result: VideoResult, tracks: Sequence[int] | None = None) ->
         summary = summaries.get(tid)
         if summary is not None:
             n = summary.label_counts.get(summary.dominant_label, 0)  # frames with that label, not all of them
-            ax.text(1.0, 1.0, f"mostly {summary.dominant_label} ({n} of {summary.frames} frame"
-                    f"{'s' if summary.frames != 1 else ''})", transform=ax.transAxes,
-                    ha="right", va="bottom", fontsize=8)
+            ax.text(
+                1.0,
+                1.0,
+                f"mostly {summary.dominant_label} ({n} of {summary.frames} frame{'s' if summary.frames != 1 else ''})",
+                transform=ax.transAxes,
+                ha="right",
+                va="bottom",
+                fontsize=8,
+            )
     axes[-1, 0].set_xlabel("time (s)")
     handles = [Patch(color=colors[k], label=k) for k in result.labels] if ids else []
     if no_face:
         handles.append(Patch(color="0.85", label="no face"))
     if handles:
-        fig.legend(handles=handles, ncol=min(9, len(handles)), fontsize=8, loc="upper center",
-                   bbox_to_anchor=(0.5, 1 - 0.3 / height), frameon=False)
-    fig.suptitle(f"{Path(result.source).name}: label per track (band) and smoothed probabilities", y=0.995,
-                 fontsize=10)
+        fig.legend(
+            handles=handles,
+            ncol=min(9, len(handles)),
+            fontsize=8,
+            loc="upper center",
+            bbox_to_anchor=(0.5, 1 - 0.3 / height),
+            frameon=False,
+        )
+    fig.suptitle(f"{Path(result.source).name}: label per track (band) and smoothed probabilities", y=0.995, fontsize=10)
     fig.tight_layout(rect=(0, 0, 1, 1 - 0.5 / height))
     return fig

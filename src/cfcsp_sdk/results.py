@@ -14,7 +14,7 @@ import json
 import math
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -136,15 +136,17 @@ class FacePrediction(JsonExport):
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict: ``label``, ``label_index``, ``probabilities``, ``coarse_scores`` (the coarse
         probabilities), ``fine_scores`` (the fine probabilities or ``None`` per group), ``unrefined``."""
-        return json_safe({
-            "label": self.label,
-            "label_index": self.label_index,
-            "probabilities": dict(self.probabilities),
-            # the file keys keep their 0.1 names: files written before and after the rename read the same
-            "coarse_scores": dict(self.coarse_probabilities),
-            "fine_scores": {k: (dict(v) if v is not None else None) for k, v in self.fine_probabilities.items()},
-            "unrefined": list(self.unrefined),
-        })
+        return json_safe(
+            {
+                "label": self.label,
+                "label_index": self.label_index,
+                "probabilities": dict(self.probabilities),
+                # the file keys keep their 0.1 names: files written before and after the rename read the same
+                "coarse_scores": dict(self.coarse_probabilities),
+                "fine_scores": {k: (dict(v) if v is not None else None) for k, v in self.fine_probabilities.items()},
+                "unrefined": list(self.unrefined),
+            }
+        )
 
     def table_probabilities(self) -> dict[str, float | None]:
         """``p_<label>`` cells of a CSV or DataFrame row: :attr:`probabilities`, one number per label
@@ -216,9 +218,19 @@ def rows_to_dataframe(rows: list[dict[str, Any]], columns: Sequence[str]) -> Any
     return pd.DataFrame(rows, columns=list(columns))
 
 
-_PREDICTION_ATTRIBUTES = frozenset({"label", "label_index", "probabilities", "coarse_probabilities",
-                                    "fine_probabilities", "unrefined", "coarse_scores", "fine_scores",
-                                    "table_probabilities"})
+_PREDICTION_ATTRIBUTES = frozenset(
+    {
+        "label",
+        "label_index",
+        "probabilities",
+        "coarse_probabilities",
+        "fine_probabilities",
+        "unrefined",
+        "coarse_scores",
+        "fine_scores",
+        "table_probabilities",
+    }
+)
 _RENAMED = {"coarse_scores": "coarse_probabilities", "fine_scores": "fine_probabilities"}
 
 
@@ -253,8 +265,10 @@ class FaceBatchResult(TableExport):
         # only reached for names the batch lacks; "predictions" guards against recursion while unpickling
         if name in _PREDICTION_ATTRIBUTES and len(self.__dict__.get("predictions", ())) == 1:
             new = _RENAMED.get(name, name)
-            warn_deprecated(f"FaceBatchResult.{name} (predict_faces of one crop)",
-                            f"result[0].{new}, or Recognizer.predict_face(crop).{new}")
+            warn_deprecated(
+                f"FaceBatchResult.{name} (predict_faces of one crop)",
+                f"result[0].{new}, or Recognizer.predict_face(crop).{new}",
+            )
             return getattr(self.predictions[0], new)
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
@@ -304,12 +318,14 @@ class DetectedFace(JsonExport):
 
     def to_dict(self) -> dict[str, Any]:
         """``box``, ``detection_score``, ``landmarks`` and the prediction's :meth:`FacePrediction.to_dict` keys."""
-        return json_safe({
-            "box": [float(v) for v in self.box],
-            "detection_score": float(self.detection_score),
-            "landmarks": None if self.landmarks is None else [[float(x), float(y)] for x, y in self.landmarks],
-            **self.prediction.to_dict(),
-        })
+        return json_safe(
+            {
+                "box": [float(v) for v in self.box],
+                "detection_score": float(self.detection_score),
+                "landmarks": None if self.landmarks is None else [[float(x), float(y)] for x, y in self.landmarks],
+                **self.prediction.to_dict(),
+            }
+        )
 
 
 @dataclass
@@ -358,8 +374,14 @@ class ImageResult(TableExport):
 
     def to_dict(self) -> dict[str, Any]:
         """``width``, ``height``, ``labels`` and ``faces`` (:meth:`DetectedFace.to_dict` each)."""
-        return json_safe({"width": self.width, "height": self.height, "labels": list(self.labels),
-                          "faces": [f.to_dict() for f in self.faces]})
+        return json_safe(
+            {
+                "width": self.width,
+                "height": self.height,
+                "labels": list(self.labels),
+                "faces": [f.to_dict() for f in self.faces],
+            }
+        )
 
 
 @dataclass
@@ -392,19 +414,21 @@ class FaceRow(JsonExport):
 
     def to_dict(self) -> dict[str, Any]:
         """Every attribute plus ``has_face``; box and landmarks as lists."""
-        return json_safe({
-            "frame": self.frame,
-            "time": self.time,
-            "track": self.track,
-            "has_face": self.has_face,
-            "box": None if self.box is None else [float(v) for v in self.box],
-            "landmarks": None if self.landmarks is None else [[float(x), float(y)] for x, y in self.landmarks],
-            "detection_score": self.detection_score,
-            "label": self.label,
-            "probabilities": self.probabilities,
-            "raw_label": self.raw_label,
-            "raw_probabilities": self.raw_probabilities,
-        })
+        return json_safe(
+            {
+                "frame": self.frame,
+                "time": self.time,
+                "track": self.track,
+                "has_face": self.has_face,
+                "box": None if self.box is None else [float(v) for v in self.box],
+                "landmarks": None if self.landmarks is None else [[float(x), float(y)] for x, y in self.landmarks],
+                "detection_score": self.detection_score,
+                "label": self.label,
+                "probabilities": self.probabilities,
+                "raw_label": self.raw_label,
+                "raw_probabilities": self.raw_probabilities,
+            }
+        )
 
 
 @dataclass
@@ -445,10 +469,12 @@ def summarize(rows: Sequence[FaceRow], labels: Sequence[str], track: int) -> Tra
     faces = [r for r in rows if r.has_face and r.probabilities is not None]
     if not faces:
         return TrackSummary(track, 0, float("nan"), float("nan"), {k: float("nan") for k in labels}, "", {}, [])
-    mean = {k: sum(r.probabilities[k] for r in faces) / len(faces) for k in labels}  # type: ignore[index]
+    probabilities = [cast("dict[str, float]", r.probabilities) for r in faces]  # rows with a face have them
+    mean = {k: sum(p[k] for p in probabilities) / len(faces) for k in labels}
     counts: dict[str, int] = {}
     for r in faces:
-        counts[r.label] = counts.get(r.label, 0) + 1  # type: ignore[index]
+        label = cast(str, r.label)  # a row with probabilities has its label
+        counts[label] = counts.get(label, 0) + 1
     segments: list[Segment] = []
     if track >= 0:
         for r in faces:
@@ -456,8 +482,9 @@ def summarize(rows: Sequence[FaceRow], labels: Sequence[str], track: int) -> Tra
                 segments[-1].end_frame, segments[-1].end_time = r.frame, r.time
             else:
                 segments.append(Segment(r.label, r.frame, r.frame, r.time, r.time))  # type: ignore[arg-type]
-    return TrackSummary(track, len(faces), faces[0].time, faces[-1].time, mean, max(mean, key=mean.get),
-                        counts, segments)
+    return TrackSummary(
+        track, len(faces), faces[0].time, faces[-1].time, mean, max(mean, key=mean.__getitem__), counts, segments
+    )
 
 
 @dataclass
@@ -538,20 +565,33 @@ class VideoResult(TableExport):
 
     def to_dict(self) -> dict[str, Any]:
         """The video's attributes, :meth:`summary` and ``rows`` (:meth:`FaceRow.to_dict` each)."""
-        return json_safe({
-            "source": self.source, "labels": list(self.labels), "fps": self.fps, "frame_count": self.frame_count,
-            "width": self.width, "height": self.height, "error": self.error, "smoothing": self.smoothing,
-            "frames_read": self.frames_read, "skipped_frames": list(self.skipped_frames),
-            "skipped_times": list(self.skipped_times),
-            "summary": self.summary(), "rows": [r.to_dict() for r in self.rows],
-        })
+        return json_safe(
+            {
+                "source": self.source,
+                "labels": list(self.labels),
+                "fps": self.fps,
+                "frame_count": self.frame_count,
+                "width": self.width,
+                "height": self.height,
+                "error": self.error,
+                "smoothing": self.smoothing,
+                "frames_read": self.frames_read,
+                "skipped_frames": list(self.skipped_frames),
+                "skipped_times": list(self.skipped_times),
+                "summary": self.summary(),
+                "rows": [r.to_dict() for r in self.rows],
+            }
+        )
 
     @property
     def columns(self) -> list[str]:
         """``frame``, ``time``, ``track``, ``has_face``, ``x1``..``y2``, ``detection_score``, ``label``,
         ``raw_label``, then ``p_<label>`` (smoothed) and ``raw_p_<label>`` per label."""
-        return (["frame", "time", "track", "has_face", "x1", "y1", "x2", "y2", "detection_score", "label", "raw_label"]
-                + [f"p_{k}" for k in self.labels] + [f"raw_p_{k}" for k in self.labels])
+        return (
+            ["frame", "time", "track", "has_face", "x1", "y1", "x2", "y2", "detection_score", "label", "raw_label"]
+            + [f"p_{k}" for k in self.labels]
+            + [f"raw_p_{k}" for k in self.labels]
+        )
 
     def to_records(self) -> list[dict[str, Any]]:
         """One flat dict per row of :attr:`rows` with the :attr:`columns` as keys (the CSV / DataFrame
@@ -560,8 +600,13 @@ class VideoResult(TableExport):
         out = []
         for r in self.rows:
             row: dict[str, Any] = {
-                "frame": r.frame, "time": round(r.time, 6), "track": r.track, "has_face": int(r.has_face),
-                "detection_score": r.detection_score, "label": r.label or "", "raw_label": r.raw_label or "",
+                "frame": r.frame,
+                "time": round(r.time, 6),
+                "track": r.track,
+                "has_face": int(r.has_face),
+                "detection_score": r.detection_score,
+                "label": r.label or "",
+                "raw_label": r.raw_label or "",
             }
             if r.box is not None:
                 row.update(dict(zip(("x1", "y1", "x2", "y2"), (round(v, 2) for v in r.box))))

@@ -57,8 +57,13 @@ def _scalar(dtype: np.dtype, data: bytes) -> Any:
 
 def _frombuffer(buf: Any, dtype: Any, shape: Any, order: str) -> np.ndarray:
     """numpy's protocol-5 array constructor, checked: raw bytes, a plain dtype, a shape."""
-    if not isinstance(buf, (bytes, bytearray, pickle.PickleBuffer)) or not isinstance(dtype, np.dtype) \
-            or dtype.hasobject or not isinstance(shape, tuple) or order not in ("C", "F"):
+    if (
+        not isinstance(buf, (bytes, bytearray, pickle.PickleBuffer))
+        or not isinstance(dtype, np.dtype)
+        or dtype.hasobject
+        or not isinstance(shape, tuple)
+        or order not in ("C", "F")
+    ):
         raise UnsafePickleError("malformed numpy buffer in pickle")
     layout: Literal["C", "F"] = "F" if order == "F" else "C"
     return np.frombuffer(memoryview(buf), dtype=dtype).reshape(shape, order=layout).copy()

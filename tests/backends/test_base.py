@@ -19,7 +19,8 @@ def test_entry_point_backend_is_found_and_used(tmp_path, monkeypatch, tiny_repo,
     """A third-party distribution, installed as metadata on sys.path, adds a backend without our code changing."""
     pkg = tmp_path / "site"
     (pkg / "thirdparty_backend").mkdir(parents=True)
-    (pkg / "thirdparty_backend" / "__init__.py").write_text(textwrap.dedent("""
+    (pkg / "thirdparty_backend" / "__init__.py").write_text(
+        textwrap.dedent("""
         from cfcsp_sdk.backends.onnx_backend import OnnxBackend
 
         class CountingOnnxBackend(OnnxBackend):
@@ -29,7 +30,8 @@ def test_entry_point_backend_is_found_and_used(tmp_path, monkeypatch, tiny_repo,
             def load_network(self, folder, name, spec):
                 self.loaded.append(name)
                 return super().load_network(folder, name, spec)
-    """))
+    """)
+    )
     dist = pkg / "thirdparty_backend-1.0.dist-info"
     dist.mkdir()
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: thirdparty-backend\nVersion: 1.0\n")
@@ -78,8 +80,10 @@ def test_runtime_registration_and_factory_checks():
         register_backend("not-a-backend", lambda: object())
         with pytest.raises(BackendError, match="not a Backend"):
             get_backend("not-a-backend")
-        with pytest.warns(RegistryOverwriteWarning, match="backend 'onnx' .built in as "
-                                                          "cfcsp_sdk.backends.onnx_backend:OnnxBackend. is replaced"):
+        with pytest.warns(
+            RegistryOverwriteWarning,
+            match="backend 'onnx' .built in as cfcsp_sdk.backends.onnx_backend:OnnxBackend. is replaced",
+        ):
             register_backend("onnx", Echo)
         assert isinstance(get_backend("onnx"), Echo)
     finally:

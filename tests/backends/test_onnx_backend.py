@@ -56,8 +56,14 @@ def _external_copy(tiny_repo, folder, location="coarse.weights"):
     for f in tiny_repo.iterdir():
         shutil.copy(f, folder / f.name)
     model = onnx.load(str(folder / "coarse.onnx"))
-    onnx.save(model, str(folder / "coarse.onnx"), save_as_external_data=True, all_tensors_to_one_file=True,
-              location="coarse.weights", size_threshold=0)
+    onnx.save(
+        model,
+        str(folder / "coarse.onnx"),
+        save_as_external_data=True,
+        all_tensors_to_one_file=True,
+        location="coarse.weights",
+        size_threshold=0,
+    )
     if location != "coarse.weights":
         model = onnx.load(str(folder / "coarse.onnx"), load_external_data=False)
         for t in model.graph.initializer:
@@ -87,8 +93,13 @@ def test_external_data_outside_the_folder_is_refused_before_a_session(tiny_repo,
 
     secret = tmp_path / "secret.bin"
     repo = tmp_path / "repo"
-    location = {"parent": "../secret.bin", "absolute": str(secret), "symlink": "link.bin",
-                "ort_memory_marker": "*/_ORT_MEM_ADDR_/*", "missing": "nothing.bin"}[where]
+    location = {
+        "parent": "../secret.bin",
+        "absolute": str(secret),
+        "symlink": "link.bin",
+        "ort_memory_marker": "*/_ORT_MEM_ADDR_/*",
+        "missing": "nothing.bin",
+    }[where]
     _external_copy(tiny_repo, repo, location)
     secret.write_bytes((repo / "coarse.weights").read_bytes())  # the real weights, so only the place is wrong
     if where == "symlink":
@@ -122,14 +133,29 @@ def test_external_data_in_a_subgraph_is_found(tmp_path):
     for k, v in (("location", "../../etc/passwd"), ("offset", "0"), ("length", "16")):
         entry = w.external_data.add()
         entry.key, entry.value = k, v
-    branch = helper.make_graph([helper.make_node("Identity", ["w"], ["o"])], "b", [],
-                               [helper.make_tensor_value_info("o", TensorProto.FLOAT, [4])], [w])
-    other = helper.make_graph([helper.make_node("Identity", ["x"], ["o2"])], "c", [],
-                              [helper.make_tensor_value_info("o2", TensorProto.FLOAT, [4])])
+    branch = helper.make_graph(
+        [helper.make_node("Identity", ["w"], ["o"])],
+        "b",
+        [],
+        [helper.make_tensor_value_info("o", TensorProto.FLOAT, [4])],
+        [w],
+    )
+    other = helper.make_graph(
+        [helper.make_node("Identity", ["x"], ["o2"])],
+        "c",
+        [],
+        [helper.make_tensor_value_info("o2", TensorProto.FLOAT, [4])],
+    )
     node = helper.make_node("If", ["cond"], ["y"], then_branch=branch, else_branch=other)
-    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("cond", TensorProto.BOOL, []),
-                                            helper.make_tensor_value_info("x", TensorProto.FLOAT, [4])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [4])])
+    graph = helper.make_graph(
+        [node],
+        "g",
+        [
+            helper.make_tensor_value_info("cond", TensorProto.BOOL, []),
+            helper.make_tensor_value_info("x", TensorProto.FLOAT, [4]),
+        ],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [4])],
+    )
     path = tmp_path / "m.onnx"
     onnx.save(helper.make_model(graph), str(path))
     assert external_data_locations(path) == [("w", "../../etc/passwd")]
@@ -190,5 +216,6 @@ def test_an_onnx_only_folder_needs_no_architecture(tiny_repo, tmp_path, face_cro
     got = rec.predict_faces(face_crops)
     ref = Recognizer(tiny_repo, backend="onnx").predict_faces(face_crops)
     assert [p.label for p in got] == [p.label for p in ref]
-    assert np.allclose([list(p.probabilities.values()) for p in got],
-                       [list(p.probabilities.values()) for p in ref], atol=1e-6)
+    assert np.allclose(
+        [list(p.probabilities.values()) for p in got], [list(p.probabilities.values()) for p in ref], atol=1e-6
+    )

@@ -82,8 +82,12 @@ def test_torch_needs_a_known_architecture_and_names_the_field(tiny_repo, tmp_pat
     else:
         cfg["networks"]["negative"]["architecture"] = architecture
     (repo / "config.json").write_text(json.dumps(cfg))
-    with pytest.raises(ModelConfigError, match="no architecture" if architecture is None else
-                       "unknown architecture 'no-such-net'; available: cfcsp-compact-cnn") as err:
+    with pytest.raises(
+        ModelConfigError,
+        match="no architecture"
+        if architecture is None
+        else "unknown architecture 'no-such-net'; available: cfcsp-compact-cnn",
+    ) as err:
         Recognizer(repo, backend="torch")
     assert err.value.field == "networks.negative.architecture"
     assert str(err.value).count("architecture:") == 1  # the field named once

@@ -14,8 +14,12 @@ from cfcsp_sdk.faces.detection import (
 
 def test_boxes_are_clipped_to_the_image_and_landmarks_kept():
     lm = np.array([[-5.0, 10], [20, 10], [5, 20], [0, 30], [15, 30]])
-    dets = [Detection((-10.0, -4.0, 30.0, 40.0), 0.9, lm), Detection((90.0, 50.0, 130.0, 70.0), 0.8),
-            Detection((10.0, 10.0, 20.0, 20.0), 0.7), Detection((120.0, 10.0, 150.0, 30.0), 0.6)]
+    dets = [
+        Detection((-10.0, -4.0, 30.0, 40.0), 0.9, lm),
+        Detection((90.0, 50.0, 130.0, 70.0), 0.8),
+        Detection((10.0, 10.0, 20.0, 20.0), 0.7),
+        Detection((120.0, 10.0, 150.0, 30.0), 0.6),
+    ]
     out = clip_detections(dets, 100, 60)
     assert [d.box for d in out] == [(0.0, 0.0, 30.0, 40.0), (90.0, 50.0, 100.0, 60.0), (10.0, 10.0, 20.0, 20.0)]
     assert out[0].landmarks is lm and out[2] is dets[2]  # untouched where nothing needed clipping
@@ -29,8 +33,18 @@ def test_detect_many_clips_every_detectors_boxes():
     assert [d.box for d in found] == [(0.0, 10.0, 30.0, 50.0), (70.0, 0.0, 80.0, 20.0)]
 
 
-@pytest.mark.parametrize("args", [(0, 0.0, 0.5), (20, 1.0, 0.5), (20, 0.1, -0.1), (20, 0.1, 1.01),
-                                  (float("inf"), 0.1, 0.5), (True, 0.1, 0.5), (20, "0.1", 0.5)])
+@pytest.mark.parametrize(
+    "args",
+    [
+        (0, 0.0, 0.5),
+        (20, 1.0, 0.5),
+        (20, 0.1, -0.1),
+        (20, 0.1, 1.01),
+        (float("inf"), 0.1, 0.5),
+        (True, 0.1, 0.5),
+        (20, "0.1", 0.5),
+    ],
+)
 def test_face_limits_out_of_range_are_refused(args):
     with pytest.raises(InvalidInputError):
         check_face_limits(*args)
@@ -79,7 +93,9 @@ def test_abilities_come_from_the_base_class():
 
     d = OneFace()
     assert d.carry_faces is True and d.smallest_face(100, 200) is None
-    assert [[x.box for x in r] for r in d.detect_batch([np.zeros((8, 8, 3), np.uint8)] * 2)] == [[(1.0, 1.0, 5.0, 5.0)]] * 2
+    assert [[x.box for x in r] for r in d.detect_batch([np.zeros((8, 8, 3), np.uint8)] * 2)] == [
+        [(1.0, 1.0, 5.0, 5.0)]
+    ] * 2
     assert WholeImageFace().carry_faces is False and GivenFaces([[0, 0, 1, 1]]).carry_faces is False
     assert get_detector("mtcnn").smallest_face(720, 1280) == 72.0
 
@@ -157,7 +173,8 @@ def test_entry_point_detector(tmp_path, monkeypatch):
         "class Corner(FaceDetector):\n"
         "    carry_faces = False\n"
         "    def detect(self, image):\n"
-        "        return [Detection((0.0, 0.0, 2.0, 2.0))]\n")
+        "        return [Detection((0.0, 0.0, 2.0, 2.0))]\n"
+    )
     dist = tmp_path / "thirdparty_detector-1.0.dist-info"
     dist.mkdir()
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: thirdparty-detector\nVersion: 1.0\n")

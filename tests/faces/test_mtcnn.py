@@ -25,9 +25,11 @@ def test_the_default_detector_needs_no_onnx_package(media):
     import subprocess
     import sys
 
-    code = ("import sys; from cfcsp_sdk.faces.mtcnn import MtcnnDetector; from cfcsp_sdk.io import load_image; "
-            f"n = len(MtcnnDetector(threads=1).detect(load_image({str(media('single_face.jpg'))!r}))); "
-            "print(n, 'onnx' in sys.modules)")
+    code = (
+        "import sys; from cfcsp_sdk.faces.mtcnn import MtcnnDetector; from cfcsp_sdk.io import load_image; "
+        f"n = len(MtcnnDetector(threads=1).detect(load_image({str(media('single_face.jpg'))!r}))); "
+        "print(n, 'onnx' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert out == ["1", "False"]
 
@@ -103,9 +105,20 @@ def test_session_options_reach_every_mtcnn_session():
     assert opts.intra_op_num_threads == 2 and opts.get_session_config_entry("session.intra_op.allow_spinning") == "1"
 
 
-@pytest.mark.parametrize("options", [{"min_face": 0}, {"min_face_ratio": 1.0}, {"min_face_ratio": -0.1},
-                                     {"min_score": 1.5}, {"min_score": float("nan")}, {"scale_factor": 1.2},
-                                     {"min_face": "20"}, {"thresholds": (0.6, 0.7)}, {"min_face_cap": 0}])
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"min_face": 0},
+        {"min_face_ratio": 1.0},
+        {"min_face_ratio": -0.1},
+        {"min_score": 1.5},
+        {"min_score": float("nan")},
+        {"scale_factor": 1.2},
+        {"min_face": "20"},
+        {"thresholds": (0.6, 0.7)},
+        {"min_face_cap": 0},
+    ],
+)
 def test_options_out_of_range_are_refused(options):
     from cfcsp_sdk import InvalidInputError
 
@@ -119,8 +132,9 @@ def test_smallest_face_is_the_larger_of_pixels_and_ratio():
     assert det.smallest_face(720, 1280) == pytest.approx(36)
     assert det.smallest_face(10000, 10000) == pytest.approx(500)
     default = MtcnnDetector()  # the ratio's limit is capped, so large photos keep faces of 100 px
-    assert [default.smallest_face(h, w) for h, w in ((360, 640), (720, 1280), (1080, 1920), (3000, 4000))] == \
-        pytest.approx([36, 72, 100, 100])
+    assert [
+        default.smallest_face(h, w) for h, w in ((360, 640), (720, 1280), (1080, 1920), (3000, 4000))
+    ] == pytest.approx([36, 72, 100, 100])
 
 
 def test_detection_on_a_downscaled_frame_maps_boxes_and_landmarks_back(media):

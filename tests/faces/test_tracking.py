@@ -138,8 +138,11 @@ def test_a_hidden_track_keeps_its_id_from_another_face(people):
     t = FaceTracker()
     box_b = (300.0, 100.0, 360.0, 160.0)
     for k in range(5):  # person B stands still, person A walks by further left
-        ids, _ = t.update([Detection(box_b), Detection((100.0 + 5 * k, 100.0, 160.0 + 5 * k, 160.0))],
-                          time=k / 30, descriptors=[same[k], others[0]])
+        ids, _ = t.update(
+            [Detection(box_b), Detection((100.0 + 5 * k, 100.0, 160.0 + 5 * k, 160.0))],
+            time=k / 30,
+            descriptors=[same[k], others[0]],
+        )
         assert ids == [0, 1]
     # B is hidden; someone else (person C) shows up exactly where B was: a new id, not B's
     ids, _ = t.update([Detection(box_b)], time=5 / 30, descriptors=[others[1]])
@@ -161,8 +164,12 @@ def test_people_crossing_in_a_real_video_keep_their_ids(media, tmp_path, yunet, 
         assert ok
         dets = yunet.detect(frame)
         counts.append(len(dets))
-        ids, _ = tracker.update(dets, time=k / 30, image=frame,
-                                descriptors=[appearance_descriptor(c) for c in aligned_crops(frame, dets, config)])
+        ids, _ = tracker.update(
+            dets,
+            time=k / 30,
+            image=frame,
+            descriptors=[appearance_descriptor(c) for c in aligned_crops(frame, dets, config)],
+        )
         for d, i in zip(dets, ids):
             overlap = {p: iou_matrix([d.box], [b])[0, 0] for p, b in truth[k].items()}
             person = max(overlap, key=overlap.get)

@@ -57,9 +57,13 @@ def test_a_model_whose_external_data_lies_elsewhere_is_refused(tmp_path):
     for k, v in (("location", "../secret.bin"), ("offset", "0"), ("length", "16")):
         entry = w.external_data.add()
         entry.key, entry.value = k, v
-    graph = helper.make_graph([helper.make_node("Add", ["x", "w"], ["y"])], "g",
-                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [4])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [4])], [w])
+    graph = helper.make_graph(
+        [helper.make_node("Add", ["x", "w"], ["y"])],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [4])],
+        [w],
+    )
     (tmp_path / "det").mkdir()
     path = tmp_path / "det" / "yunet.onnx"
     path.write_bytes(helper.make_model(graph).SerializeToString())

@@ -41,8 +41,9 @@ def test_an_error_mid_write_keeps_the_old_file_and_leaves_nothing(tmp_path):
 
 
 def _run(code: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-c", textwrap.dedent(code)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(code)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
 
 
 def test_a_full_disk_keeps_the_old_file(tmp_path):

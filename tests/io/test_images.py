@@ -27,8 +27,16 @@ def test_grey_16bit_rgba_and_rgb_arrays():
     assert (to_bgr_uint8(rgba, "rgb")[..., 2] == 200).all()
 
 
-@pytest.mark.parametrize("bad", [np.zeros((4, 4), np.float32), np.zeros((4, 4, 2), np.uint8),
-                                 np.zeros((0, 4, 3), np.uint8), np.zeros((2, 2, 2, 3), np.uint8), [1, 2]])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        np.zeros((4, 4), np.float32),
+        np.zeros((4, 4, 2), np.uint8),
+        np.zeros((0, 4, 3), np.uint8),
+        np.zeros((2, 2, 2, 3), np.uint8),
+        [1, 2],
+    ],
+)
 def test_bad_arrays(bad):
     with pytest.raises(InvalidInputError):
         load_image(bad)
@@ -57,9 +65,18 @@ def stored_sideways(upright: np.ndarray, orientation: int) -> np.ndarray:
     """The pixels a camera stores for a picture that displays as ``upright`` under EXIF ``orientation``
     (the EXIF spec's meaning of each value, written out with numpy, not with the code under test)."""
     u = upright
-    return np.ascontiguousarray({1: u, 2: u[:, ::-1], 3: u[::-1, ::-1], 4: u[::-1], 5: u.transpose(1, 0, 2),
-                                 6: np.rot90(u, 1), 7: u[::-1, ::-1].transpose(1, 0, 2),
-                                 8: np.rot90(u, -1)}[orientation])
+    return np.ascontiguousarray(
+        {
+            1: u,
+            2: u[:, ::-1],
+            3: u[::-1, ::-1],
+            4: u[::-1],
+            5: u.transpose(1, 0, 2),
+            6: np.rot90(u, 1),
+            7: u[::-1, ::-1].transpose(1, 0, 2),
+            8: np.rot90(u, -1),
+        }[orientation]
+    )
 
 
 def write_with_orientation(path, bgr: np.ndarray, orientation: int) -> None:

@@ -16,8 +16,13 @@ def small_model() -> bytes:
         onnx_proto.node("Transpose", ["r"], ["rt"], perm=[1, 0]),  # ints attribute
         onnx_proto.node("Softmax", ["rt"], ["y"], axis=-1),  # negative int attribute
     ]
-    return onnx_proto.model(nodes, "small", [onnx_proto.value_info("x", ["N", 2])],
-                            [onnx_proto.value_info("y", [3, "N"])], [onnx_proto.tensor("w", w)])
+    return onnx_proto.model(
+        nodes,
+        "small",
+        [onnx_proto.value_info("x", ["N", 2])],
+        [onnx_proto.value_info("y", [3, "N"])],
+        [onnx_proto.tensor("w", w)],
+    )
 
 
 def test_bytes_are_what_onnx_writes_and_checks():
@@ -44,15 +49,20 @@ def test_onnx_runtime_computes_the_graph():
 
 
 def test_string_attribute_and_large_values():
-    data = onnx_proto.model([onnx_proto.node("Pad", ["x", "p"], ["y"], mode="edge")], "pad",
-                            [onnx_proto.value_info("x", [2, 2]), onnx_proto.value_info("p", [4], elem_type=7)],
-                            [onnx_proto.value_info("y", [4, 4])], [])
+    data = onnx_proto.model(
+        [onnx_proto.node("Pad", ["x", "p"], ["y"], mode="edge")],
+        "pad",
+        [onnx_proto.value_info("x", [2, 2]), onnx_proto.value_info("p", [4], elem_type=7)],
+        [onnx_proto.value_info("y", [4, 4])],
+        [],
+    )
     m = onnx.load_from_string(data)
     onnx.checker.check_model(m)
     assert m.SerializeToString() == data and m.graph.node[0].attribute[0].s == b"edge"
     x = np.array([[1, 2], [3, 4]], np.float32)
     (y,) = ort.InferenceSession(data, providers=["CPUExecutionProvider"]).run(
-        None, {"x": x, "p": np.array([1, 1, 1, 1], np.int64)})
+        None, {"x": x, "p": np.array([1, 1, 1, 1], np.int64)}
+    )
     np.testing.assert_array_equal(y, np.pad(x, 1, mode="edge"))
     big = onnx_proto.tensor("big", np.zeros((300, 70000), np.float32))  # lengths need multi-byte varints
     t = onnx.TensorProto()

@@ -26,16 +26,23 @@ def test_folder_is_recursive_sorted_and_filtered_by_suffix(tree):
 
 def test_glob_sorted_and_files_kept_whatever_their_suffix(tree):
     assert expand_inputs([str(tree / "b" / "*.*")], suffixes=VIDEO_SUFFIXES) == [
-        str(tree / "b/clip1.mov"), str(tree / "b/clip2.MP4")]  # notes.md matches the glob but is no video
+        str(tree / "b/clip1.mov"),
+        str(tree / "b/clip2.MP4"),
+    ]  # notes.md matches the glob but is no video
     assert expand_inputs([str(tree / "b/notes.md")]) == [str(tree / "b/notes.md")]  # named explicitly
 
 
 def test_list_file_with_comments_relative_paths_urls_and_duplicates(tree):
     lst = tree / "b" / "list.txt"
-    lst.write_text("# corpus\n\nclip1.mov\n  deep/clip3.avi  \nhttps://example.org/v/x.mp4\n"
-                   f"{tree / 'a.mp4'}\nclip1.mov\n")
-    want = [str(tree / "b/clip1.mov"), str(tree / "b/deep/clip3.avi"), "https://example.org/v/x.mp4",
-            str(tree / "a.mp4")]
+    lst.write_text(
+        f"# corpus\n\nclip1.mov\n  deep/clip3.avi  \nhttps://example.org/v/x.mp4\n{tree / 'a.mp4'}\nclip1.mov\n"
+    )
+    want = [
+        str(tree / "b/clip1.mov"),
+        str(tree / "b/deep/clip3.avi"),
+        "https://example.org/v/x.mp4",
+        str(tree / "a.mp4"),
+    ]
     assert expand_inputs([lst]) == want
     assert expand_inputs([f"@{lst}"]) == want
     # the same file through another spelling is kept once, first occurrence first

@@ -83,8 +83,9 @@ def test_sampling_rates_huge_numpy_and_bool(tmp_path):
     path = tmp_path / "ten_fps.avi"
     write_video(path, 20)
     got = {}
-    worker = threading.Thread(target=lambda: got.setdefault("huge", [f.index for f in VideoReader(path, fps=1e20)]),
-                              daemon=True)
+    worker = threading.Thread(
+        target=lambda: got.setdefault("huge", [f.index for f in VideoReader(path, fps=1e20)]), daemon=True
+    )
     worker.start()
     worker.join(timeout=30)
     assert not worker.is_alive(), "fps=1e20 did not finish"
@@ -135,8 +136,10 @@ def test_pre_roll_an_edit_list_discards_is_not_truncation(media):
     assert len(list(r)) == 95 and r.info.frame_count == 98 and r.error is None
 
 
-@pytest.mark.parametrize("fmt,suffix,options", [("matroska", ".mkv", None), ("mpegts", ".ts", None),
-                                                ("mp4", ".mp4", {"movflags": "+faststart"})])
+@pytest.mark.parametrize(
+    "fmt,suffix,options",
+    [("matroska", ".mkv", None), ("mpegts", ".ts", None), ("mp4", ".mp4", {"movflags": "+faststart"})],
+)
 def test_a_file_cut_short_never_passes_silently(media, tmp_path, fmt, suffix, options):
     full = encode(media, tmp_path / f"full{suffix}", fmt, start=5.0 if fmt == "matroska" else 0.0, options=options)
     r = VideoReader(full)
@@ -161,8 +164,10 @@ def test_pre_roll_over_http_is_not_truncation(media):
         assert len(list(r)) == 95 and r.error is None  # OpenCV states 98: 3 frames of pre-roll
 
 
-@pytest.mark.parametrize("name,fmt,codec,sound", [("vp9.webm", "webm", "libvpx-vp9", "libopus"),
-                                                  ("long_sound.mkv", "matroska", "libx264", "aac")])
+@pytest.mark.parametrize(
+    "name,fmt,codec,sound",
+    [("vp9.webm", "webm", "libvpx-vp9", "libopus"), ("long_sound.mkv", "matroska", "libx264", "aac")],
+)
 def test_sound_that_outlasts_the_picture_is_not_truncation(media, tmp_path, name, fmt, codec, sound):
     """Issue 25, item 1: a clean file whose sound (3.5 s) outlasts its picture (2.4 s) was called truncated
     ('decoding stopped at frame 72 of 106'): the expected length is the video stream's own."""

@@ -46,13 +46,16 @@ def test_default_arguments_match_the_documented_size():
     assert 1.1e6 < sum(p.numel() for p in net.parameters()) < 1.3e6
 
 
-@pytest.mark.parametrize("args", [
-    {"widths": [4, 8], "blocks": [1, 1, 1]},
-    {"widths": [], "blocks": []},
-    {"widths": [4, 0, 8, 8]},
-    {"blocks": [1, 0, 1, 1]},
-    {"depth": 18},
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        {"widths": [4, 8], "blocks": [1, 1, 1]},
+        {"widths": [], "blocks": []},
+        {"widths": [4, 0, 8, 8]},
+        {"blocks": [1, 0, 1, 1]},
+        {"depth": 18},
+    ],
+)
 def test_bad_arguments_raise_model_config_error(args):
     with pytest.raises(ModelConfigError):
         build_network("cfcsp-resnet", 4, {"in_channels": 1, **args})
@@ -75,8 +78,10 @@ def test_model_repository_agrees_between_backends(tmp_path, weights_dtype):
     for spec in d["networks"].values():
         spec["architecture"], spec["args"] = "cfcsp-resnet", dict(ARGS)
     config = ModelConfig.from_dict(d)
-    modules = {name: _randomised(build_network("cfcsp-resnet", spec.num_classes, spec.args), seed=10 + i)
-               for i, (name, spec) in enumerate(config.networks.items())}
+    modules = {
+        name: _randomised(build_network("cfcsp-resnet", spec.num_classes, spec.args), seed=10 + i)
+        for i, (name, spec) in enumerate(config.networks.items())
+    }
     write_model_repository(tmp_path, config, modules, weights_dtype=weights_dtype)
     x = np.random.default_rng(5).random((6, 1, 32, 32), dtype=np.float32)
     outs = {}
@@ -102,14 +107,23 @@ def _write_run(run, nets: dict[str, torch.nn.Module], state: dict, checkpoint: d
     from safetensors.torch import save_file
 
     run.mkdir()
-    cfg = {"widths": ARGS["widths"], "blocks": ARGS["blocks"], "dropout": ARGS["dropout"],
-           "epochs": {"coarse": 3, "negative": 2}, "ema_decay": 0.999, "seed": 1}
+    cfg = {
+        "widths": ARGS["widths"],
+        "blocks": ARGS["blocks"],
+        "dropout": ARGS["dropout"],
+        "epochs": {"coarse": 3, "negative": 2},
+        "ema_decay": 0.999,
+        "seed": 1,
+    }
     (run / "run.json").write_text(json.dumps(cfg))
     (run / "state.json").write_text(json.dumps(state))
     meta = {"architecture": "cfcsp-resnet", "args": json.dumps(ARGS)}
     for name, net in nets.items():
-        save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(run / f"{name}.safetensors"),
-                  {**meta, "num_classes": str(net.head.out_features)})
+        save_file(
+            {k: v.contiguous() for k, v in net.state_dict().items()},
+            str(run / f"{name}.safetensors"),
+            {**meta, "num_classes": str(net.head.out_features)},
+        )
     if checkpoint is not None:
         save_file(checkpoint, str(run / "checkpoint.safetensors"))
 
@@ -136,28 +150,44 @@ def test_package_model_packages_a_finished_run(tmp_path):
     _training_path()
     from package_model import package_run
 
-    nets = {"coarse": _randomised(build_network("cfcsp-resnet", 4, ARGS), 21),
-            "negative": _randomised(build_network("cfcsp-resnet", 4, ARGS), 22),
-            "flat": _randomised(build_network("cfcsp-resnet", 7, ARGS), 23)}
+    nets = {
+        "coarse": _randomised(build_network("cfcsp-resnet", 4, ARGS), 21),
+        "negative": _randomised(build_network("cfcsp-resnet", 4, ARGS), 22),
+        "flat": _randomised(build_network("cfcsp-resnet", 7, ARGS), 23),
+    }
     _write_run(tmp_path / "run", nets, {"task": "negative", "epoch": 2, "step": 0, "done": True})
-    cal = {"coarse": {"temperature": 0.5, "offsets": [-0.3, 0.0, 0.0, 0.0]},
-           "negative": {"temperature": 2.0, "offsets": [0.0, 0.1, 0.0, 0.0]}, "fitted_on": "test"}
-    package_run(tmp_path / "run", tmp_path / "model", template=_template(), calibration=cal,
-                flat_out=tmp_path / "flat", weights_dtype="float32")
+    cal = {
+        "coarse": {"temperature": 0.5, "offsets": [-0.3, 0.0, 0.0, 0.0]},
+        "negative": {"temperature": 2.0, "offsets": [0.0, 0.1, 0.0, 0.0]},
+        "fitted_on": "test",
+    }
+    package_run(
+        tmp_path / "run",
+        tmp_path / "model",
+        template=_template(),
+        calibration=cal,
+        flat_out=tmp_path / "flat",
+        weights_dtype="float32",
+    )
     x = np.random.default_rng(6).random((5, 1, 48, 48), dtype=np.float32)
     onnx, torch_out = _logits(tmp_path / "model", "onnx", x), _logits(tmp_path / "model", "torch", x)
     np.testing.assert_allclose(onnx.coarse_logits, torch_out.coarse_logits, rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(onnx.fine_logits[0], torch_out.fine_logits[0], rtol=1e-4, atol=1e-4)
     with torch.no_grad():  # the run's networks, calibrated as asked, and the mirror view
+
         def viewed(net):
             t = torch.from_numpy(x)
             return ((net(t) + net(torch.flip(t, dims=[3]))) / 2).numpy()
-        np.testing.assert_allclose(onnx.coarse_logits, viewed(nets["coarse"]) / 0.5 + np.array([-0.3, 0, 0, 0]),
-                                   rtol=1e-4, atol=1e-4)
-        np.testing.assert_allclose(onnx.fine_logits[0], viewed(nets["negative"]) / 2.0 + np.array([0, 0.1, 0, 0]),
-                                   rtol=1e-4, atol=1e-4)
-        np.testing.assert_allclose(_logits(tmp_path / "flat", "onnx", x).coarse_logits, viewed(nets["flat"]),
-                                   rtol=1e-4, atol=1e-4)
+
+        np.testing.assert_allclose(
+            onnx.coarse_logits, viewed(nets["coarse"]) / 0.5 + np.array([-0.3, 0, 0, 0]), rtol=1e-4, atol=1e-4
+        )
+        np.testing.assert_allclose(
+            onnx.fine_logits[0], viewed(nets["negative"]) / 2.0 + np.array([0, 0.1, 0, 0]), rtol=1e-4, atol=1e-4
+        )
+        np.testing.assert_allclose(
+            _logits(tmp_path / "flat", "onnx", x).coarse_logits, viewed(nets["flat"]), rtol=1e-4, atol=1e-4
+        )
 
 
 def test_package_model_reads_the_checkpoint_of_a_run_in_progress(tmp_path):
@@ -168,17 +198,25 @@ def test_package_model_reads_the_checkpoint_of_a_run_in_progress(tmp_path):
 
     coarse = _randomised(build_network("cfcsp-resnet", 4, ARGS), 31)
     aux = torch.nn.Linear(16, 7)
-    ema = {f"ema.net.{k}": (v.half() if v.is_floating_point() and v.numel() >= 16 else v)
-           for k, v in coarse.state_dict().items()}
-    ema.update({f"ema.aux.{k}": v.detach().half() if v.numel() >= 16 else v.detach()
-                for k, v in aux.state_dict().items()})
+    ema = {
+        f"ema.net.{k}": (v.half() if v.is_floating_point() and v.numel() >= 16 else v)
+        for k, v in coarse.state_dict().items()
+    }
+    ema.update(
+        {f"ema.aux.{k}": v.detach().half() if v.numel() >= 16 else v.detach() for k, v in aux.state_dict().items()}
+    )
     model_part = {f"model.net.{k}": torch.zeros_like(v) for k, v in coarse.state_dict().items()}
-    _write_run(tmp_path / "run", {}, {"task": "coarse", "epoch": 1, "step": 5},
-               {**ema, **model_part})
+    _write_run(tmp_path / "run", {}, {"task": "coarse", "epoch": 1, "step": 5}, {**ema, **model_part})
     with pytest.raises(SystemExit, match="no coarse network"):
         package_run(tmp_path / "run", tmp_path / "none", template=_template())
-    weights = package_run(tmp_path / "run", tmp_path / "model", checkpoint=True, template=_template(),
-                          flat_out=tmp_path / "flat", weights_dtype="float32")
+    weights = package_run(
+        tmp_path / "run",
+        tmp_path / "model",
+        checkpoint=True,
+        template=_template(),
+        flat_out=tmp_path / "flat",
+        weights_dtype="float32",
+    )
     assert "negative: not trained yet" in weights.note
     from cfcsp_sdk import Recognizer
 
@@ -188,8 +226,9 @@ def test_package_model_reads_the_checkpoint_of_a_run_in_progress(tmp_path):
     with torch.no_grad():
         t = torch.from_numpy(x)
         half = build_network("cfcsp-resnet", 4, ARGS).eval()
-        half.load_state_dict({k[8:]: v.float() if v.is_floating_point() else v for k, v in ema.items()
-                              if k.startswith("ema.net.")})
+        half.load_state_dict(
+            {k[8:]: v.float() if v.is_floating_point() else v for k, v in ema.items() if k.startswith("ema.net.")}
+        )
         expected = ((half(t) + half(torch.flip(t, dims=[3]))) / 2).numpy()
         feats = (half.forward_features(t) + half.forward_features(torch.flip(t, dims=[3]))) / 2
         flat_expected = aux.half().float()(feats).numpy()  # linear: the mean of the views' logits

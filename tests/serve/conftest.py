@@ -20,8 +20,13 @@ def recognizer_factory(tiny_repo):
 def server(recognizer_factory, tmp_path_factory):
     from cfcsp_sdk.serve import ServeSettings
 
-    settings = ServeSettings(port=0, max_upload_bytes=64 * 1024 * 1024, max_connections=8, max_jobs=4,
-                             work_dir=tmp_path_factory.mktemp("serve-work"))
+    settings = ServeSettings(
+        port=0,
+        max_upload_bytes=64 * 1024 * 1024,
+        max_connections=8,
+        max_jobs=4,
+        work_dir=tmp_path_factory.mktemp("serve-work"),
+    )
     srv, stop = start_server(settings, recognizer_factory)
     yield srv
     stop()

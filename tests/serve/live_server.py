@@ -1,6 +1,5 @@
 """Start a real uvicorn server on a free loopback port (for the serve tests)."""
 
-
 from __future__ import annotations
 
 import socket
@@ -25,8 +24,9 @@ def start_server(settings, factory):
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    config = uvicorn.Config(create_app(settings, factory), log_level="warning",
-                            ws_max_size=settings.max_frame_bytes + 1024)
+    config = uvicorn.Config(
+        create_app(settings, factory), log_level="warning", ws_max_size=settings.max_frame_bytes + 1024
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
@@ -42,5 +42,3 @@ def start_server(settings, factory):
         sock.close()
 
     return Server(f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}", settings), stop
-
-

@@ -105,8 +105,9 @@ def test_video_job_results_match_predict_video(server, media, recognizer_factory
 
 def test_a_cancelled_job_stops_and_leaves_no_files(server, media):
     with httpx.Client(timeout=60) as c:
-        r = c.post(f"{server.url}/v1/videos", content=media("face_noface.mov").read_bytes(),
-                   headers={"x-filename": "long.mov"})
+        r = c.post(
+            f"{server.url}/v1/videos", content=media("face_noface.mov").read_bytes(), headers={"x-filename": "long.mov"}
+        )
         job_id = r.json()["id"]
         assert c.get(f"{server.url}/v1/videos/{job_id}/result").status_code in (409, 200)
         assert c.delete(f"{server.url}/v1/videos/{job_id}").status_code == 200
@@ -117,8 +118,9 @@ def test_a_cancelled_job_stops_and_leaves_no_files(server, media):
             time.sleep(0.1)
         assert not folder.exists()
         # garbage as a video: the job fails with its reason, the pool goes on
-        bad = c.post(f"{server.url}/v1/videos", content=np.random.default_rng(0).bytes(5000),
-                     headers={"x-filename": "x.mp4"}).json()
+        bad = c.post(
+            f"{server.url}/v1/videos", content=np.random.default_rng(0).bytes(5000), headers={"x-filename": "x.mp4"}
+        ).json()
         job = _wait_done(c, server.url, bad["id"])
         assert job["state"] == "failed" and job["error"] and str(server.settings.work_dir) not in job["error"]
         assert c.get(f"{server.url}/v1/videos/{bad['id']}/result").status_code == 409
@@ -134,8 +136,11 @@ def test_token_is_required_everywhere_but_health(recognizer_factory, media, tmp_
             assert c.get(f"{srv.url}/v1/model").status_code == 401
             wrong = c.get(f"{srv.url}/v1/model", headers={"authorization": "Bearer nope"})
             assert wrong.status_code == 401 and wrong.json()["error"]["type"] == "Unauthorized"
-            r = c.post(f"{srv.url}/v1/image", content=media("single_face.jpg").read_bytes(),
-                       headers={"authorization": "Bearer s3cret"})
+            r = c.post(
+                f"{srv.url}/v1/image",
+                content=media("single_face.jpg").read_bytes(),
+                headers={"authorization": "Bearer s3cret"},
+            )
             assert r.status_code == 200
             assert c.get(f"{srv.url}/v1/model?token=s3cret").status_code == 200
     finally:

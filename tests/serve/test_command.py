@@ -22,9 +22,25 @@ def _free_port() -> int:
 def test_serve_starts_answers_and_stops_cleanly(tiny_repo, media, tmp_path):
     port = _free_port()
     work = tmp_path / "work"
-    proc = subprocess.Popen(CLI + ["serve", "--port", str(port), "--model", str(tiny_repo), "--token", "abc",
-                                   "--work-dir", str(work), "--max-jobs", "2"],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        CLI
+        + [
+            "serve",
+            "--port",
+            str(port),
+            "--model",
+            str(tiny_repo),
+            "--token",
+            "abc",
+            "--work-dir",
+            str(work),
+            "--max-jobs",
+            "2",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 90
         while True:
@@ -39,8 +55,9 @@ def test_serve_starts_answers_and_stops_cleanly(tiny_repo, media, tmp_path):
         auth = {"authorization": "Bearer abc"}
         model = httpx.get(f"http://127.0.0.1:{port}/v1/model", headers=auth, timeout=30).json()
         assert model["folder"] == str(tiny_repo) and model["limits"]["max_jobs"] == 2
-        r = httpx.post(f"http://127.0.0.1:{port}/v1/image", content=media("single_face.jpg").read_bytes(),
-                       headers=auth, timeout=60)
+        r = httpx.post(
+            f"http://127.0.0.1:{port}/v1/image", content=media("single_face.jpg").read_bytes(), headers=auth, timeout=60
+        )
         assert r.status_code == 200 and len(r.json()["faces"]) == 1
         assert (work / "jobs").is_dir()
     finally:
@@ -51,9 +68,11 @@ def test_serve_starts_answers_and_stops_cleanly(tiny_repo, media, tmp_path):
 
 
 def test_bad_settings_fail_before_the_port_is_taken(tiny_repo):
-    r = subprocess.run(CLI + ["serve", "--port", "70000", "--model", str(tiny_repo)], capture_output=True, text=True,
-                       timeout=60)
+    r = subprocess.run(
+        CLI + ["serve", "--port", "70000", "--model", str(tiny_repo)], capture_output=True, text=True, timeout=60
+    )
     assert r.returncode == 2 and "port" in r.stderr and "Traceback" not in r.stderr
-    r = subprocess.run(CLI + ["serve", "--workers", "0", "--model", str(tiny_repo)], capture_output=True, text=True,
-                       timeout=60)
+    r = subprocess.run(
+        CLI + ["serve", "--workers", "0", "--model", str(tiny_repo)], capture_output=True, text=True, timeout=60
+    )
     assert r.returncode == 2 and "workers" in r.stderr

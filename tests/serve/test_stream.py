@@ -47,8 +47,11 @@ def test_rows_match_stream_in_process(server, recognizer_factory, clip, frames):
             assert _rows_key(reply["rows"]) == _rows_key(want)
             for got, exp in zip(reply["rows"], want):
                 if exp["probabilities"] is not None:
-                    np.testing.assert_allclose([got["probabilities"][k] for k in exp["probabilities"]],
-                                               list(exp["probabilities"].values()), atol=1e-6)
+                    np.testing.assert_allclose(
+                        [got["probabilities"][k] for k in exp["probabilities"]],
+                        list(exp["probabilities"].values()),
+                        atol=1e-6,
+                    )
                     np.testing.assert_allclose(got["box"], exp["box"], atol=1e-3)
         ws.send(json.dumps({"type": "end"}))
         end = json.loads(ws.recv(timeout=60))
@@ -164,8 +167,9 @@ def test_idle_clients_and_huge_frames_are_refused(recognizer_factory, frames, tm
     from cfcsp_sdk.serve import ServeSettings
     from serve.live_server import start_server
 
-    srv, stop = start_server(ServeSettings(port=0, idle_seconds=1, max_frame_pixels=640 * 360, work_dir=tmp_path),
-                             recognizer_factory)
+    srv, stop = start_server(
+        ServeSettings(port=0, idle_seconds=1, max_frame_pixels=640 * 360, work_dir=tmp_path), recognizer_factory
+    )
     try:
         with connect(f"{srv.ws_url}/v1/stream") as ws:
             big = _png(cv2.resize(frames[0].image, (1280, 720)))

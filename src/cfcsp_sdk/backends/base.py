@@ -60,16 +60,15 @@ class Backend(ABC):
         """
         path = file_inside(folder, f"{name}{self.weights_suffix}", f"weights file of network {name!r}")
         if not path.is_file():
-            raise BackendError(
-                f"backend {self.name!r} needs {path.name} in {folder}, which is missing"
-            )
+            raise BackendError(f"backend {self.name!r} needs {path.name} in {folder}, which is missing")
         return path
 
 
 BackendFactory = Callable[..., Backend]
 
 BACKENDS: Registry[BackendFactory] = Registry(
-    "backend", ENTRY_POINT_GROUP,
+    "backend",
+    ENTRY_POINT_GROUP,
     {"onnx": "cfcsp_sdk.backends.onnx_backend:OnnxBackend", "torch": "cfcsp_sdk.backends.torch_backend:TorchBackend"},
     error=BackendError,
 )

@@ -80,8 +80,9 @@ class OnnxBackend(Backend):
                 "for CUDA install onnxruntime-gpu"
             )
         self.providers = list(providers)
-        self.options = session_options(intra_op_num_threads, inter_op_num_threads, allow_spinning,
-                                       graph_optimization_level)
+        self.options = session_options(
+            intra_op_num_threads, inter_op_num_threads, allow_spinning, graph_optimization_level
+        )
 
     def load_network(self, folder: Path, name: str, spec: NetworkSpec) -> Network:
         path = self.weights_path(folder, name)

@@ -29,8 +29,11 @@ def load_state_dict_strict(module: torch.nn.Module, state: dict[str, torch.Tenso
     expected = {k: v for k, v in module.state_dict().items() if not k.endswith("num_batches_tracked")}
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(k for k in set(state) - set(expected) if not k.endswith("num_batches_tracked"))
-    shapes = [f"{k}: file {tuple(state[k].shape)} vs model {tuple(v.shape)}"
-              for k, v in expected.items() if k in state and state[k].shape != v.shape]
+    shapes = [
+        f"{k}: file {tuple(state[k].shape)} vs model {tuple(v.shape)}"
+        for k, v in expected.items()
+        if k in state and state[k].shape != v.shape
+    ]
     error = state_mismatch(source, "the architecture", missing, unexpected, shapes)
     if error:
         raise error
@@ -91,8 +94,10 @@ class TorchBackend(Backend):
             raise ModelConfigError(message, field=f"networks.{name}.{field}") from exc
         except (RuntimeError, ValueError, TypeError, ZeroDivisionError, MemoryError) as exc:
             # the builder's own complaint (a negative width, heads not dividing a dimension ...)
-            raise ModelConfigError(f"architecture {spec.architecture!r} cannot be built with these arguments: "
-                                   f"{type(exc).__name__}: {exc}", field=f"networks.{name}.args") from exc
+            raise ModelConfigError(
+                f"architecture {spec.architecture!r} cannot be built with these arguments: {type(exc).__name__}: {exc}",
+                field=f"networks.{name}.args",
+            ) from exc
         try:
             state = load_file(str(path))
         except Exception as exc:

@@ -33,8 +33,14 @@ class Detection:
     detection_score: float = 1.0
     landmarks: np.ndarray | None = None
 
-    def __init__(self, box: tuple[float, float, float, float], detection_score: float = 1.0,
-                 landmarks: np.ndarray | None = None, *, score: float | None = None) -> None:
+    def __init__(
+        self,
+        box: tuple[float, float, float, float],
+        detection_score: float = 1.0,
+        landmarks: np.ndarray | None = None,
+        *,
+        score: float | None = None,
+    ) -> None:
         if score is not None:
             warn_deprecated("Detection(score=...)", "Detection(detection_score=...)")
             detection_score = score
@@ -110,16 +116,22 @@ def clip_detections(detections: Sequence[Detection], width: int, height: int) ->
         box = (min(max(x1, 0.0), width), min(max(y1, 0.0), height), min(max(x2, 0.0), width), min(max(y2, 0.0), height))
         if box[2] <= box[0] or box[3] <= box[1]:
             continue
-        out.append(d if box == tuple(d.box) else Detection(box=as_box(box), detection_score=d.detection_score, landmarks=d.landmarks))
+        out.append(
+            d
+            if box == tuple(d.box)
+            else Detection(box=as_box(box), detection_score=d.detection_score, landmarks=d.landmarks)
+        )
     return out
 
 
 def check_face_limits(min_face: float, min_face_ratio: float, min_score: float) -> None:
     """Raise :class:`InvalidInputError` unless ``min_face`` (pixels) is > 0, ``min_face_ratio`` is in
     [0, 1) and ``min_score`` in [0, 1] (the options every built-in detector takes)."""
-    checks = (("min_face", min_face, lambda v: v > 0, "a number of pixels > 0"),
-              ("min_face_ratio", min_face_ratio, lambda v: 0 <= v < 1, "a fraction in [0, 1)"),
-              ("min_score", min_score, lambda v: 0 <= v <= 1, "a score in [0, 1]"))
+    checks = (
+        ("min_face", min_face, lambda v: v > 0, "a number of pixels > 0"),
+        ("min_face_ratio", min_face_ratio, lambda v: 0 <= v < 1, "a fraction in [0, 1)"),
+        ("min_score", min_score, lambda v: 0 <= v <= 1, "a score in [0, 1]"),
+    )
     for name, value, ok, what in checks:
         if not is_real_number(value) or not np.isfinite(value) or not ok(value):
             raise InvalidInputError(f"{name} must be {what}, got {value!r}")

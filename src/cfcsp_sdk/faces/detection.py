@@ -30,18 +30,36 @@ from cfcsp_sdk.faces.base import (
 from cfcsp_sdk.registry import Registry
 
 __all__ = [
-    "DETECTORS", "ENTRY_POINT_GROUP", "Detection", "Detector", "FaceDetector", "GivenFaces", "WholeImageFace",
-    "as_face_detector", "available_detectors", "check_detector", "check_face_limits", "clip_detections",
-    "detect_many", "get_detector", "iou_matrix", "nms", "register_detector",
+    "DETECTORS",
+    "ENTRY_POINT_GROUP",
+    "Detection",
+    "Detector",
+    "FaceDetector",
+    "GivenFaces",
+    "WholeImageFace",
+    "as_face_detector",
+    "available_detectors",
+    "check_detector",
+    "check_face_limits",
+    "clip_detections",
+    "detect_many",
+    "get_detector",
+    "iou_matrix",
+    "nms",
+    "register_detector",
 ]
 
 ENTRY_POINT_GROUP = "cfcsp_sdk.detectors"
 DEFAULT_DETECTOR = "mtcnn"
 
 DETECTORS: Registry[Callable[..., Detector]] = Registry(
-    "detector", ENTRY_POINT_GROUP,
-    {"mtcnn": "cfcsp_sdk.faces.mtcnn:MtcnnDetector", "yunet": "cfcsp_sdk.faces.yunet:YuNetDetector",
-     "aligned": "cfcsp_sdk.faces.detection:WholeImageFace"},
+    "detector",
+    ENTRY_POINT_GROUP,
+    {
+        "mtcnn": "cfcsp_sdk.faces.mtcnn:MtcnnDetector",
+        "yunet": "cfcsp_sdk.faces.yunet:YuNetDetector",
+        "aligned": "cfcsp_sdk.faces.detection:WholeImageFace",
+    },
     error=InvalidInputError,
 )
 """Every named detector: a factory (usually a :class:`FaceDetector` subclass) taking the detector's options."""
@@ -99,9 +117,12 @@ class _ProtocolDetector(FaceDetector):
         # one release, with a warning, so a detector written for 0.x keeps its batching and carrying
         legacy = [n for n in ("detect_batch", "carry_faces", "smallest_face") if hasattr(detector, n)]
         if legacy:
-            warnings.warn(f"{type(detector).__name__} declares {', '.join(legacy)} without subclassing "
-                          "cfcsp_sdk.faces.FaceDetector; subclass it (these attributes will stop being read)",
-                          DeprecationWarning, stacklevel=4)
+            warnings.warn(
+                f"{type(detector).__name__} declares {', '.join(legacy)} without subclassing "
+                "cfcsp_sdk.faces.FaceDetector; subclass it (these attributes will stop being read)",
+                DeprecationWarning,
+                stacklevel=4,
+            )
             if "carry_faces" in legacy:
                 self.carry_faces = bool(detector.carry_faces)  # type: ignore[attr-defined]
         self._legacy = legacy
@@ -177,7 +198,8 @@ def get_detector(detector: str | Detector | None, **options: Any) -> FaceDetecto
         name = detector or DEFAULT_DETECTOR
         made = DETECTORS.get(name)(**options)
         if not isinstance(made, Detector):
-            raise InvalidInputError(f"detector {name!r} factory returned {type(made).__name__}, which has no "
-                                    "detect(image) method")
+            raise InvalidInputError(
+                f"detector {name!r} factory returned {type(made).__name__}, which has no detect(image) method"
+            )
         return as_face_detector(made)
     return as_face_detector(detector)

@@ -36,20 +36,52 @@ DEFAULT_THREADS = 0
 # as the original Caffe networks' fully connected layers expect.
 _PROGRAMS: dict[str, dict[str, Any]] = {
     "pnet": {
-        "body": [("conv", 0), ("prelu", 2), ("pool", 2, 2, "same"), ("conv", 3), ("prelu", 5), ("conv", 6), ("prelu", 8)],
+        "body": [
+            ("conv", 0),
+            ("prelu", 2),
+            ("pool", 2, 2, "same"),
+            ("conv", 3),
+            ("prelu", 5),
+            ("conv", 6),
+            ("prelu", 8),
+        ],
         "heads": [("conv", 9, False), ("conv", 11, True)],
         "size": None,
     },
     "rnet": {
-        "body": [("conv", 0), ("prelu", 2), ("pool", 3, 2, "same"), ("conv", 3), ("prelu", 5), ("pool", 3, 2, "valid"),
-                 ("conv", 6), ("prelu", 8), ("flatten_whc",), ("dense", 9), ("prelu", 11)],
+        "body": [
+            ("conv", 0),
+            ("prelu", 2),
+            ("pool", 3, 2, "same"),
+            ("conv", 3),
+            ("prelu", 5),
+            ("pool", 3, 2, "valid"),
+            ("conv", 6),
+            ("prelu", 8),
+            ("flatten_whc",),
+            ("dense", 9),
+            ("prelu", 11),
+        ],
         "heads": [("dense", 12, False), ("dense", 14, True)],
         "size": 24,
     },
     "onet": {
-        "body": [("conv", 0), ("prelu", 2), ("pool", 3, 2, "same"), ("conv", 3), ("prelu", 5), ("pool", 3, 2, "valid"),
-                 ("conv", 6), ("prelu", 8), ("pool", 2, 2, "same"), ("conv", 9), ("prelu", 11), ("flatten_whc",),
-                 ("dense", 12), ("prelu", 14)],
+        "body": [
+            ("conv", 0),
+            ("prelu", 2),
+            ("pool", 3, 2, "same"),
+            ("conv", 3),
+            ("prelu", 5),
+            ("pool", 3, 2, "valid"),
+            ("conv", 6),
+            ("prelu", 8),
+            ("pool", 2, 2, "same"),
+            ("conv", 9),
+            ("prelu", 11),
+            ("flatten_whc",),
+            ("dense", 12),
+            ("prelu", 14),
+        ],
         "heads": [("dense", 15, False), ("dense", 17, False), ("dense", 19, True)],
         "size": 48,
     },
@@ -60,7 +92,9 @@ def mtcnn_weights_dir() -> Path:
     """The ``mtcnn`` package's weights folder, found without importing the package."""
     spec = importlib.util.find_spec("mtcnn")
     if spec is None or not spec.submodule_search_locations:
-        raise ModelNotFoundError("the 'mtcnn' package (which carries MTCNN's weights) is not installed: pip install mtcnn")
+        raise ModelNotFoundError(
+            "the 'mtcnn' package (which carries MTCNN's weights) is not installed: pip install mtcnn"
+        )
     folder = Path(list(spec.submodule_search_locations)[0]) / "assets" / "weights"
     if not all((folder / f"{n}.lz4").is_file() for n in _PROGRAMS):
         raise ModelNotFoundError(f"MTCNN weight files are missing from {folder}")
@@ -138,8 +172,9 @@ def build_onnx(name: str, weights: list[np.ndarray]) -> bytes:
         outputs.append(onnx_proto.value_info(y, dims))
     size = prog["size"]
     shape: list[int | str] = ["N", 3, size, size] if size else ["N", 3, "H", "W"]
-    return onnx_proto.model(nodes, name, [onnx_proto.value_info("input", shape)], outputs, inits,
-                            opset=17, ir_version=8)
+    return onnx_proto.model(
+        nodes, name, [onnx_proto.value_info("input", shape)], outputs, inits, opset=17, ir_version=8
+    )
 
 
 # ---- torch modules -------------------------------------------------------------------------------
@@ -196,8 +231,9 @@ class _Runner:
             # R- and O-Net see a different batch size at every call: planned memory patterns would be
             # kept per size (about 100 MB over a short video)
             opts.enable_mem_pattern = name == "pnet"
-            self.session = ort.InferenceSession(build_onnx(name, weights), sess_options=opts,
-                                                providers=["CPUExecutionProvider"])
+            self.session = ort.InferenceSession(
+                build_onnx(name, weights), sess_options=opts, providers=["CPUExecutionProvider"]
+            )
         elif backend == "torch":
             self.module = build_torch(name, weights)
         else:
@@ -339,16 +375,19 @@ class MtcnnDetector(FaceDetector):
             raise InvalidInputError("thresholds takes 3 values (P-, R-, O-Net), nms_thresholds 4")
         folder = Path(weights_dir) if weights_dir is not None else mtcnn_weights_dir()
         weights = load_mtcnn_weights(str(folder))
-        self.pnet, self.rnet, self.onet = (_Runner(n, weights[n], backend, threads, allow_spinning)
-                                           for n in ("pnet", "rnet", "onet"))
+        self.pnet, self.rnet, self.onet = (
+            _Runner(n, weights[n], backend, threads, allow_spinning) for n in ("pnet", "rnet", "onet")
+        )
         self.min_face, self.min_face_ratio, self.min_score = float(min_face), float(min_face_ratio), float(min_score)
         self.min_face_cap = float(min_face_cap)
         self.scale_factor = float(scale_factor)
         self.thresholds, self.nms_thresholds = tuple(thresholds), tuple(nms_thresholds)
 
     def __repr__(self) -> str:
-        return (f"MtcnnDetector(backend={self.pnet.backend!r}, min_face={self.min_face}, "
-                f"min_face_ratio={self.min_face_ratio}, min_score={self.min_score})")
+        return (
+            f"MtcnnDetector(backend={self.pnet.backend!r}, min_face={self.min_face}, "
+            f"min_face_ratio={self.min_face_ratio}, min_score={self.min_score})"
+        )
 
     def smallest_face(self, height: int, width: int) -> float:
         """The smallest face side looked for in an image of this size, in its pixels."""
@@ -399,8 +438,9 @@ class MtcnnDetector(FaceDetector):
             out.append(_square(np.concatenate([boxes, cand[:, 4:5]], 1)))
         return out
 
-    def _batched(self, plans: list[_Plan], boxes: list[np.ndarray], net: _Runner, size: int,
-                 area: bool) -> list[list[np.ndarray]]:
+    def _batched(
+        self, plans: list[_Plan], boxes: list[np.ndarray], net: _Runner, size: int, area: bool
+    ) -> list[list[np.ndarray]]:
         """One network call for the crops of every image; outputs split back per image."""
         counts = [len(b) for b in boxes]
         if not sum(counts):
@@ -453,7 +493,10 @@ class MtcnnDetector(FaceDetector):
             final[:, :4] /= plan.scale
             # the pyramid also finds faces a little smaller than the limit: the limit is a promise
             sides = np.minimum(final[:, 2] - final[:, 0], final[:, 3] - final[:, 1])
-            dets = [Detection(box=as_box(f[:4]), detection_score=float(f[4]), landmarks=m.astype(np.float64))
-                    for f, m, side in zip(final, landmarks, sides) if side >= plan.smallest]
+            dets = [
+                Detection(box=as_box(f[:4]), detection_score=float(f[4]), landmarks=m.astype(np.float64))
+                for f, m, side in zip(final, landmarks, sides)
+                if side >= plan.smallest
+            ]
             result.append(clip_detections(dets, plan.width, plan.height))
         return result

@@ -76,7 +76,8 @@ class _Track:
 
 def _centre_size(box: np.ndarray) -> tuple[np.ndarray, float]:
     return np.array([(box[0] + box[2]) / 2, (box[1] + box[3]) / 2]), math.sqrt(
-        max(box[2] - box[0], 1e-6) * max(box[3] - box[1], 1e-6))
+        max(box[2] - box[0], 1e-6) * max(box[3] - box[1], 1e-6)
+    )
 
 
 def _crowded(boxes: Sequence[Sequence[float] | np.ndarray], margin: float = 0.3) -> list[bool]:
@@ -150,10 +151,15 @@ class FaceTracker:
         self.max_scale_change = max_scale_change
         self.min_similarity = min_similarity
         self.frame_interval = frame_interval
-        if not (isinstance(reid_seconds, (int, float)) and reid_seconds >= 0 and isinstance(reid_iou, (int, float))
-                and 0 < reid_iou <= 1):
-            raise InvalidInputError(f"reid_seconds must be >= 0 and reid_iou in (0, 1], got {reid_seconds!r}, "
-                                    f"{reid_iou!r}")
+        if not (
+            isinstance(reid_seconds, (int, float))
+            and reid_seconds >= 0
+            and isinstance(reid_iou, (int, float))
+            and 0 < reid_iou <= 1
+        ):
+            raise InvalidInputError(
+                f"reid_seconds must be >= 0 and reid_iou in (0, 1], got {reid_seconds!r}, {reid_iou!r}"
+            )
         self.reid_seconds, self.reid_iou = float(reid_seconds), float(reid_iou)
         self._tracks: list[_Track] = []
         self._next_id = 0
@@ -212,8 +218,9 @@ class FaceTracker:
                 return math.inf
         return 1000.0 + (1 - iou) + (1 - sim)
 
-    def _motion_cost(self, track: _Track, det: Detection, desc: np.ndarray | None, t: float, crowded: bool,
-                     dt: float) -> float:
+    def _motion_cost(
+        self, track: _Track, det: Detection, desc: np.ndarray | None, t: float, crowded: bool, dt: float
+    ) -> float:
         pred = track.predict(t)
         box = np.asarray(det.box, dtype=np.float64)
         (cp, sp), (cd, sd) = _centre_size(pred), _centre_size(box)
@@ -257,8 +264,11 @@ class FaceTracker:
         if descriptors is not None and len(descriptors) != len(detections):
             raise InvalidInputError(f"{len(descriptors)} descriptors for {len(detections)} detections")
         t = self._advance(time)
-        descs = [None] * len(detections) if descriptors is None else [
-            d if d is not None and np.any(d) else None for d in descriptors]  # all zeros: no information
+        descs = (
+            [None] * len(detections)
+            if descriptors is None
+            else [d if d is not None and np.any(d) else None for d in descriptors]
+        )  # all zeros: no information
         ids = [-1] * len(detections)
         # a face near another face or the image border may be partly hidden: its box and crop are not
         # the whole face, so it is matched by motion alone and teaches the track nothing
@@ -282,9 +292,17 @@ class FaceTracker:
         for di, det in enumerate(detections):
             if ids[di] < 0:
                 box = np.asarray(det.box, dtype=np.float64)
-                track = _Track(self._next_id, box, t, self._step, np.zeros(2), box[2:] - box[:2],
-                               descriptor=None if crowded[di] else descs[di], landmarks=det.landmarks,
-                               score=det.detection_score)
+                track = _Track(
+                    self._next_id,
+                    box,
+                    t,
+                    self._step,
+                    np.zeros(2),
+                    box[2:] - box[:2],
+                    descriptor=None if crowded[di] else descs[di],
+                    landmarks=det.landmarks,
+                    score=det.detection_score,
+                )
                 self._next_id += 1
                 self._tracks.append(track)
                 ids[di] = track.id
@@ -318,6 +336,7 @@ class FaceTracker:
     def _end_old(self, cut: bool = False) -> list[int]:
         """End tracks unmatched for more than ``max_age`` frames and ``reid_seconds``, or not matched
         right after a cut."""
+
         def over(tr: _Track) -> bool:
             if cut:
                 return self._step > tr.step
@@ -426,8 +445,14 @@ def _follow(prev: np.ndarray, cur: np.ndarray, box: np.ndarray, max_motion: floa
     if size < 8:
         return None
     # work on a window around the face (the flow of the whole frame is not needed)
-    x0, y0 = int(max(0, min(box[0], box[2]) - size * max_motion - 16)), int(max(0, min(box[1], box[3]) - size * max_motion - 16))
-    x1, y1 = int(min(w, max(box[0], box[2]) + size * max_motion + 16)), int(min(h, max(box[1], box[3]) + size * max_motion + 16))
+    x0, y0 = (
+        int(max(0, min(box[0], box[2]) - size * max_motion - 16)),
+        int(max(0, min(box[1], box[3]) - size * max_motion - 16)),
+    )
+    x1, y1 = (
+        int(min(w, max(box[0], box[2]) + size * max_motion + 16)),
+        int(min(h, max(box[1], box[3]) + size * max_motion + 16)),
+    )
     if x1 - x0 < 16 or y1 - y0 < 16:
         return None
     a, b = prev[y0:y1, x0:x1], cur[y0:y1, x0:x1]
@@ -441,7 +466,9 @@ def _follow(prev: np.ndarray, cur: np.ndarray, box: np.ndarray, max_motion: floa
     if p0 is None or len(p0) < 8:
         return None
     p1, st, _ = cv2.calcOpticalFlowPyrLK(a, b, p0, None, winSize=_LK_WINDOW, maxLevel=_LK_LEVELS, criteria=_LK_CRITERIA)
-    pb, st2, _ = cv2.calcOpticalFlowPyrLK(b, a, p1, None, winSize=_LK_WINDOW, maxLevel=_LK_LEVELS, criteria=_LK_CRITERIA)
+    pb, st2, _ = cv2.calcOpticalFlowPyrLK(
+        b, a, p1, None, winSize=_LK_WINDOW, maxLevel=_LK_LEVELS, criteria=_LK_CRITERIA
+    )
     fb = np.linalg.norm((p0 - pb).reshape(-1, 2), axis=1)
     good = (st.ravel() == 1) & (st2.ravel() == 1) & (fb < max(1.0, 0.02 * size))
     if good.sum() < max(6, 0.5 * len(p0)):

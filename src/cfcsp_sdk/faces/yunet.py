@@ -115,8 +115,9 @@ class YuNetDetector(FaceDetector):
         canvas[:nh, :nw] = resized
         return canvas.transpose(2, 0, 1)
 
-    def _decode(self, outs: dict[str, np.ndarray], b: int, ch: int, cw: int, scale: float,
-                size: tuple[int, int]) -> list[Detection]:
+    def _decode(
+        self, outs: dict[str, np.ndarray], b: int, ch: int, cw: int, scale: float, size: tuple[int, int]
+    ) -> list[Detection]:
         boxes, scores, kps = [], [], []
         for s in STRIDES:
             cols = cw // s
@@ -144,8 +145,11 @@ class YuNetDetector(FaceDetector):
             box = boxes_a[i] / scale
             if min(box[2] - box[0], box[3] - box[1]) < smallest:
                 continue
-            dets.append(Detection(box=as_box(box), detection_score=float(scores_a[i]),
-                                  landmarks=(kps_a[i] / scale).astype(np.float64)))
+            dets.append(
+                Detection(
+                    box=as_box(box), detection_score=float(scores_a[i]), landmarks=(kps_a[i] / scale).astype(np.float64)
+                )
+            )
         return clip_detections(dets, size[1], size[0])
 
     def detect(self, image: np.ndarray) -> list[Detection]:

@@ -68,8 +68,9 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
 
 
 @contextlib.contextmanager
-def atomic_open(path: str | os.PathLike[str], mode: str = "w", encoding: str | None = "utf-8",
-                newline: str | None = None) -> Iterator[IO]:
+def atomic_open(
+    path: str | os.PathLike[str], mode: str = "w", encoding: str | None = "utf-8", newline: str | None = None
+) -> Iterator[IO]:
     """Open a temporary file next to ``path`` for writing (``mode`` ``"w"`` or ``"wb"``); it replaces
     ``path`` whole when the block ends without an error and is deleted otherwise."""
     if mode not in ("w", "wb"):
@@ -113,7 +114,9 @@ def allowed_roots(folder: Path) -> list[Path]:
     return roots
 
 
-def file_inside(folder: str | os.PathLike[str], relative: str, what: str = "file", *, for_writing: bool = False) -> Path:
+def file_inside(
+    folder: str | os.PathLike[str], relative: str, what: str = "file", *, for_writing: bool = False
+) -> Path:
     """``folder / relative`` after checking that it cannot lead outside ``folder``.
 
     ``relative`` must be a relative path without ``..`` components (absolute paths, Windows drive
@@ -127,8 +130,7 @@ def file_inside(folder: str | os.PathLike[str], relative: str, what: str = "file
     """
     rel = str(relative)
     parts = rel.replace("\\", "/").split("/")
-    if (not rel or "\x00" in rel or rel.startswith(("/", "\\")) or ":" in rel or ".." in parts
-            or os.path.isabs(rel)):
+    if not rel or "\x00" in rel or rel.startswith(("/", "\\")) or ":" in rel or ".." in parts or os.path.isabs(rel):
         raise UnsafeFileError(f"{what} {rel!r} is not a plain path inside the model folder; refused")
     base = Path(folder)
     path = base / rel
@@ -138,5 +140,4 @@ def file_inside(folder: str | os.PathLike[str], relative: str, what: str = "file
     return path
 
 
-__all__ = ["allowed_roots", "atomic_open", "atomic_path", "file_inside", "write_bytes_atomic",
-           "write_text_atomic"]
+__all__ = ["allowed_roots", "atomic_open", "atomic_path", "file_inside", "write_bytes_atomic", "write_text_atomic"]

@@ -28,8 +28,10 @@ def to_bgr_uint8(image: np.ndarray, color: str = "bgr") -> np.ndarray:
         image = (image.astype(np.uint32) * 255 + 32767) // 65535
         image = image.astype(np.uint8)
     elif image.dtype != np.uint8:
-        raise InvalidInputError(f"images must be uint8 or uint16, got {image.dtype}; for floats in 0..1 "
-                                "pass (img * 255).round().astype(np.uint8)")
+        raise InvalidInputError(
+            f"images must be uint8 or uint16, got {image.dtype}; for floats in 0..1 "
+            "pass (img * 255).round().astype(np.uint8)"
+        )
     if image.ndim == 3 and image.shape[2] == 1:
         image = image[..., 0]
     if image.ndim == 2:

@@ -72,7 +72,7 @@ def _fields(buf: memoryview):
             size, pos = _varint(buf, pos)
             if pos + size > len(buf):
                 raise _Malformed("field runs past the end")
-            yield number, wire, buf[pos:pos + size]
+            yield number, wire, buf[pos : pos + size]
             pos += size
         elif wire == 1:
             pos += 8

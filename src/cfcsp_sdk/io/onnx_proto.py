@@ -51,8 +51,7 @@ def _float(field: int, value: float) -> bytes:
 def tensor(name: str, array: np.ndarray) -> bytes:
     """A ``TensorProto`` initializer: ``array`` as float32 raw little-endian data."""
     a = np.ascontiguousarray(array, dtype="<f4")
-    return (b"".join(_int(1, d) for d in a.shape) + _int(2, FLOAT) + _bytes(8, name)
-            + _bytes(9, a.tobytes()))
+    return b"".join(_int(1, d) for d in a.shape) + _int(2, FLOAT) + _bytes(8, name) + _bytes(9, a.tobytes())
 
 
 def _attribute(name: str, value: int | float | str | Sequence[int]) -> bytes:
@@ -65,10 +64,16 @@ def _attribute(name: str, value: int | float | str | Sequence[int]) -> bytes:
     return _bytes(1, name) + b"".join(_int(8, int(v)) for v in value) + _int(20, _ATTR_INTS)
 
 
-def node(op_type: str, inputs: Iterable[str], outputs: Iterable[str], **attributes: int | float | str | Sequence[int]) -> bytes:
+def node(
+    op_type: str, inputs: Iterable[str], outputs: Iterable[str], **attributes: int | float | str | Sequence[int]
+) -> bytes:
     """A ``NodeProto`` of the default domain; attributes are written sorted by name (as ``onnx.helper`` does)."""
-    return (b"".join(_bytes(1, i) for i in inputs) + b"".join(_bytes(2, o) for o in outputs)
-            + _bytes(4, op_type) + b"".join(_bytes(5, _attribute(k, v)) for k, v in sorted(attributes.items())))
+    return (
+        b"".join(_bytes(1, i) for i in inputs)
+        + b"".join(_bytes(2, o) for o in outputs)
+        + _bytes(4, op_type)
+        + b"".join(_bytes(5, _attribute(k, v)) for k, v in sorted(attributes.items()))
+    )
 
 
 def value_info(name: str, shape: Sequence[int | str], elem_type: int = FLOAT) -> bytes:
@@ -78,13 +83,24 @@ def value_info(name: str, shape: Sequence[int | str], elem_type: int = FLOAT) ->
     return _bytes(1, name) + _bytes(2, _bytes(1, tensor_type))
 
 
-def model(nodes: Sequence[bytes], name: str, inputs: Sequence[bytes], outputs: Sequence[bytes],
-          initializers: Sequence[bytes], opset: int = 17, ir_version: int = 8,
-          producer: str = "cfcsp-sdk") -> bytes:
+def model(
+    nodes: Sequence[bytes],
+    name: str,
+    inputs: Sequence[bytes],
+    outputs: Sequence[bytes],
+    initializers: Sequence[bytes],
+    opset: int = 17,
+    ir_version: int = 8,
+    producer: str = "cfcsp-sdk",
+) -> bytes:
     """A serialised ``ModelProto`` with one graph, importing the default domain at ``opset``."""
-    graph = (b"".join(_bytes(1, n) for n in nodes) + _bytes(2, name)
-             + b"".join(_bytes(5, t) for t in initializers)
-             + b"".join(_bytes(11, v) for v in inputs) + b"".join(_bytes(12, v) for v in outputs))
+    graph = (
+        b"".join(_bytes(1, n) for n in nodes)
+        + _bytes(2, name)
+        + b"".join(_bytes(5, t) for t in initializers)
+        + b"".join(_bytes(11, v) for v in inputs)
+        + b"".join(_bytes(12, v) for v in outputs)
+    )
     return _int(1, ir_version) + _bytes(2, producer) + _bytes(7, graph) + _bytes(8, _int(2, opset))
 
 

@@ -12,8 +12,9 @@ from cfcsp_sdk.errors import MediaError
 
 # the one list of video suffixes: cfcsp predict's file-type decision, folders and globs of predict and
 # batch all read it (a second copy in cli.py had .m2ts where this one had not)
-VIDEO_SUFFIXES = frozenset({".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv",
-                            ".3gp", ".ts", ".mts", ".m2ts"})
+VIDEO_SUFFIXES = frozenset(
+    {".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".3gp", ".ts", ".mts", ".m2ts"}
+)
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"})
 MEDIA_SUFFIXES = VIDEO_SUFFIXES | IMAGE_SUFFIXES
 

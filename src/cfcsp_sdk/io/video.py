@@ -64,9 +64,16 @@ def ffmpeg_messages(level: str | None = "warning") -> None:
     if level is None:
         av.logging.set_level(None)
         return
-    levels = {"quiet": None, "panic": av.logging.PANIC, "fatal": av.logging.FATAL, "error": av.logging.ERROR,
-              "warning": av.logging.WARNING, "info": av.logging.INFO, "verbose": av.logging.VERBOSE,
-              "debug": av.logging.DEBUG}
+    levels = {
+        "quiet": None,
+        "panic": av.logging.PANIC,
+        "fatal": av.logging.FATAL,
+        "error": av.logging.ERROR,
+        "warning": av.logging.WARNING,
+        "info": av.logging.INFO,
+        "verbose": av.logging.VERBOSE,
+        "debug": av.logging.DEBUG,
+    }
     if level not in levels:
         raise InvalidInputError(f"FFmpeg message level must be one of {', '.join(levels)}, got {level!r}")
     av.logging.set_level(levels[level])
@@ -338,12 +345,15 @@ class VideoReader:
         near_end = [i for i in self.skipped_frames[-_NEAR_END:] if i >= self.frames_read - _NEAR_END]
         counted = self._stream.frames - state.discarded  # the stream's own frame count (MP4, AVI headers)
         if tail or self.frames_read < counted:
-            self.error = f"decoding stopped at frame {self.frames_read} of {max(expected, counted)} " \
-                         "(truncated or corrupt video)"
+            self.error = (
+                f"decoding stopped at frame {self.frames_read} of {max(expected, counted)} (truncated or corrupt video)"
+            )
         elif near_end:
             # the last packets of a cut file may be frames shown a little earlier (B-frames)
-            self.error = (f"{len(near_end)} of the last {_NEAR_END} frames lost, frame {near_end[0]} first "
-                          "(truncated or corrupt video)")
+            self.error = (
+                f"{len(near_end)} of the last {_NEAR_END} frames lost, frame {near_end[0]} first "
+                "(truncated or corrupt video)"
+            )
         elif state.read_error is not None:
             self.error = f"{message}: {state.read_error}"
         elif _ends_inside_a_ts_packet(self.source):  # type: ignore[arg-type]
@@ -354,8 +364,10 @@ class VideoReader:
             # boundary
             slack = 0.5 / fps
             if state.packet_end - state.first_packet + slack < self._stated:
-                self.error = (f"decoding stopped at frame {self.frames_read} of "
-                              f"{max(round(self._stated * fps), self.frames_read)} (truncated or corrupt video)")
+                self.error = (
+                    f"decoding stopped at frame {self.frames_read} of "
+                    f"{max(round(self._stated * fps), self.frames_read)} (truncated or corrupt video)"
+                )
 
     # ---- cameras and URLs: OpenCV --------------------------------------------------------------
     def _capture_frames(self) -> Generator[Frame, None, None]:
@@ -421,8 +433,10 @@ class VideoReader:
             return
         parts = []
         if self.skipped_frames:
-            parts.append(f"{len(self.skipped_frames)} of {self.frames_read} frames lost to damage "
-                         f"(first at {self.skipped_times[0]:.3f} s, frame {self.skipped_frames[0]})")
+            parts.append(
+                f"{len(self.skipped_frames)} of {self.frames_read} frames lost to damage "
+                f"(first at {self.skipped_times[0]:.3f} s, frame {self.skipped_frames[0]})"
+            )
         if self.error:
             parts.append(self.error)
         warnings.warn(MediaWarning(f"{self.info.source}: " + "; ".join(parts)), stacklevel=3)
@@ -437,7 +451,9 @@ class _FileState:
     decoded: int = 0  # frames the decoder handed out
     damage: bool = False  # a decoding error, a corrupt packet or a read error was seen
     read_error: str | None = None
-    pending: list[tuple[int, int]] = field(default_factory=list)  # heap: (pts, duration) of packets whose frames are due
+    pending: list[tuple[int, int]] = field(
+        default_factory=list
+    )  # heap: (pts, duration) of packets whose frames are due
     first_packet: float | None = None  # seconds
     packet_end: float | None = None  # seconds: the end of the latest packet
 

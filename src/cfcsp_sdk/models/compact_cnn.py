@@ -31,9 +31,7 @@ MAX_MEMBERS = 16
 
 
 def _conv_bn_relu(cin: int, cout: int) -> nn.Sequential:
-    return nn.Sequential(
-        nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)
-    )
+    return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
 
 
 class CompactCNN(nn.Module):
@@ -121,8 +119,9 @@ class CompactCNNEnsemble(nn.Module):
     ) -> None:
         super().__init__()
         if isinstance(members, bool) or not isinstance(members, int) or not 1 <= members <= MAX_MEMBERS:
-            raise ModelConfigError(f"members must be an integer in 1..{MAX_MEMBERS}, got {members!r:.40}",
-                                   field="args.members")
+            raise ModelConfigError(
+                f"members must be an integer in 1..{MAX_MEMBERS}, got {members!r:.40}", field="args.members"
+            )
         self.members = nn.ModuleList(CompactCNN(num_classes, in_channels, widths, dropout) for _ in range(members))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -17,7 +17,8 @@ from cfcsp_sdk.registry import Registry
 ENTRY_POINT_GROUP = "cfcsp_sdk.architectures"
 
 ARCHITECTURES: Registry[Callable[..., Any]] = Registry(
-    "architecture", ENTRY_POINT_GROUP,
+    "architecture",
+    ENTRY_POINT_GROUP,
     {
         "cfcsp-compact-cnn": "cfcsp_sdk.models.compact_cnn:build_compact_cnn",
         "cfcsp-compact-cnn-ensemble": "cfcsp_sdk.models.compact_cnn:build_compact_cnn_ensemble",
@@ -48,8 +49,10 @@ def build_network(name: str | None, num_classes: int, args: dict[str, Any] | Non
             backends that build networks need), or the builder refuses ``args``.
     """
     if name is None:
-        raise ModelConfigError("names no architecture; the torch backend builds the network from one "
-                               "(ONNX files need none)", field="architecture")
+        raise ModelConfigError(
+            "names no architecture; the torch backend builds the network from one (ONNX files need none)",
+            field="architecture",
+        )
     builder = ARCHITECTURES.get(name)
     try:
         return builder(num_classes=num_classes, **(args or {}))

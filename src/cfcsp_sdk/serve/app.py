@@ -99,9 +99,17 @@ def _too_large(limit: int) -> dict:
 
 async def _send_json(send: Callable, status: int, body: dict) -> None:
     data = json.dumps(body).encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode()),
-                            (b"connection", b"close")]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(data)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": data})
 
 
@@ -143,8 +151,9 @@ def create_app(settings: ServeSettings | None = None, recognizer_factory: Callab
         state["recognizer"] = recognizer_factory()
         state["live"] = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cfcsp-live")
         state["decode"] = ThreadPoolExecutor(max_workers=2, thread_name_prefix="cfcsp-decode")
-        state["jobs"] = VideoJobs(root / "jobs", recognizer_factory, settings.workers, settings.max_jobs,
-                                  settings.keep_finished_jobs)
+        state["jobs"] = VideoJobs(
+            root / "jobs", recognizer_factory, settings.workers, settings.max_jobs, settings.keep_finished_jobs
+        )
         state["connections"] = 0
         state["lock"] = threading.Lock()
         try:
@@ -192,7 +201,9 @@ def create_app(settings: ServeSettings | None = None, recognizer_factory: Callab
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-        return _error(422, "ValidationError", "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()))
+        return _error(
+            422, "ValidationError", "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        )
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -210,13 +221,21 @@ def create_app(settings: ServeSettings | None = None, recognizer_factory: Callab
     @app.get("/v1/model")
     async def model() -> dict:
         rec = state["recognizer"]
-        return {"name": rec.config.name, "labels": list(rec.labels), "backend": rec.backend.name,
-                "folder": str(rec.folder), "smoothing": {"window": rec.smoother.window, "mode": "causal"},
-                "limits": {"max_upload_bytes": settings.max_upload_bytes,
-                           "max_image_pixels": settings.max_image_pixels,
-                           "max_frame_bytes": settings.max_frame_bytes,
-                           "max_waiting_frames": settings.max_waiting_frames,
-                           "max_connections": settings.max_connections, "max_jobs": settings.max_jobs}}
+        return {
+            "name": rec.config.name,
+            "labels": list(rec.labels),
+            "backend": rec.backend.name,
+            "folder": str(rec.folder),
+            "smoothing": {"window": rec.smoother.window, "mode": "causal"},
+            "limits": {
+                "max_upload_bytes": settings.max_upload_bytes,
+                "max_image_pixels": settings.max_image_pixels,
+                "max_frame_bytes": settings.max_frame_bytes,
+                "max_waiting_frames": settings.max_waiting_frames,
+                "max_connections": settings.max_connections,
+                "max_jobs": settings.max_jobs,
+            },
+        }
 
     # ---- uploads -----------------------------------------------------------------------------
     async def save_upload(request: Request, folder: Path, default_name: str) -> tuple[Path, str]:
@@ -260,8 +279,11 @@ def create_app(settings: ServeSettings | None = None, recognizer_factory: Callab
             if pixels is None:
                 raise ApiError(415, "MediaError", "the upload is not an image (JPEG, PNG, WebP, BMP, TIFF, ...)")
             if pixels > settings.max_image_pixels:
-                raise ApiError(413, "PayloadTooLarge", f"an image of {pixels} pixels exceeds the limit "
-                                                       f"of {settings.max_image_pixels} pixels")
+                raise ApiError(
+                    413,
+                    "PayloadTooLarge",
+                    f"an image of {pixels} pixels exceeds the limit of {settings.max_image_pixels} pixels",
+                )
             loop = asyncio.get_running_loop()
             try:
                 result = await loop.run_in_executor(state["live"], state["recognizer"].predict_image, path)
@@ -288,8 +310,12 @@ def create_app(settings: ServeSettings | None = None, recognizer_factory: Callab
     def job_or_404(job_id: str) -> Any:
         job = state["jobs"].get(job_id)
         if job is None:
-            raise ApiError(404, "NotFound", f"no video job {job_id!r} (deleted, removed as one of the oldest "
-                                            "finished, or lost with a restart of the server: jobs live in memory)")
+            raise ApiError(
+                404,
+                "NotFound",
+                f"no video job {job_id!r} (deleted, removed as one of the oldest "
+                "finished, or lost with a restart of the server: jobs live in memory)",
+            )
         return job
 
     @app.get("/v1/videos/{job_id}")
@@ -300,13 +326,18 @@ def create_app(settings: ServeSettings | None = None, recognizer_factory: Callab
     async def video_result(job_id: str, format: str = "json") -> Any:
         job = job_or_404(job_id)
         if format not in RESULT_FILES:
-            raise ApiError(400, "InvalidInputError", f"format must be one of {', '.join(RESULT_FILES)}, got {format!r:.40}")
+            raise ApiError(
+                400, "InvalidInputError", f"format must be one of {', '.join(RESULT_FILES)}, got {format!r:.40}"
+            )
         if job.state != "done":
             raise ApiError(409, "NotReady", f"job {job_id} is {job.state}" + (f": {job.error}" if job.error else ""))
         media = {"json": "application/json", "csv": "text/csv", "abaw": "text/plain"}[format]
         stem = Path(job.filename).stem or "video"
-        return FileResponse(state["jobs"].result_path(job, format), media_type=media,
-                            filename=f"{stem}.{ {'json': 'json', 'csv': 'csv', 'abaw': 'txt'}[format] }")
+        return FileResponse(
+            state["jobs"].result_path(job, format),
+            media_type=media,
+            filename=f"{stem}.{ {'json': 'json', 'csv': 'csv', 'abaw': 'txt'}[format] }",
+        )
 
     @app.delete("/v1/videos/{job_id}")
     async def delete_video(job_id: str) -> dict:
@@ -327,9 +358,15 @@ def create_app(settings: ServeSettings | None = None, recognizer_factory: Callab
         try:
             await ws.accept()
             if full:
-                await ws.send_json(error_reply(ApiError(503, "TooManyConnections",
-                                                        f"{settings.max_connections} connections are open (the "
-                                                        "limit); try again later")))
+                await ws.send_json(
+                    error_reply(
+                        ApiError(
+                            503,
+                            "TooManyConnections",
+                            f"{settings.max_connections} connections are open (the limit); try again later",
+                        )
+                    )
+                )
                 await ws.close(code=1013)
                 return
             await _live(ws)
@@ -341,22 +378,34 @@ def create_app(settings: ServeSettings | None = None, recognizer_factory: Callab
                     state["connections"] -= 1
 
     async def _live(ws: WebSocket) -> None:
-        session = LiveSession(lambda: state["recognizer"].pipeline(mode="causal"), state["live"], state["decode"],
-                              settings.max_waiting_frames, settings.max_frame_pixels, settings.max_frame_bytes)
+        session = LiveSession(
+            lambda: state["recognizer"].pipeline(mode="causal"),
+            state["live"],
+            state["decode"],
+            settings.max_waiting_frames,
+            settings.max_frame_pixels,
+            settings.max_frame_bytes,
+        )
 
         async def receive() -> None:
             while not session.ended:
                 try:
                     message = await asyncio.wait_for(ws.receive(), settings.idle_seconds)
                 except asyncio.TimeoutError:
-                    await ws.send_json(error_reply(ApiError(408, "IdleTimeout", f"nothing received for "
-                                                            f"{settings.idle_seconds} s: closing")))
+                    await ws.send_json(
+                        error_reply(
+                            ApiError(408, "IdleTimeout", f"nothing received for {settings.idle_seconds} s: closing")
+                        )
+                    )
                     await ws.close(code=1008)
                     raise WebSocketDisconnect(1008) from None
                 if message["type"] == "websocket.disconnect":
                     raise WebSocketDisconnect(message.get("code", 1000))
-                reply = (session.on_bytes(message["bytes"]) if message.get("bytes") is not None
-                         else session.on_text(message.get("text") or ""))
+                reply = (
+                    session.on_bytes(message["bytes"])
+                    if message.get("bytes") is not None
+                    else session.on_text(message.get("text") or "")
+                )
                 if reply is not None:
                     await ws.send_json(reply)
 
@@ -388,6 +437,11 @@ def serve(settings: ServeSettings, recognizer_factory: Callable[[], Any] | None 
     """Run the app under uvicorn until interrupted."""
     import uvicorn
 
-    uvicorn.run(create_app(settings, recognizer_factory), host=settings.host, port=settings.port,
-                ws_max_size=settings.max_frame_bytes + 1024, log_level="info",
-                access_log=settings.access_log)  # off by default: the page's token travels in its URL
+    uvicorn.run(
+        create_app(settings, recognizer_factory),
+        host=settings.host,
+        port=settings.port,
+        ws_max_size=settings.max_frame_bytes + 1024,
+        log_level="info",
+        access_log=settings.access_log,
+    )  # off by default: the page's token travels in its URL

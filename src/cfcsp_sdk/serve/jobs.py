@@ -71,8 +71,9 @@ class VideoJobs:
         keep_finished: finished jobs kept; the oldest are removed beyond it.
     """
 
-    def __init__(self, root: Path, make_recognizer: Callable[[], Any], workers: int, max_jobs: int,
-                 keep_finished: int) -> None:
+    def __init__(
+        self, root: Path, make_recognizer: Callable[[], Any], workers: int, max_jobs: int, keep_finished: int
+    ) -> None:
         self.root, self.make_recognizer = root, make_recognizer
         self.max_jobs, self.keep_finished = max_jobs, keep_finished
         self._local = threading.local()
@@ -92,8 +93,10 @@ class VideoJobs:
         with self._lock:
             active = sum(j.state in ("queued", "running") for j in self._jobs.values())
         if active >= self.max_jobs:
-            raise JobLimitError(f"{active} video jobs are queued or running (the limit is {self.max_jobs}); "
-                                "try again when one has finished")
+            raise JobLimitError(
+                f"{active} video jobs are queued or running (the limit is {self.max_jobs}); "
+                "try again when one has finished"
+            )
 
     def submit(self, job_id: str, folder: Path, video: Path, filename: str) -> VideoJob:
         """Queue the uploaded ``video`` (already in ``folder``). Raises JobLimitError when full (the
@@ -102,8 +105,10 @@ class VideoJobs:
             active = sum(j.state in ("queued", "running") for j in self._jobs.values())
             if active >= self.max_jobs:
                 shutil.rmtree(folder, ignore_errors=True)
-                raise JobLimitError(f"{active} video jobs are queued or running (the limit is {self.max_jobs}); "
-                                    "try again when one has finished")
+                raise JobLimitError(
+                    f"{active} video jobs are queued or running (the limit is {self.max_jobs}); "
+                    "try again when one has finished"
+                )
             job = VideoJob(id=job_id, filename=filename, folder=folder)
             self._jobs[job_id] = job
             self._prune()

@@ -92,8 +92,15 @@ class LiveSession:
         max_pixels, max_bytes: limits of one frame.
     """
 
-    def __init__(self, make_pipeline: Callable[[], Any], executor: Executor, decoder: Executor, max_waiting: int,
-                 max_pixels: int, max_bytes: int) -> None:
+    def __init__(
+        self,
+        make_pipeline: Callable[[], Any],
+        executor: Executor,
+        decoder: Executor,
+        max_waiting: int,
+        max_pixels: int,
+        max_bytes: int,
+    ) -> None:
         self.make_pipeline = make_pipeline
         self.pipeline, self.executor, self.decoder = make_pipeline(), executor, decoder
         self.max_pixels, self.max_bytes = max_pixels, max_bytes
@@ -123,7 +130,9 @@ class LiveSession:
             return None
         unknown = set(msg) - {"time", "index", "type"}
         if unknown or msg.get("type", "frame") != "frame":
-            return error_reply(InvalidInputError(f"unknown message fields or type: {sorted(unknown) or msg.get('type')}"))
+            return error_reply(
+                InvalidInputError(f"unknown message fields or type: {sorted(unknown) or msg.get('type')}")
+            )
         t, i = msg.get("time"), msg.get("index")
         if t is not None and (isinstance(t, bool) or not isinstance(t, (int, float)) or not math.isfinite(t)):
             return error_reply(InvalidInputError(f"time must be a finite number of seconds, got {t!r:.40}"))
@@ -136,8 +145,9 @@ class LiveSession:
         """A frame: queued, dropping the oldest waiting one when full; returns an error reply for a bad one."""
         meta, self._next_meta = self._next_meta, {}
         if len(data) > self.max_bytes:
-            return error_reply(InvalidInputError(f"a frame of {len(data)} bytes exceeds {self.max_bytes} bytes"),
-                               meta.get("index"))
+            return error_reply(
+                InvalidInputError(f"a frame of {len(data)} bytes exceeds {self.max_bytes} bytes"), meta.get("index")
+            )
         decoded = self.decoder.submit(decode_frame, data, self.max_pixels)
         self.waiting.append(_Waiting(decoded, meta.get("time"), meta.get("index"), time.monotonic()))
         while len(self.waiting) > self.max_waiting:
@@ -178,9 +188,16 @@ class LiveSession:
         self._next_index = index + 1
         self.frames += 1
         rows = [r.to_dict() for d in done for r in d.rows]
-        return {"type": "frame", "index": index, "time": t, "rows": rows, "dropped": self.dropped,
-                "waiting": len(self.waiting), "processing_ms": round((time.perf_counter() - t0) * 1000, 2),
-                "latency_ms": round((time.monotonic() - item.received) * 1000, 2)}
+        return {
+            "type": "frame",
+            "index": index,
+            "time": t,
+            "rows": rows,
+            "dropped": self.dropped,
+            "waiting": len(self.waiting),
+            "processing_ms": round((time.perf_counter() - t0) * 1000, 2),
+            "latency_ms": round((time.monotonic() - item.received) * 1000, 2),
+        }
 
     def end_reply(self) -> dict[str, Any]:
         return {"type": "end", "frames": self.frames, "dropped": self.dropped}
