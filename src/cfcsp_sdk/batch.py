@@ -24,7 +24,7 @@ import hashlib
 import json
 import os
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -307,14 +307,6 @@ def build_recognizer(model: Any, options: dict[str, Any], threads: int) -> Recog
     return Recognizer(model, **recognizer_options_with_threads(options, threads))
 
 
-def check_abaw_labels(labels: Iterable[str]) -> None:
-    from cfcsp_sdk.results import AFFWILD2_LABELS
-
-    unknown = [k for k in labels if k not in AFFWILD2_LABELS]
-    if unknown:
-        raise CfcspError(f"abaw: the model's labels {unknown} have no Aff-Wild2 index")
-
-
 def prepare(
     inputs: Sequence[str | os.PathLike[str]] | str | os.PathLike[str], out: str | os.PathLike[str], fmt: str, abaw: bool
 ) -> tuple[Path, list[Plan]]:
@@ -481,7 +473,9 @@ def batch_setup(
     try:
         recognizer = build_recognizer(model, options, threads)
         if abaw:
-            check_abaw_labels(recognizer.labels)
+            from cfcsp_sdk.results import check_abaw_labels
+
+            check_abaw_labels(recognizer.labels)  # before any video, not at the first ABAW file
         yield BatchSetup(out_path, plans, model, options, workers, threads, sampling, recognizer, started)
     finally:
         cv2.setNumThreads(cv2_threads)

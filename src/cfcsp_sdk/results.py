@@ -464,6 +464,13 @@ class TrackSummary:
         return json_safe(d)
 
 
+def check_abaw_labels(labels: Sequence[str]) -> None:
+    """:class:`CfcspError` unless every label is one of Aff-Wild2's eight (what an ABAW file can hold)."""
+    unknown = [k for k in labels if k not in AFFWILD2_LABELS]
+    if unknown:
+        raise CfcspError(f"labels {unknown} have no Aff-Wild2 index; the ABAW file cannot hold them")
+
+
 def summarize(rows: Sequence[FaceRow], labels: Sequence[str], track: int) -> TrackSummary:
     """Mean smoothed probabilities, dominant label (highest mean), counts and label segments."""
     faces = [r for r in rows if r.has_face and r.probabilities is not None]
@@ -640,9 +647,7 @@ class VideoResult(TableExport):
         """
         if fill not in ("nearest", "none"):
             raise CfcspError(f"fill must be 'nearest' or 'none', got {fill!r}")
-        unknown = [k for k in self.labels if k not in AFFWILD2_LABELS]
-        if unknown:
-            raise CfcspError(f"labels {unknown} have no Aff-Wild2 index; the ABAW file cannot hold them")
+        check_abaw_labels(self.labels)
         track = self.main_track() if track is None else track
         last = 1 + max((r.frame for r in self.rows), default=-1)
         n = max(self.frames_read, last) if self.frames_read else max(self.frame_count, last)
