@@ -420,7 +420,7 @@ class _Collected:
         self.table: list[dict[str, Any]] = []
         self.entries: list[dict[str, Any]] = []
 
-    def add(self, src: str | int, result: Any, is_video: bool) -> None:
+    def add(self, src: str | int, result: Any) -> None:
         self.columns += [c for c in result.columns if c not in self.columns]
         self.table += [{"source": str(src), **row} for row in result.to_records()]
         self.entries.append({"source": str(src), **result.to_dict()})
@@ -463,7 +463,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         if not is_video and not len(result):
             print(f"cfcsp: no face found in {src}", file=sys.stderr)
         if args.output and several:
-            collected.add(src, result, is_video)
+            collected.add(src, result)
         elif args.output:
             _write_result(result, args.output)
     if several:
