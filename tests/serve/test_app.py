@@ -163,3 +163,35 @@ def test_png_frames_decode_like_the_video(media):
     buf = io.BytesIO()
     Image.fromarray(img[..., ::-1]).save(buf, format="PNG")
     np.testing.assert_array_equal(decode_frame(buf.getvalue(), 10**8), img)
+
+
+def test_a_raw_upload_keeps_its_name_and_its_sampling(server, media, recognizer_factory):
+    path = media("single_face.mp4")
+    expected = recognizer_factory().predict_video(path, fps=5)
+    with httpx.Client(timeout=60) as c:
+        assert c.post(f"{server.url}/v1/videos?fps=-1", content=b"x").status_code == 400  # before the upload
+        r = c.post(f"{server.url}/v1/videos?fps=5", content=path.read_bytes(), headers={"x-filename": "my clip.mp4"})
+        job = _wait_done(c, server.url, r.json()["id"])
+        assert job["filename"] == "my clip.mp4" and job["state"] == "done"
+        got = c.get(f"{server.url}/v1/videos/{job['id']}/result").json()
+        assert got["source"] == "my clip.mp4" and len(got["rows"]) == len(expected.rows) == 12
+        assert c.get(f"{server.url}/v1/videos/{job['id']}/result?format=csv").text == expected.to_csv()
+
+
+def test_tokens_are_kept_out_of_the_log():
+    import logging
+
+    from cfcsp_sdk.serve.app import _RedactToken
+
+    record = logging.LogRecord(
+        "uvicorn.error",
+        logging.INFO,
+        __file__,
+        1,
+        '%s - "WebSocket %s" [accepted]',
+        ("127.0.0.1:5", "/v1/stream?token=s3cret&x=1"),
+        None,
+    )
+    assert _RedactToken().filter(record) and record.getMessage() == (
+        '127.0.0.1:5 - "WebSocket /v1/stream?token=***&x=1" [accepted]'
+    )

@@ -228,6 +228,9 @@ def create_app(settings: ServeSettings | None = None, recognizer_factory: Callab
             "folder": str(rec.folder),
             "smoothing": {"window": rec.smoother.window, "mode": "causal"},
             "limits": {
+                "max_frame_pixels": settings.max_frame_pixels,
+                "idle_seconds": settings.idle_seconds,
+                "keep_finished_jobs": settings.keep_finished_jobs,
                 "max_upload_bytes": settings.max_upload_bytes,
                 "max_image_pixels": settings.max_image_pixels,
                 "max_frame_bytes": settings.max_frame_bytes,
@@ -260,8 +263,8 @@ def create_app(settings: ServeSettings | None = None, recognizer_factory: Callab
                     out.write(chunk)
             await form.close()
         else:
-            name = default_name
-            path = folder / f"upload{Path(request.headers.get('x-filename', '')).suffix.lower()[:10]}"
+            name = Path(request.headers.get("x-filename") or default_name).name or default_name
+            path = folder / f"upload{Path(name).suffix.lower()[:10]}"
             with path.open("wb") as out:
                 async for chunk in request.stream():
                     out.write(chunk)
@@ -294,7 +297,10 @@ def create_app(settings: ServeSettings | None = None, recognizer_factory: Callab
             shutil.rmtree(folder, ignore_errors=True)
 
     @app.post("/v1/videos", status_code=202)
-    async def submit_video(request: Request) -> dict:
+    async def submit_video(request: Request, fps: float | None = None, stride: int = 1) -> dict:
+        from cfcsp_sdk.sampling import Sampling
+
+        sampling = Sampling(fps=fps, stride=stride)  # checked before the upload is read, as the queue is
         jobs: VideoJobs = state["jobs"]
         jobs.check_room()  # before the upload is read: a full queue costs the client no upload
         job_id, folder = jobs.new_folder()
@@ -305,7 +311,7 @@ def create_app(settings: ServeSettings | None = None, recognizer_factory: Callab
             raise
         if path.suffix not in VIDEO_UPLOAD_SUFFIXES:
             path = path.rename(path.with_suffix(".mp4")) if not path.suffix else path
-        return jobs.submit(job_id, folder, path, name).to_dict()
+        return jobs.submit(job_id, folder, path, name, sampling.kwargs()).to_dict()
 
     def job_or_404(job_id: str) -> Any:
         job = state["jobs"].get(job_id)
@@ -433,10 +439,26 @@ def _error(status: int, kind: str, message: str) -> JSONResponse:
     return JSONResponse({"error": {"type": kind, "message": message}}, status_code=status)
 
 
+class _RedactToken:
+    """A logging filter: ``token=...`` in a logged URL becomes ``token=***``."""
+
+    def filter(self, record: Any) -> bool:
+        import re
+
+        message = record.getMessage()
+        if "token=" in message:
+            record.msg, record.args = re.sub(r"token=[^&\s\"']*", "token=***", message), ()
+        return True
+
+
 def serve(settings: ServeSettings, recognizer_factory: Callable[[], Any] | None = None) -> None:
     """Run the app under uvicorn until interrupted."""
+    import logging
+
     import uvicorn
 
+    for name in ("uvicorn.error", "uvicorn.access"):  # uvicorn logs WebSocket handshakes with their query
+        logging.getLogger(name).addFilter(_RedactToken())
     uvicorn.run(
         create_app(settings, recognizer_factory),
         host=settings.host,

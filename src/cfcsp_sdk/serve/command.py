@@ -50,7 +50,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         "--max-image-pixels",
         type=int,
         default=_DEFAULTS.max_image_pixels,
-        help="largest image or frame, width x height (default 50,000,000)",
+        help="largest uploaded image, width x height (default 50,000,000)",
     )
     limits.add_argument(
         "--max-frame-pixels",

@@ -42,6 +42,7 @@ class VideoJob:
     created: float = field(default_factory=time.time)
     finished: float | None = None
     cancel: threading.Event = field(default_factory=threading.Event)
+    sampling: dict[str, Any] = field(default_factory=dict)  # fps / stride / max_frames for predict_video
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -98,7 +99,9 @@ class VideoJobs:
                 "try again when one has finished"
             )
 
-    def submit(self, job_id: str, folder: Path, video: Path, filename: str) -> VideoJob:
+    def submit(
+        self, job_id: str, folder: Path, video: Path, filename: str, sampling: dict[str, Any] | None = None
+    ) -> VideoJob:
         """Queue the uploaded ``video`` (already in ``folder``). Raises JobLimitError when full (the
         folder is removed then)."""
         with self._lock:
@@ -109,7 +112,7 @@ class VideoJobs:
                     f"{active} video jobs are queued or running (the limit is {self.max_jobs}); "
                     "try again when one has finished"
                 )
-            job = VideoJob(id=job_id, filename=filename, folder=folder)
+            job = VideoJob(id=job_id, filename=filename, folder=folder, sampling=dict(sampling or {}))
             self._jobs[job_id] = job
             self._prune()
         self._pool.submit(self._run, job, video)
@@ -163,7 +166,8 @@ class VideoJobs:
                 raise _Cancelled
 
         try:
-            result = self._recognizer().predict_video(video, progress=progress)
+            result = self._recognizer().predict_video(video, progress=progress, **job.sampling)
+            result.source = job.filename  # the client's name for it, not the server's path
             for fmt, name in RESULT_FILES.items():
                 path = job.folder / name
                 if fmt == "json":
