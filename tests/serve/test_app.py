@@ -30,7 +30,10 @@ def test_health_model_and_docs(server, recognizer_factory):
         model = c.get(f"{server.url}/v1/model").json()
         assert model["labels"] == list(recognizer_factory().labels) and model["backend"] == "onnx"
         assert c.get(f"{server.url}/docs").status_code == 200
-        assert "/v1/image" in c.get(f"{server.url}/openapi.json").json()["paths"]
+        paths = c.get(f"{server.url}/openapi.json").json()["paths"]
+        for route in ("/v1/image", "/v1/videos"):  # /docs offers a file field for the uploads
+            body = paths[route]["post"]["requestBody"]["content"]
+            assert body["multipart/form-data"]["schema"]["properties"]["file"]["format"] == "binary"
         page = c.get(f"{server.url}/")
         assert page.status_code == 200 and "getUserMedia" in page.text and "/v1/stream" in page.text
 

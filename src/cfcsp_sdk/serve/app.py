@@ -272,7 +272,7 @@ def create_app(settings: ServeSettings | None = None, recognizer_factory: Callab
             raise ApiError(400, "InvalidInputError", "the upload is empty")
         return path, name
 
-    @app.post("/v1/image")
+    @app.post("/v1/image", openapi_extra=_upload_body("image/*"))
     async def image(request: Request) -> dict:
         folder = state["root"] / "uploads" / uuid.uuid4().hex
         folder.mkdir()
@@ -296,7 +296,7 @@ def create_app(settings: ServeSettings | None = None, recognizer_factory: Callab
         finally:
             shutil.rmtree(folder, ignore_errors=True)
 
-    @app.post("/v1/videos", status_code=202)
+    @app.post("/v1/videos", status_code=202, openapi_extra=_upload_body("video/*"))
     async def submit_video(request: Request, fps: float | None = None, stride: int = 1) -> dict:
         from cfcsp_sdk.sampling import Sampling
 
@@ -437,6 +437,23 @@ def create_app(settings: ServeSettings | None = None, recognizer_factory: Callab
 
 def _error(status: int, kind: str, message: str) -> JSONResponse:
     return JSONResponse({"error": {"type": kind, "message": message}}, status_code=status)
+
+
+def _upload_body(raw_type: str) -> dict[str, Any]:
+    """The OpenAPI request body of an upload route (the route reads it itself, multipart or raw), so that
+    /docs offers a file field."""
+    binary = {"type": "string", "format": "binary"}
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "multipart/form-data": {
+                    "schema": {"type": "object", "properties": {"file": binary}, "required": ["file"]}
+                },
+                raw_type: {"schema": binary},
+            },
+        }
+    }
 
 
 class _RedactToken:
