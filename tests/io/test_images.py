@@ -178,3 +178,18 @@ def test_sideways_phone_photo_with_the_default_model_and_detector(media, tmp_pat
     assert ref[0].prediction.label == sideways[0].prediction.label == "Happiness"
     assert sideways[0].prediction.probabilities["Happiness"] > 0.9
     np.testing.assert_allclose(sideways[0].box, ref[0].box, atol=3)
+
+
+def test_a_decompression_bomb_is_refused_from_its_header(tmp_path):
+    """Beyond Pillow's own bomb limit (2 x 89.5 MP) Pillow gives no size, so the header check must still
+    refuse it: the 20,000 x 20,000 PNG was decoded whole (1.2 GB) before it was refused."""
+    from PIL import Image
+
+    from cfcsp_sdk.io.images import MAX_IMAGE_PIXELS, header_pixels
+
+    big = tmp_path / "bomb.png"
+    Image.new("1", (20000, 20000)).save(big)
+    assert header_pixels(big) == header_pixels(big.read_bytes()) == 400_000_000
+    with pytest.raises(InvalidInputError, match=f"image of 400000000 pixels exceeds {MAX_IMAGE_PIXELS}"):
+        load_image(big)
+    assert header_pixels(b"not an image") is None

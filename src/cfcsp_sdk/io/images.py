@@ -91,6 +91,27 @@ def _decode_with_pillow(path: Path, reduce: int = 1) -> np.ndarray:
     return arr[..., :3] if arr.ndim == 3 else arr
 
 
+def header_pixels(source: str | os.PathLike[str] | bytes) -> int | None:
+    """Pixels (width x height) an image file, or an image's bytes, declares in its header; none decoded.
+    ``None`` where Pillow cannot read the header. Unlike Pillow's own opening, a header beyond Pillow's
+    decompression-bomb limit still gives its count (from Pillow's refusal), so a caller's limit applies."""
+    import io
+    import re
+
+    from PIL import Image
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as im:
+                return int(im.size[0] * im.size[1])
+    except Image.DecompressionBombError as exc:  # raised from the header; the count is in its message
+        m = re.search(r"\((\d+) pixels\)", str(exc))
+        return int(m.group(1)) if m else 2 * int(Image.MAX_IMAGE_PIXELS or 0) + 1
+    except Exception:  # noqa: BLE001 - anything Pillow cannot read as an image
+        return None
+
+
 def image_size(source: str | os.PathLike[str]) -> tuple[int, int] | None:
     """``(width, height)`` of an image file as a viewer shows it (EXIF orientation applied), read
     from its header without decoding pixels; ``None`` where the header does not tell."""
@@ -147,7 +168,11 @@ def load_image(source: str | os.PathLike[str] | np.ndarray, color: str = "bgr", 
     if path.stat().st_size == 0:
         raise MediaError(f"empty file: {path}", path)
     header = _read_header(path)
-    if header is not None:
+    if header is None:
+        pixels = header_pixels(path)  # Pillow refuses a decompression bomb's header, but not its count
+        if pixels is not None and pixels > MAX_IMAGE_PIXELS:
+            raise InvalidInputError(f"image of {pixels} pixels exceeds {MAX_IMAGE_PIXELS} pixels")
+    else:
         (width, height), orientation = header
         if width * height > MAX_IMAGE_PIXELS:
             raise InvalidInputError(f"image of {width}x{height} pixels exceeds {MAX_IMAGE_PIXELS} pixels")

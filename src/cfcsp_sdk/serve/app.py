@@ -27,8 +27,9 @@ from pathlib import Path
 from typing import Any
 
 from cfcsp_sdk.errors import CfcspError, InvalidInputError, MediaError
+from cfcsp_sdk.io.images import header_pixels
 from cfcsp_sdk.serve.jobs import RESULT_FILES, JobLimitError, VideoJobs
-from cfcsp_sdk.serve.live import LiveSession, error_reply, image_pixels
+from cfcsp_sdk.serve.live import LiveSession, error_reply
 from cfcsp_sdk.serve.settings import ServeSettings
 
 try:
@@ -278,7 +279,7 @@ def create_app(settings: ServeSettings | None = None, recognizer_factory: Callab
         folder.mkdir()
         try:
             path, _ = await save_upload(request, folder, "image")
-            pixels = image_pixels(path)
+            pixels = header_pixels(path)
             if pixels is None:
                 raise ApiError(415, "MediaError", "the upload is not an image (JPEG, PNG, WebP, BMP, TIFF, ...)")
             if pixels > settings.max_image_pixels:

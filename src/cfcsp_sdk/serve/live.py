@@ -16,23 +16,20 @@ Protocol (documented in docs/serve.md):
 from __future__ import annotations
 
 import asyncio
-import io
 import json
 import math
-import re
 import time
-import warnings
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Executor, Future
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
 
 from cfcsp_sdk.errors import CfcspError, InvalidInputError, MediaError
+from cfcsp_sdk.io.images import header_pixels
 from cfcsp_sdk.io.video import Frame
 
 
@@ -44,7 +41,7 @@ def decode_frame(data: bytes, max_pixels: int) -> np.ndarray:
         kind = "PNG"
     else:
         raise MediaError("a frame must be JPEG or PNG bytes")
-    pixels = image_pixels(data)
+    pixels = header_pixels(data)
     if pixels is None:
         raise MediaError(f"corrupt {kind} frame (its header cannot be read)")
     if pixels > max_pixels:
@@ -53,23 +50,6 @@ def decode_frame(data: bytes, max_pixels: int) -> np.ndarray:
     if image is None:
         raise MediaError(f"corrupt {kind} frame")
     return image
-
-
-def image_pixels(source: bytes | Path) -> int | None:
-    """Pixels (width x height) from an image's header, none decoded; ``None`` if it is no image.
-    Pillow's own decompression-bomb refusal is no answer here: the server's limit applies instead."""
-    from PIL import Image
-
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as im:
-                return int(im.size[0] * im.size[1])
-    except Image.DecompressionBombError as exc:  # raised from the header; the count is in its message
-        m = re.search(r"\((\d+) pixels\)", str(exc))
-        return int(m.group(1)) if m else 2 * int(Image.MAX_IMAGE_PIXELS or 0) + 1
-    except Exception:  # noqa: BLE001 - anything Pillow cannot read as an image
-        return None
 
 
 @dataclass
