@@ -42,8 +42,6 @@ try:
 except ImportError as exc:  # pragma: no cover - the extra is not installed
     raise ImportError("cfcsp serve needs the serve extra: pip install 'cfcsp-sdk[serve]'") from exc
 
-VIDEO_UPLOAD_SUFFIXES = {".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".ts", ".m2ts", ".mts"}
-
 
 class _BodyTooLarge(Exception):
     pass
@@ -310,8 +308,8 @@ def create_app(settings: ServeSettings | None = None, recognizer_factory: Callab
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
             raise
-        if path.suffix not in VIDEO_UPLOAD_SUFFIXES:
-            path = path.rename(path.with_suffix(".mp4")) if not path.suffix else path
+        if not path.suffix:  # an upload without a name: the decoder probes the content, the file gets a suffix
+            path = path.rename(path.with_suffix(".mp4"))
         return jobs.submit(job_id, folder, path, name, sampling.kwargs()).to_dict()
 
     def job_or_404(job_id: str) -> Any:
