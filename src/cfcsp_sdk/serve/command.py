@@ -129,10 +129,10 @@ def run(args: argparse.Namespace) -> int:
         "detector": args.detector,
         "local_files_only": args.offline,
     }
-    Recognizer(args.model, **options)  # a model that does not load fails here, before the port is taken
+    loaded = [Recognizer(args.model, **options)]  # a model that does not load fails here, before the port is taken
 
-    def factory() -> Recognizer:
-        return Recognizer(args.model, **options)
+    def factory() -> Recognizer:  # the first call (the live stream's) gets the one loaded above
+        return loaded.pop() if loaded else Recognizer(args.model, **options)
 
     if settings.host not in ("127.0.0.1", "localhost", "::1") and settings.token is None:
         print(
