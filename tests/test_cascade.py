@@ -232,3 +232,82 @@ def test_views_on_an_empty_batch(tiny_repo):
     empty = rec.predict_faces(np.zeros((0, 40, 40, 3), np.uint8))
     assert len(empty) == 0
     assert rec.run_cascade(np.zeros((0, 3, 32, 32), np.float32)).probabilities.shape == (0, 8)
+
+
+# ---- label offsets (issue 24: the operating point moved without retraining) ----------------------------
+def test_a_coarse_label_offset_is_a_prior_shift_of_the_final_distribution(tiny_repo, face_crops):
+    """An offset b on Neutral (a coarse label) multiplies Neutral's odds against every final label by
+    exp(b): the final probabilities are the unshifted ones with p(Neutral) * e^b, renormalised."""
+    from cfcsp_sdk import Recognizer
+
+    plain = Recognizer(tiny_repo, fine_policy="always")
+    shifted = Recognizer(tiny_repo, fine_policy="always", label_offsets={"Neutral": -0.7})
+    batch = plain.preprocess(face_crops)
+    p = plain.run_cascade(batch).probabilities.astype(np.float64)
+    q = shifted.run_cascade(batch).probabilities
+    neutral = plain.labels.index("Neutral")
+    expected = p.copy()
+    expected[:, neutral] *= np.exp(-0.7)
+    expected /= expected.sum(1, keepdims=True)
+    np.testing.assert_allclose(q, expected, atol=2e-6)
+    assert (q[:, neutral] < p[:, neutral]).all()
+
+
+def test_a_fine_label_offset_moves_odds_inside_its_group_only(tiny_repo, face_crops):
+    from cfcsp_sdk import Recognizer
+
+    plain = Recognizer(tiny_repo, fine_policy="always")
+    shifted = Recognizer(tiny_repo, fine_policy="always", label_offsets={"Sadness": 1.2})
+    batch = plain.preprocess(face_crops)
+    p, q = plain.run_cascade(batch).probabilities, shifted.run_cascade(batch).probabilities
+    group = [plain.labels.index(x) for x in ("Anger", "Disgust", "Fear", "Sadness")]
+    others = [i for i in range(len(plain.labels)) if i not in group]
+    np.testing.assert_allclose(q[:, others], p[:, others], atol=1e-6)  # the coarse network is untouched
+    np.testing.assert_allclose(q[:, group].sum(1), p[:, group].sum(1), atol=1e-6)
+    sad, anger = plain.labels.index("Sadness"), plain.labels.index("Anger")
+    np.testing.assert_allclose(q[:, sad] / q[:, anger], np.exp(1.2) * p[:, sad] / p[:, anger], rtol=1e-4)
+
+
+def test_label_offsets_reach_images_faces_and_video(tiny_repo, media):
+    """A large offset decides the label on every path: crops, photos, and the video pipeline's raw and
+    SP-smoothed rows (the fine network on the Negative group too, under the default when_needed policy)."""
+    from cfcsp_sdk import Recognizer
+
+    rec = Recognizer(tiny_repo, label_offsets={"Negative": 40.0, "Fear": 40.0})
+    assert "label_offsets={'Negative': 40.0, 'Fear': 40.0}" in repr(rec)
+    rng = np.random.default_rng(3)
+    crops = rng.integers(0, 256, (5, 40, 40, 3), dtype=np.uint8)
+    assert [p.label for p in rec.predict_faces(crops)] == ["Fear"] * 5
+    image = rec.predict_image(media("single_face.jpg"))
+    assert len(image) >= 1 and all(f.prediction.label == "Fear" for f in image.faces)
+    video = rec.predict_video(media("single_face.mp4"), max_frames=6, progress=False)
+    faces = [r for r in video.rows if r.label is not None]
+    assert len(faces) == 6 and {r.label for r in faces} == {"Fear"} and {r.raw_label for r in faces} == {"Fear"}
+
+
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        ({"Contempt": 1.0}, "no label 'Contempt'"),
+        ({"Neutral": float("nan")}, "finite number"),
+        ({"Neutral": float("inf")}, "finite number"),
+        ({"Neutral": True}, "finite number"),
+        ({"Neutral": "-0.5"}, "finite number"),
+        (["Neutral"], "mapping"),
+    ],
+)
+def test_bad_label_offsets_are_refused(tiny_repo, bad, message):
+    from cfcsp_sdk import Recognizer
+
+    with pytest.raises(InvalidInputError, match=message):
+        Recognizer(tiny_repo, label_offsets=bad)
+
+
+def test_label_offset_text_form():
+    from cfcsp_sdk.cascade import parse_label_offset
+
+    assert parse_label_offset("Neutral=-0.5") == ("Neutral", -0.5)
+    assert parse_label_offset(" Fear = 2 ") == ("Fear", 2.0)
+    for bad in ("Neutral", "=1", "Neutral=", "Neutral=x", "Neutral=nan", "Neutral=inf"):
+        with pytest.raises(InvalidInputError, match="LABEL=OFFSET"):
+            parse_label_offset(bad)

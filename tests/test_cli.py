@@ -740,3 +740,12 @@ def test_damaged_video_warns_once_with_an_annotated_copy(tiny_repo, media, tmp_p
         f"cfcsp: annotated video {tmp_path / 'a.mp4'}: H.264 (libx264)",
         f"warning: {video}: 1 undecodable frame skipped: 34 (1.133 s)",
     ]
+
+
+def test_label_offset_moves_the_label_and_bad_ones_exit_2(tiny_repo, media):
+    out = cfcsp("predict", media("single_face.jpg"), "--model", tiny_repo, "--label-offset", "Surprise=40", "-q")
+    lines = json_lines(out.stdout)  # one line per face
+    assert lines and {x["label"] for x in lines} == {"Surprise"}, lines
+    for bad, message in (("Surprise", "LABEL=OFFSET"), ("Contempt=1", "no label 'Contempt'")):
+        p = cfcsp("predict", media("single_face.jpg"), "--model", tiny_repo, "--label-offset", bad, check=False)
+        assert p.returncode == 2 and message in p.stderr and "Traceback" not in p.stderr, p.stderr

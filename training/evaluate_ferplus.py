@@ -49,6 +49,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from cfcsp_sdk import Cascade, Recognizer  # noqa: E402
 from cfcsp_sdk.cascade import CascadeOutput  # noqa: E402
+from cfcsp_sdk.cli import label_offsets  # noqa: E402
 from cfcsp_sdk.smoother import softmax  # noqa: E402
 from ferplus_data import (  # noqa: E402
     COARSE_LABELS,
@@ -452,7 +453,7 @@ def cascade_extras(rec: Recognizer, out: CascadeOutput, test, args, lines: list[
     negative = metrics(views.average(neg_net(views.expand(x)), len(x)).argmax(1), nmaj, 4)
     other_rule = "soft" if rec.cascade.rule == "hard" else "hard"
     cascade_other_rule = {"rule": other_rule, **metrics(labels_under_rule(rec, out, other_rule)[rows], maj, 7)}
-    plain = recognizer(args.model_folder, args.threads, args.backend, views="none")
+    plain = recognizer(args.model_folder, args.threads, args.backend, views="none", label_offsets=args.label_offsets)
     no_views = metrics(plain.run_cascade(plain.preprocess(list(test.images[rows]), color="gray")).labels, maj, 7)
     framing = framing_check(rec, test.images[rows], maj, args.framing_faces) if args.framing_faces else None
     cascade = metrics(out.labels[rows], maj, 7)
@@ -585,7 +586,15 @@ def main() -> None:
         default="../shared/data/lfw-expr/valid.npz",
         help="out-of-domain check (validation only): lfw-expr crops; skipped if missing",
     )
+    p.add_argument(
+        "--label-offset",
+        action="append",
+        default=None,
+        metavar="LABEL=OFFSET",
+        help="evaluate the cascade at another operating point (Recognizer's label_offsets); repeatable",
+    )
     args = p.parse_args()
+    offsets = args.label_offsets = label_offsets(args.label_offset)
     if args.threads:
         cv2.setNumThreads(args.threads)
         import torch
@@ -618,7 +627,9 @@ def main() -> None:
             f"backend {args.backend}, {args.threads or 'default'} thread(s); load average "
             f"{' '.join(f'{v:.2f}' for v in os.getloadavg())} at the start"
         )
-        rec = recognizer(args.model_folder, args.threads, args.backend)
+        rec = recognizer(args.model_folder, args.threads, args.backend, label_offsets=offsets)
+        if offsets:
+            lines[0] += f"; label offsets {offsets}"
         test = load_split(args.data, "test")
         is_cascade = bool(rec.config.cascade.groups)
         figs, out = model_figures(rec, test, args, lines, "cascade" if is_cascade else "coarse network alone")

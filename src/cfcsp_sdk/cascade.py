@@ -18,10 +18,18 @@ label can only win where its group is the coarse argmax). Where a fine network d
 group's probability is split evenly over the group's labels and that group's
 ``FacePrediction.fine_probabilities`` is ``None``; use ``fine_policy="always"`` to get every number
 from a network.
+
+Label offsets (``label_offsets``) move the operating point without retraining: each is added to its
+label's logit in the network that outputs it, after the views are averaged and before anything else
+(the fine policy, both rules, SP smoothing, which sums two logit terms). For a label the coarse
+network decides (Neutral in the bundled model) an offset ``b`` multiplies that label's odds against
+every other final label by ``exp(b)``: a prior shift of the final distribution. For a label inside a
+group it shifts the odds within the group only.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -29,7 +37,7 @@ import numpy as np
 
 from cfcsp_sdk.backends.base import Network
 from cfcsp_sdk.config import FINE_POLICIES, RULES, CascadeSpec, FinePolicy, Rule
-from cfcsp_sdk.errors import BackendError, InvalidInputError, ModelConfigError
+from cfcsp_sdk.errors import BackendError, InvalidInputError, ModelConfigError, is_real_number
 from cfcsp_sdk.smoother import softmax
 from cfcsp_sdk.views import Views
 
@@ -38,8 +46,8 @@ from cfcsp_sdk.views import Views
 class CascadeOutput:
     """Cascade results for a batch of N faces (arrays, in final-label order where final)."""
 
-    coarse_logits: np.ndarray  # [N, Kc]
-    fine_logits: dict[int, np.ndarray]  # group position -> [N, Kg], NaN rows where it did not run
+    coarse_logits: np.ndarray  # [N, Kc], label offsets included
+    fine_logits: dict[int, np.ndarray]  # group position -> [N, Kg], NaN rows where it did not run; offsets included
     probabilities: np.ndarray  # [N, F], rows sum to 1
     labels: np.ndarray  # [N] final-label indices
 
@@ -54,6 +62,14 @@ class Cascade:
         fine_policy: ``"when_needed"`` or ``"always"`` (default: the spec's).
         views: test-time views around every network call (default: none, one pass per face); the
             logits are the mean over the views.
+        label_offsets: ``{label: offset}``, offsets in logit units (natural log of odds) added to those
+            labels' logits (see the module docs); a label is a coarse label (``"Neutral"``, or a group
+            such as ``"Negative"``) or a fine network's label (``"Sadness"``). Default: none.
+
+    Raises:
+        InvalidInputError: an unknown rule, fine policy or views; a label_offsets key the cascade has
+            no label of, or an offset that is not a finite number.
+        ModelConfigError: a network the spec names is not in ``networks``.
     """
 
     def __init__(
@@ -63,6 +79,7 @@ class Cascade:
         rule: Rule | None = None,
         fine_policy: FinePolicy | None = None,
         views: Views | None = None,
+        label_offsets: Mapping[str, float] | None = None,
     ) -> None:
         rule = rule or spec.rule
         if views is not None and not isinstance(views, Views):
@@ -84,12 +101,43 @@ class Cascade:
         self.num_final = 1 + max(
             [v for v in spec.coarse_to_final if v is not None] + [v for g in spec.groups for v in g.to_final]
         )
+        self.label_offsets: dict[str, float] = {}
+        self._offsets: dict[str, np.ndarray] = {}  # network name -> offsets of its outputs
+        self._set_offsets(label_offsets or {})
+
+    def _set_offsets(self, label_offsets: Mapping[str, float]) -> None:
+        if not isinstance(label_offsets, Mapping):
+            raise InvalidInputError(
+                f"label_offsets must be a mapping of label to offset, got {type(label_offsets).__name__}"
+            )
+        places: dict[str, list[tuple[str, int]]] = {}
+        outputs = [(self.spec.coarse_network, self.spec.coarse_labels)]
+        outputs += [(g.network, g.labels) for g in self.spec.groups]
+        for network, labels in outputs:
+            for j, label in enumerate(labels):
+                places.setdefault(label, []).append((network, j))
+        for label, offset in label_offsets.items():
+            if label not in places:
+                raise InvalidInputError(
+                    f"label_offsets: the model has no label {label!r:.60}; its labels: {sorted(places)}"
+                )
+            if len(places[label]) > 1:
+                raise InvalidInputError(f"label_offsets: {label!r} names outputs of several networks")
+            if not is_real_number(offset) or not math.isfinite(float(offset)):
+                raise InvalidInputError(f"label_offsets[{label!r}] must be a finite number, got {offset!r:.40}")
+            network, j = places[label][0]
+            if float(offset) != 0.0:
+                size = len(dict(outputs)[network])
+                self._offsets.setdefault(network, np.zeros(size, np.float32))[j] = float(offset)
+                self.label_offsets[label] = float(offset)
 
     def __repr__(self) -> str:
         groups = ", ".join(f"{self.spec.coarse_labels[g.coarse_index]}->{g.network}" for g in self.spec.groups)
         return (
             f"Cascade(coarse={self.spec.coarse_network!r}, groups=[{groups}], rule={self.rule!r}, "
-            f"fine_policy={self.fine_policy!r}, views={self.views.passes} passes)"
+            f"fine_policy={self.fine_policy!r}, views={self.views.passes} passes"
+            + (f", label_offsets={self.label_offsets}" if self.label_offsets else "")
+            + ")"
         )
 
     # ---- running networks ----------------------------------------------------------------
@@ -106,7 +154,10 @@ class Cascade:
             )
         if not np.isfinite(out).all():
             raise BackendError(f"network {name!r} returned non-finite logits (NaN or inf)")
-        return self.views.average(out, len(batch))
+        logits = self.views.average(out, len(batch))
+        if name in self._offsets:
+            logits = logits + self._offsets[name]
+        return logits
 
     def run_coarse(self, batch: np.ndarray) -> np.ndarray:
         """Coarse logits ``[N, Kc]`` for a preprocessed batch (the views averaged)."""
@@ -176,3 +227,20 @@ class Cascade:
         fine_logits = self.run_fine(batch, self.fine_needed(coarse_probs))
         probs, labels = self.combine(coarse_probs, {i: softmax(v) for i, v in fine_logits.items()})
         return CascadeOutput(coarse_logits, fine_logits, probs, labels)
+
+
+def parse_label_offset(text: str) -> tuple[str, float]:
+    """One ``LABEL=OFFSET`` item of the command line (``"Neutral=-0.5"``) as ``(label, offset)``.
+
+    Raises:
+        InvalidInputError: no ``=``, an empty label, or an offset that is not a finite number.
+    """
+    label, sep, value = str(text).rpartition("=")
+    label = label.strip()
+    try:
+        offset = float(value)
+    except ValueError:
+        offset = math.nan
+    if not sep or not label or not math.isfinite(offset):
+        raise InvalidInputError(f"a label offset is LABEL=OFFSET with a finite OFFSET (Neutral=-0.5), got {text!r:.60}")
+    return label, offset

@@ -114,11 +114,19 @@ def _recognizer_options(args: argparse.Namespace) -> dict[str, Any]:
         "detector_options": detector_options,
         "local_files_only": args.offline,
         "views": getattr(args, "views", None),
+        "label_offsets": label_offsets(getattr(args, "label_offset", None)),
     }
     for option in ("detect_every", "smoothing_window"):
         if getattr(args, option, None) is not None:
             options[option] = getattr(args, option)
     return options
+
+
+def label_offsets(items: list[str] | None) -> dict[str, float] | None:
+    """``--label-offset`` items as Recognizer's ``label_offsets`` (a label given twice: the last wins)."""
+    from cfcsp_sdk.cascade import parse_label_offset
+
+    return dict(parse_label_offset(item) for item in items) if items else None
 
 
 def _sampling(args: argparse.Namespace) -> Any:
@@ -612,6 +620,14 @@ def _shared_options() -> argparse.ArgumentParser:
         default=None,
         choices=["model", "none", "mirror"],
         help="test-time views of each face: the model's (default), none (fastest) or mirror",
+    )
+    model.add_argument(
+        "--label-offset",
+        action="append",
+        default=None,
+        metavar="LABEL=OFFSET",
+        help="add OFFSET to LABEL's logit to move the operating point, e.g. Neutral=-0.5 names an emotion "
+        "on milder faces (posed or acted faces); repeatable; docs/default-model.md has the curve",
     )
     model.add_argument("--offline", action="store_true", help="use only local files and the Hub cache")
     video = sh.add_argument_group("video")

@@ -57,6 +57,11 @@ class Recognizer:
             ``views``), ``"none"`` (one pass per face, fastest), ``"mirror"`` (the face and its mirror
             image, 2 passes), or ``{"mirror": bool, "shifts": [[dx, dy], ...]}``. Raises
             InvalidInputError for anything else.
+        label_offsets: ``{label: offset}`` added to those labels' logits, to move the operating point
+            without retraining (:class:`~cfcsp_sdk.Cascade`): ``{"Neutral": -0.5}`` makes the model name
+            an emotion on milder faces (posed or acted faces, where a crowd's "Neutral" is not wanted),
+            a positive offset the reverse; docs/default-model.md measures the bundled model's curve.
+            Raises InvalidInputError for a label the model has not or a non-finite offset.
         smoothing_window: SP window in frames (default: the model's); 1 disables temporal context.
         smoothing_mode: ``"centered"`` or ``"causal"`` (default: the model's).
         batch_size: faces per network call.
@@ -85,6 +90,7 @@ class Recognizer:
         rule: Rule | None = None,
         fine_policy: FinePolicy | None = None,
         views: str | dict[str, Any] | Views | None = None,
+        label_offsets: dict[str, float] | None = None,
         smoothing_window: int | None = None,
         smoothing_mode: SmoothingMode | None = None,
         batch_size: int = 64,
@@ -117,6 +123,7 @@ class Recognizer:
             rule=rule,
             fine_policy=fine_policy,
             views=parse_views(views, self.config.views),
+            label_offsets=label_offsets,
         )
         self.smoother = Smoother(
             window=smoothing_window if smoothing_window is not None else self.config.smoothing.window,

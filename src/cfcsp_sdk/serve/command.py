@@ -27,6 +27,13 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     sv.add_argument("--backend", default="onnx", help="onnx (default), torch, or a plug-in backend")
     sv.add_argument("--detector", default="mtcnn", help="face detector (default mtcnn)")
     sv.add_argument("--offline", action="store_true", help="use only local files and the Hub cache")
+    sv.add_argument(
+        "--label-offset",
+        action="append",
+        default=None,
+        metavar="LABEL=OFFSET",
+        help="add OFFSET to LABEL's logit (Neutral=-0.5: name an emotion on milder faces); repeatable",
+    )
     sv.add_argument("--workers", type=int, default=_DEFAULTS.workers, help="video jobs run at once (default 1)")
     sv.add_argument(
         "--token",
@@ -121,6 +128,7 @@ def run(args: argparse.Namespace) -> int:
     except ImportError as exc:
         print(f"cfcsp serve: {exc}", file=sys.stderr)
         return 2
+    from cfcsp_sdk.cascade import parse_label_offset
     from cfcsp_sdk.recognizer import Recognizer
 
     options = {
@@ -128,6 +136,7 @@ def run(args: argparse.Namespace) -> int:
         "backend": args.backend,
         "detector": args.detector,
         "local_files_only": args.offline,
+        "label_offsets": dict(parse_label_offset(item) for item in args.label_offset or ()),
     }
     loaded = [Recognizer(args.model, **options)]  # a model that does not load fails here, before the port is taken
 
