@@ -191,3 +191,88 @@ def test_header_pixels_counts_beyond_pillows_bomb_limit(tmp_path):
     Image.new("1", (20000, 20000)).save(big)
     assert header_pixels(big) == header_pixels(big.read_bytes()) == 400_000_000
     assert header_pixels(b"not an image") is None
+
+
+def _huge_header(kind: str, tmp_path, width: int = 20000, height: int = 15000):
+    """A small real file of ``kind`` whose header is rewritten to say ``width`` x ``height`` (beyond Pillow's
+    own decompression-bomb limit, 2 x 89.5 MP): only a header reader can name the size; decoding it fails."""
+    import io
+    import struct
+    import zlib
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("L", (16, 16), 128).save(buf, {"png": "PNG", "bmp": "BMP", "jpg": "JPEG", "gif": "GIF"}[kind])
+    data = bytearray(buf.getvalue())
+    if kind == "png":  # IHDR is the first chunk: width, height at bytes 16..24, then its CRC
+        data[16:24] = struct.pack(">II", width, height)
+        data[29:33] = struct.pack(">I", zlib.crc32(bytes(data[12:29])) & 0xFFFFFFFF)
+    elif kind == "bmp":
+        data[18:26] = struct.pack("<ii", width, height)
+    elif kind == "jpg":  # the baseline frame header (SOF0): length, precision, height, width
+        sof = data.index(b"\xff\xc0")
+        data[sof + 5 : sof + 9] = struct.pack(">HH", height, width)
+    else:  # GIF: the logical screen, then the image descriptor
+        data[6:10] = struct.pack("<HH", width, height)
+        desc = data.index(b"\x2c")
+        data[desc + 5 : desc + 9] = struct.pack("<HH", width, height)
+    path = tmp_path / f"bomb.{kind}"
+    path.write_bytes(bytes(data))
+    return path
+
+
+@pytest.mark.parametrize("kind", ["png", "bmp", "jpg", "gif"])
+def test_a_decompression_bomb_is_refused_from_its_header(tmp_path, kind, monkeypatch):
+    """Beyond Pillow's own bomb limit Pillow's opening gives no size, and the 20,000 x 20,000 PNG was decoded
+    whole (1.2 GB) before it was refused; the header reader names the size and nothing is decoded."""
+    from cfcsp_sdk.io.images import header_pixels
+
+    path = _huge_header(kind, tmp_path)
+    monkeypatch.setattr(cv2, "imdecode", None)  # never reached: the header alone refuses it
+    with pytest.raises(InvalidInputError, match="image of 20000x15000 pixels exceeds"):
+        load_image(path)
+    assert header_pixels(path) == header_pixels(path.read_bytes()) == 300_000_000
+
+
+def test_reading_a_png_header_decodes_no_pixels(tmp_path, monkeypatch):
+    """Looking for EXIF made Pillow decode a whole PNG (load_image decoded every PNG twice); a PNG whose
+    pixel data is cut off still tells its size, and the orientation comes from the header alone."""
+    from PIL import Image
+
+    Image.new("L", (300, 200), 90).save(tmp_path / "ok.png")
+    data = (tmp_path / "ok.png").read_bytes()
+    idat = data.index(b"IDAT")
+    (tmp_path / "cut.png").write_bytes(data[: idat + 10])  # the pixel data cut short, no IEND
+    assert images.image_size(tmp_path / "cut.png") == (300, 200)
+    monkeypatch.setattr(images, "MAX_IMAGE_PIXELS", 50_000)
+    with pytest.raises(InvalidInputError, match="300x200 pixels exceeds"):
+        load_image(tmp_path / "cut.png")
+
+
+def test_png_exif_orientation_after_the_pixel_data(tmp_path):
+    """PNG allows its eXIf chunk after IDAT; the header reader finds it there without decoding."""
+    import io
+    import struct
+
+    from PIL import Image
+
+    upright = np.zeros((20, 40, 3), np.uint8)
+    upright[:5, :10] = 255  # a white block top left, as displayed
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    buf = io.BytesIO()
+    Image.fromarray(stored_sideways(upright, 6)).save(buf, "PNG", exif=exif.tobytes())
+    data = buf.getvalue()
+    chunks, i = [], 8
+    while i < len(data):
+        (n,) = struct.unpack(">I", data[i : i + 4])
+        chunks.append(data[i : i + 12 + n])
+        i += 12 + n
+    exif_chunk = next(c for c in chunks if c[4:8] == b"eXIf")
+    rest = [c for c in chunks if c is not exif_chunk]
+    assert rest[-1][4:8] == b"IEND" and b"IDAT" in b"".join(rest[:-1])
+    path = tmp_path / "late_exif.png"
+    path.write_bytes(data[:8] + b"".join(rest[:-1]) + exif_chunk + rest[-1])
+    assert images.image_size(path) == (40, 20)
+    np.testing.assert_array_equal(load_image(path), upright[..., ::-1])

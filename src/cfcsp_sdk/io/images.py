@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import os
+import re
 import warnings
 from pathlib import Path
+from typing import IO, Any
 
 import cv2
 import numpy as np
@@ -54,17 +57,85 @@ def to_bgr_uint8(image: np.ndarray, color: str = "bgr") -> np.ndarray:
 EXIF_ORIENTATION = 0x0112
 
 
-def _read_header(path: Path) -> tuple[tuple[int, int], int] | None:
-    """``((width, height), EXIF orientation)`` as stored, from the file's header (no pixels decoded),
-    or ``None`` where Pillow does not know the format or takes the file for a decompression bomb."""
-    from PIL import Image, UnidentifiedImageError
+def _open_header(fp: IO[bytes]) -> Any:
+    """Pillow's image object for ``fp``'s header (no pixels decoded), found the way ``Image.open`` finds a
+    format (each registered plugin's ``accept`` test on the first bytes, in Pillow's order) but without its
+    decompression-bomb check, so that a size beyond Pillow's limit still comes back and our own limit
+    names it. ``None`` where no plugin takes the file. A plugin that checks for bombs itself while
+    reading its header (TIFF, WebP, GIF and a few more) still raises ``DecompressionBombError``."""
+    import struct
+
+    from PIL import Image
+
+    prefix = fp.read(16)
+    tried: set[str] = set()
+    for load in (Image.preinit, Image.init):
+        load()
+        for name in [n for n in Image.ID if n not in tried]:
+            tried.add(name)
+            factory, accept = Image.OPEN[name]
+            try:
+                if accept is not None:
+                    verdict = accept(prefix)
+                    if not verdict or isinstance(verdict, str):  # a str: "this format, but not supported"
+                        continue
+                fp.seek(0)
+                return factory(fp, "")
+            except (SyntaxError, IndexError, TypeError, ValueError, struct.error):
+                continue
+    return None
+
+
+def _png_exif_after_pixels(fp: IO[bytes]) -> bytes | None:
+    """A PNG's eXIf chunk stored after its pixel data, found by walking the chunk headers (8 bytes each,
+    the data skipped with seeks: no pixels read); ``None`` if there is none."""
+    import struct
+
+    fp.seek(8)
+    while len(head := fp.read(8)) == 8:
+        length, kind = struct.unpack(">I4s", head)
+        if kind == b"eXIf":
+            return fp.read(length)
+        if kind == b"IEND":
+            break
+        fp.seek(length + 4, os.SEEK_CUR)  # data and CRC
+    return None
+
+
+def _bomb_pixels(exc: Exception) -> int:
+    """The pixel count in Pillow's DecompressionBombError (its message gives no width and height)."""
+    from PIL import Image
+
+    m = re.search(r"\((\d+) pixels\)", str(exc))
+    return int(m.group(1)) if m else 2 * int(Image.MAX_IMAGE_PIXELS or 0) + 1
+
+
+def _read_header(path: Path) -> tuple[tuple[int, int], int] | int | None:
+    """``((width, height), EXIF orientation)`` as stored, from the file's header (no pixels decoded);
+    only the pixel count where a Pillow plugin refuses the header as a decompression bomb itself; ``None``
+    where Pillow does not know the format or cannot read its header."""
+    from PIL import Image
 
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # DecompressionBombWarning: our own limit applies below
-            with Image.open(path) as im:
-                return im.size, int(im.getexif().get(EXIF_ORIENTATION, 1) or 1)
-    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError, TypeError):
+        with warnings.catch_warnings(), open(path, "rb") as fp:
+            warnings.simplefilter("ignore")  # DecompressionBombWarning: our own limit applies
+            im = _open_header(fp)
+            if im is None:
+                return None
+            if im.size[0] * im.size[1] > MAX_IMAGE_PIXELS:
+                return im.size, 1  # refused: the orientation does not matter
+            if im.format == "PNG" and "exif" not in im.info:
+                # Pillow's getexif() would decode every pixel to look for an eXIf chunk after them
+                exif = Image.Exif()
+                data = _png_exif_after_pixels(fp)
+                if data:
+                    exif.load(data)
+            else:
+                exif = im.getexif()
+            return im.size, int(exif.get(EXIF_ORIENTATION, 1) or 1)
+    except Image.DecompressionBombError as exc:
+        return _bomb_pixels(exc)
+    except (OSError, SyntaxError, ValueError, TypeError, KeyError, IndexError):
         return None
 
 
@@ -94,20 +165,17 @@ def _decode_with_pillow(path: Path, reduce: int = 1) -> np.ndarray:
 def header_pixels(source: str | os.PathLike[str] | bytes) -> int | None:
     """Pixels (width x height) an image file, or an image's bytes, declares in its header; none decoded.
     ``None`` where Pillow cannot read the header. Unlike Pillow's own opening, a header beyond Pillow's
-    decompression-bomb limit still gives its count (from Pillow's refusal), so a caller's limit applies."""
-    import io
-    import re
-
+    decompression-bomb limit still gives its count, so a caller's own limit applies (the service's)."""
     from PIL import Image
 
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as im:
-                return int(im.size[0] * im.size[1])
-    except Image.DecompressionBombError as exc:  # raised from the header; the count is in its message
-        m = re.search(r"\((\d+) pixels\)", str(exc))
-        return int(m.group(1)) if m else 2 * int(Image.MAX_IMAGE_PIXELS or 0) + 1
+            with io.BytesIO(source) if isinstance(source, bytes) else open(source, "rb") as fp:
+                im = _open_header(fp)
+                return None if im is None else int(im.size[0] * im.size[1])
+    except Image.DecompressionBombError as exc:
+        return _bomb_pixels(exc)
     except Exception:  # noqa: BLE001 - anything Pillow cannot read as an image
         return None
 
@@ -116,7 +184,7 @@ def image_size(source: str | os.PathLike[str]) -> tuple[int, int] | None:
     """``(width, height)`` of an image file as a viewer shows it (EXIF orientation applied), read
     from its header without decoding pixels; ``None`` where the header does not tell."""
     header = _read_header(Path(source))
-    if header is None:
+    if not isinstance(header, tuple):
         return None
     (width, height), orientation = header
     return (height, width) if orientation in (5, 6, 7, 8) else (width, height)
@@ -168,6 +236,10 @@ def load_image(source: str | os.PathLike[str] | np.ndarray, color: str = "bgr", 
     if path.stat().st_size == 0:
         raise MediaError(f"empty file: {path}", path)
     header = _read_header(path)
+    if isinstance(header, int):  # a plugin refused it as a bomb: only the count is known
+        if header > MAX_IMAGE_PIXELS:
+            raise InvalidInputError(f"image of {header} pixels exceeds {MAX_IMAGE_PIXELS} pixels")
+        header = None
     if header is not None:
         (width, height), orientation = header
         if width * height > MAX_IMAGE_PIXELS:
