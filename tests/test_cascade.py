@@ -289,10 +289,11 @@ def test_label_offsets_reach_images_faces_and_video(tiny_repo, media):
     "bad, message",
     [
         ({"Contempt": 1.0}, "no label 'Contempt'"),
-        ({"Neutral": float("nan")}, "finite number"),
-        ({"Neutral": float("inf")}, "finite number"),
-        ({"Neutral": True}, "finite number"),
-        ({"Neutral": "-0.5"}, "finite number"),
+        ({"Neutral": float("nan")}, "must be a number in -1000..1000"),
+        ({"Neutral": float("inf")}, "must be a number"),
+        ({"Neutral": -1e300}, "must be a number"),  # finite, but infinite in float32
+        ({"Neutral": True}, "must be a number"),
+        ({"Neutral": "-0.5"}, "must be a number"),
         (["Neutral"], "mapping"),
     ],
 )

@@ -41,6 +41,9 @@ from cfcsp_sdk.errors import BackendError, InvalidInputError, ModelConfigError, 
 from cfcsp_sdk.smoother import softmax
 from cfcsp_sdk.views import Views
 
+MAX_LABEL_OFFSET = 1000.0
+"""Largest label offset (logit units): far beyond any that decides a label, and safe in float32."""
+
 
 @dataclass
 class CascadeOutput:
@@ -64,11 +67,12 @@ class Cascade:
             logits are the mean over the views.
         label_offsets: ``{label: offset}``, offsets in logit units (natural log of odds) added to those
             labels' logits (see the module docs); a label is a coarse label (``"Neutral"``, or a group
-            such as ``"Negative"``) or a fine network's label (``"Sadness"``). Default: none.
+            such as ``"Negative"``) or a fine network's label (``"Sadness"``); offsets lie within
+            +-:data:`MAX_LABEL_OFFSET`. Default: none.
 
     Raises:
         InvalidInputError: an unknown rule, fine policy or views; a label_offsets key the cascade has
-            no label of, or an offset that is not a finite number.
+            no label of, or an offset that is not a number within +-MAX_LABEL_OFFSET.
         ModelConfigError: a network the spec names is not in ``networks``.
     """
 
@@ -123,8 +127,11 @@ class Cascade:
                 )
             if len(places[label]) > 1:
                 raise InvalidInputError(f"label_offsets: {label!r} names outputs of several networks")
-            if not is_real_number(offset) or not math.isfinite(float(offset)):
-                raise InvalidInputError(f"label_offsets[{label!r}] must be a finite number, got {offset!r:.40}")
+            if not is_real_number(offset) or not abs(float(offset)) <= MAX_LABEL_OFFSET:
+                raise InvalidInputError(
+                    f"label_offsets[{label!r}] must be a number in -{MAX_LABEL_OFFSET:g}..{MAX_LABEL_OFFSET:g}, "
+                    f"got {offset!r:.40}"
+                )
             network, j = places[label][0]
             if float(offset) != 0.0:
                 size = len(dict(outputs)[network])

@@ -61,7 +61,7 @@ class Recognizer:
             without retraining (:class:`~cfcsp_sdk.Cascade`): ``{"Neutral": -0.5}`` makes the model name
             an emotion on milder faces (posed or acted faces, where a crowd's "Neutral" is not wanted),
             a positive offset the reverse; docs/default-model.md measures the bundled model's curve.
-            Raises InvalidInputError for a label the model has not or a non-finite offset.
+            Raises InvalidInputError for a label the model has not or an offset beyond +-1000.
         smoothing_window: SP window in frames (default: the model's); 1 disables temporal context.
         smoothing_mode: ``"centered"`` or ``"causal"`` (default: the model's).
         batch_size: faces per network call.
