@@ -29,7 +29,8 @@ flat.safetensors is the flat network). --checkpoint reads a run still in progres
 weights; before the negative network exists, the coarse network is evaluated alone on 4 labels (Neutral,
 Happiness, Surprise, Negative; every figure above mapped to them) beside the flat 7-class head. --calibrate
 fits the shipped model's calibration on FER+ train's calibration slice (calibrate.py --split calibration
---neutral-margin 0.02) before evaluating; without it the networks' raw softmax is measured.
+--neutral-margin 0.02, or --expressive-neutral SHARE) before evaluating; without it the networks' raw softmax
+is measured. --label-offset evaluates the cascade at another operating point (Recognizer's label_offsets).
 """
 
 from __future__ import annotations
@@ -389,7 +390,12 @@ def package_run_for_evaluation(args, workdir: Path) -> tuple[Path, Path | None, 
     if args.calibrate and "negative" in weights.nets:
         from calibrate import fit
 
-        cal = fit(str(model), args.data, "calibration", neutral_margin=0.02, print_steps=False)
+        if args.expressive_neutral is not None:
+            cal = fit(
+                str(model), args.data, "calibration", print_steps=False, expressive_neutral=args.expressive_neutral
+            )
+        else:
+            cal = fit(str(model), args.data, "calibration", neutral_margin=0.02, print_steps=False)
         package_run(run, model, args.checkpoint, calibration=cal, weights_dtype="float32")
     return model, (flat if "flat" in weights.nets else None), weights.note, cal
 
@@ -585,6 +591,14 @@ def main() -> None:
         "--lfw",
         default="../shared/data/lfw-expr/valid.npz",
         help="out-of-domain check (validation only): lfw-expr crops; skipped if missing",
+    )
+    p.add_argument(
+        "--expressive-neutral",
+        type=float,
+        default=None,
+        metavar="SHARE",
+        help="with --calibrate: set the Neutral offset on the slice's expressive faces (calibrate.py "
+        "--expressive-neutral SHARE) instead of --neutral-margin 0.02",
     )
     p.add_argument(
         "--label-offset",

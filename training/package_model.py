@@ -430,8 +430,12 @@ def calibration_text(cal: dict | None) -> str:
         "within 1 point of the true share",
         "none": " (no per-class offsets: b = 0)",
         "neutral_margin": f"; b is zero but for the coarse Neutral logit, set so that the share of faces labelled "
-        f"Neutral there sits {cal.get('neutral_margin', 0):g} under the true share (FER+'s annotators "
+        f"Neutral there sits {cal.get('neutral_margin') or 0:g} under the true share (FER+'s annotators "
         "call faces Neutral more readily than posed or acted sets do; see training/README.md)",
+        "expressive_neutral": "; b is zero but for the coarse Neutral logit, the offset nearest 0 under which at most "
+        f"{cal.get('expressive_neutral') or 0:g} of the slice's expressive faces (a non-neutral emotion with at least "
+        "4 of the 10 votes) are labelled Neutral (FER+'s crowd calls a mild expression Neutral; people who pose, act "
+        "or report an emotion do not; see training/README.md)",
     }[method]
     return (
         "## Calibration\n"
