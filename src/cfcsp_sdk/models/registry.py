@@ -22,6 +22,7 @@ ARCHITECTURES: Registry[Callable[..., Any]] = Registry(
     {
         "cfcsp-compact-cnn": "cfcsp_sdk.models.compact_cnn:build_compact_cnn",
         "cfcsp-compact-cnn-ensemble": "cfcsp_sdk.models.compact_cnn:build_compact_cnn_ensemble",
+        "cfcsp-ensemble": "cfcsp_sdk.models.ensemble:build_ensemble",
         "cfcsp-resnet": "cfcsp_sdk.models.resnet:build_face_resnet",
         "swin-s-cfcsp": "cfcsp_sdk.models.swin:build_swin_cfcsp",
     },
