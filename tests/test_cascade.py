@@ -291,7 +291,9 @@ def test_label_offsets_reach_images_faces_and_video(tiny_repo, media):
         ({"Contempt": 1.0}, "no label 'Contempt'"),
         ({"Neutral": float("nan")}, "must be a number in -1000..1000"),
         ({"Neutral": float("inf")}, "must be a number"),
-        ({"Neutral": -1e300}, "must be a number"),  # finite, but infinite in float32
+        ({"Neutral": -1e300}, "must be a number"),
+        ({"Neutral": 10**400}, "must be a number"),
+        ([], "mapping"),  # finite, but infinite in float32
         ({"Neutral": True}, "must be a number"),
         ({"Neutral": "-0.5"}, "must be a number"),
         (["Neutral"], "mapping"),

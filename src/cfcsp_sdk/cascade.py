@@ -107,7 +107,7 @@ class Cascade:
         )
         self.label_offsets: dict[str, float] = {}
         self._offsets: dict[str, np.ndarray] = {}  # network name -> offsets of its outputs
-        self._set_offsets(label_offsets or {})
+        self._set_offsets({} if label_offsets is None else label_offsets)
 
     def _set_offsets(self, label_offsets: Mapping[str, float]) -> None:
         if not isinstance(label_offsets, Mapping):
@@ -127,7 +127,11 @@ class Cascade:
                 )
             if len(places[label]) > 1:
                 raise InvalidInputError(f"label_offsets: {label!r} names outputs of several networks")
-            if not is_real_number(offset) or not abs(float(offset)) <= MAX_LABEL_OFFSET:
+            try:
+                in_range = is_real_number(offset) and abs(float(offset)) <= MAX_LABEL_OFFSET
+            except OverflowError:
+                in_range = False
+            if not in_range:
                 raise InvalidInputError(
                     f"label_offsets[{label!r}] must be a number in -{MAX_LABEL_OFFSET:g}..{MAX_LABEL_OFFSET:g}, "
                     f"got {offset!r:.40}"

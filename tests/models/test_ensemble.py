@@ -141,3 +141,8 @@ def test_merge_models_gives_the_weighted_mean_of_the_models(tmp_path):
     c = Recognizer(str(tmp_path / "calibrated"), fine_policy="always").run_cascade(x)
     np.testing.assert_allclose(c.coarse_logits, m.coarse_logits / 2.0 + [0.5, 0, 0, 0, 0], atol=1e-4)
     np.testing.assert_allclose(c.fine_logits[0], m.fine_logits[0] / 0.5 + [0, 0, 0.25, 0], atol=1e-4)
+
+
+def test_per_member_may_be_left_out():
+    net = build_network("cfcsp-ensemble", 4, {"members": ["cfcsp-compact-cnn", "cfcsp-resnet"], **CNN})
+    assert len(net.members) == 2

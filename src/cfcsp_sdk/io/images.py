@@ -95,7 +95,7 @@ def _png_exif_after_pixels(fp: IO[bytes]) -> bytes | None:
     while len(head := fp.read(8)) == 8:
         length, kind = struct.unpack(">I4s", head)
         if kind == b"eXIf":
-            return fp.read(length)
+            return fp.read(length) if length <= 1 << 16 else None  # EXIF fits 64 KiB; a larger one is not read
         if kind == b"IEND":
             break
         fp.seek(length + 4, os.SEEK_CUR)  # data and CRC
@@ -155,6 +155,8 @@ def _decode_with_pillow(path: Path, reduce: int = 1) -> np.ndarray:
                 if im.mode not in ("L", "RGB", "RGBA", "I;16", "I;16L", "I;16B", "I;16N", "I", "F"):
                     im = im.convert("RGBA" if "A" in im.mode or "transparency" in im.info else "RGB")
                 arr = np.asarray(im)
+    except Image.DecompressionBombError as exc:  # Pillow's own limit, under ours, for a rotated photo
+        raise InvalidInputError(f"image {path} is too large to rotate by its EXIF orientation: {exc}") from exc
     except (OSError, SyntaxError, ValueError) as exc:  # truncated or corrupt data
         raise MediaError(f"corrupt image {path}: {exc}", path) from exc
     if arr.dtype.kind == "u" and arr.dtype.itemsize == 2:

@@ -53,7 +53,7 @@ def build_ensemble(
     num_classes: int,
     members: Sequence[str],
     weights: Sequence[float] | None = None,
-    per_member: Sequence[str] = (),
+    per_member: Sequence[str] | None = None,
     **shared: Any,
 ) -> WeightedEnsemble:
     from cfcsp_sdk.models.registry import build_network
@@ -76,6 +76,8 @@ def build_ensemble(
         or not all(math.isfinite(w) and w > 0 for w in weights)
     ):
         raise _fail(f"must be {n} positive numbers, one per member, got {weights!r:.80}", "weights")
+    if per_member is None:
+        per_member = []
     if not isinstance(per_member, list) or not all(isinstance(k, str) for k in per_member):
         raise _fail(f"must be a list of argument names, got {per_member!r:.80}", "per_member")
     for key in per_member:
