@@ -276,3 +276,30 @@ def test_png_exif_orientation_after_the_pixel_data(tmp_path):
     path.write_bytes(data[:8] + b"".join(rest[:-1]) + exif_chunk + rest[-1])
     assert images.image_size(path) == (40, 20)
     np.testing.assert_array_equal(load_image(path), upright[..., ::-1])
+
+
+@pytest.mark.parametrize("where", ["xmp", "raw profile"])
+def test_png_orientation_from_its_text_chunks(tmp_path, where):
+    """Pillow reads a PNG's orientation from XMP or ImageMagick's raw EXIF profile too; the header reader,
+    which skips PNG's pixel-decoding getexif(), must still find it there."""
+    from PIL import Image, PngImagePlugin
+
+    upright = np.zeros((20, 40, 3), np.uint8)
+    upright[:5, :10] = 255
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    text = PngImagePlugin.PngInfo()
+    if where == "xmp":
+        xmp = (
+            '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+            '<rdf:Description xmlns:tiff="http://ns.adobe.com/tiff/1.0/" tiff:Orientation="6"/>'
+            "</rdf:RDF></x:xmpmeta>"
+        )
+        text.add_itxt("XML:com.adobe.xmp", xmp)
+    else:
+        raw = exif.tobytes()
+        text.add_text("Raw profile type exif", f"\nexif\n{len(raw)}\n{raw.hex()}")
+    path = tmp_path / "tagged.png"
+    Image.fromarray(stored_sideways(upright, 6)).save(path, pnginfo=text)
+    assert images.image_size(path) == (40, 20)
+    np.testing.assert_array_equal(load_image(path), upright[..., ::-1])

@@ -125,11 +125,13 @@ def _read_header(path: Path) -> tuple[tuple[int, int], int] | int | None:
             if im.size[0] * im.size[1] > MAX_IMAGE_PIXELS:
                 return im.size, 1  # refused: the orientation does not matter
             if im.format == "PNG" and "exif" not in im.info:
-                # Pillow's getexif() would decode every pixel to look for an eXIf chunk after them
-                exif = Image.Exif()
+                # PNG's getexif() decodes every pixel to look for an eXIf chunk after them: find that chunk
+                # from the chunk headers, then let the general getexif() read it, or the XMP and raw
+                # profile text chunks read with the header
                 data = _png_exif_after_pixels(fp)
                 if data:
-                    exif.load(data)
+                    im.info["exif"] = data
+                exif = Image.Image.getexif(im)
             else:
                 exif = im.getexif()
             return im.size, int(exif.get(EXIF_ORIENTATION, 1) or 1)
