@@ -314,3 +314,32 @@ def test_label_offset_text_form():
     for bad in ("Neutral", "=1", "Neutral=", "Neutral=x", "Neutral=nan", "Neutral=inf"):
         with pytest.raises(InvalidInputError, match="LABEL=OFFSET"):
             parse_label_offset(bad)
+
+
+def test_a_label_offset_moves_only_its_own_slot_of_a_shared_network(tmp_path):
+    """Two groups may share one fine network; an offset on one group's label must not shift the other's."""
+    from conftest import build_repo
+
+    d = affwild_config_dict(color="gray", size=16)
+    d["labels"] = ["Neutral", "Happy", "Surprised", "Angry", "Sad"]
+    d["cascade"] = {
+        "coarse": {"network": "coarse", "labels": ["Neutral", "Positive", "Negative"], "to_final": [0, None, None]},
+        "groups": [
+            {"coarse_index": 1, "network": "fine", "labels": ["Happy", "Surprised"], "to_final": [1, 2]},
+            {"coarse_index": 2, "network": "fine", "labels": ["Angry", "Sad"], "to_final": [3, 4]},
+        ],
+    }
+    args = d["networks"]["coarse"]["args"]
+    d["networks"] = {
+        "coarse": {"architecture": "cfcsp-compact-cnn", "num_classes": 3, "args": args},
+        "fine": {"architecture": "cfcsp-compact-cnn", "num_classes": 2, "args": args},
+    }
+    repo = build_repo(tmp_path, d)
+    cfg = ModelConfig.from_file(repo / "config.json")
+    nets = {n: get_backend("onnx").load_network(repo, n, s) for n, s in cfg.networks.items()}
+    x = np.random.default_rng(0).normal(size=(5, 1, 16, 16)).astype(np.float32)
+    plain = Cascade(cfg.cascade, nets, fine_policy="always")(x)
+    shifted = Cascade(cfg.cascade, nets, fine_policy="always", label_offsets={"Happy": 5.0})(x)
+    np.testing.assert_allclose(shifted.fine_logits[0], plain.fine_logits[0] + [5.0, 0.0], atol=1e-5)
+    np.testing.assert_allclose(shifted.fine_logits[1], plain.fine_logits[1], atol=1e-6)
+    np.testing.assert_allclose(shifted.coarse_logits, plain.coarse_logits, atol=1e-6)

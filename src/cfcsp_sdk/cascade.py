@@ -106,7 +106,9 @@ class Cascade:
             [v for v in spec.coarse_to_final if v is not None] + [v for g in spec.groups for v in g.to_final]
         )
         self.label_offsets: dict[str, float] = {}
-        self._offsets: dict[str, np.ndarray] = {}  # network name -> offsets of its outputs
+        # per output slot (None: the coarse network; i: group i's network, which may be a network another
+        # slot uses too), offsets of its outputs
+        self._offsets: dict[int | None, np.ndarray] = {}
         self._set_offsets({} if label_offsets is None else label_offsets)
 
     def _set_offsets(self, label_offsets: Mapping[str, float]) -> None:
@@ -114,12 +116,12 @@ class Cascade:
             raise InvalidInputError(
                 f"label_offsets must be a mapping of label to offset, got {type(label_offsets).__name__}"
             )
-        places: dict[str, list[tuple[str, int]]] = {}
-        outputs = [(self.spec.coarse_network, self.spec.coarse_labels)]
-        outputs += [(g.network, g.labels) for g in self.spec.groups]
-        for network, labels in outputs:
+        places: dict[str, list[tuple[int | None, int]]] = {}
+        outputs: dict[int | None, tuple[str, ...]] = {None: self.spec.coarse_labels}
+        outputs.update({i: g.labels for i, g in enumerate(self.spec.groups)})
+        for slot, labels in outputs.items():
             for j, label in enumerate(labels):
-                places.setdefault(label, []).append((network, j))
+                places.setdefault(label, []).append((slot, j))
         for label, offset in label_offsets.items():
             if label not in places:
                 raise InvalidInputError(
@@ -136,10 +138,9 @@ class Cascade:
                     f"label_offsets[{label!r}] must be a number in -{MAX_LABEL_OFFSET:g}..{MAX_LABEL_OFFSET:g}, "
                     f"got {offset!r:.40}"
                 )
-            network, j = places[label][0]
+            slot, j = places[label][0]
             if float(offset) != 0.0:
-                size = len(dict(outputs)[network])
-                self._offsets.setdefault(network, np.zeros(size, np.float32))[j] = float(offset)
+                self._offsets.setdefault(slot, np.zeros(len(outputs[slot]), np.float32))[j] = float(offset)
                 self.label_offsets[label] = float(offset)
 
     def __repr__(self) -> str:
@@ -152,7 +153,7 @@ class Cascade:
         )
 
     # ---- running networks ----------------------------------------------------------------
-    def _run(self, name: str, batch: np.ndarray, num_classes: int) -> np.ndarray:
+    def _run(self, name: str, batch: np.ndarray, num_classes: int, slot: int | None) -> np.ndarray:
         """Network ``name`` on ``batch``; a plug-in backend's wrong shape or non-finite logits are a
         :class:`BackendError` here, not a silently wrong label later."""
         crops = self.views.expand(batch)
@@ -166,19 +167,19 @@ class Cascade:
         if not np.isfinite(out).all():
             raise BackendError(f"network {name!r} returned non-finite logits (NaN or inf)")
         logits = self.views.average(out, len(batch))
-        if name in self._offsets:
-            logits = logits + self._offsets[name]
+        if slot in self._offsets:
+            logits = logits + self._offsets[slot]
         return logits
 
     def run_coarse(self, batch: np.ndarray) -> np.ndarray:
         """Coarse logits ``[N, Kc]`` for a preprocessed batch (the views averaged)."""
-        return self._run(self.spec.coarse_network, batch, len(self.spec.coarse_labels))
+        return self._run(self.spec.coarse_network, batch, len(self.spec.coarse_labels), None)
 
     def run_group(self, group: int, batch: np.ndarray) -> np.ndarray:
         """Fine logits ``[N, Kg]`` of group position ``group``'s network on every face of ``batch`` (the
         views averaged), for callers that decide themselves which faces need it."""
         g = self.spec.groups[group]
-        return self._run(g.network, batch, len(g.labels))
+        return self._run(g.network, batch, len(g.labels), group)
 
     def fine_needed(self, coarse_probs: np.ndarray) -> dict[int, np.ndarray]:
         """Per group position, a boolean mask of the faces its fine network must run on."""
