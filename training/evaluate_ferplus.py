@@ -74,6 +74,12 @@ PHOTOS = {
 EMOTION_COLUMNS = {1: "Happiness", 2: "Surprise", 3: "Sadness", 4: "Anger", 5: "Disgust", 6: "Fear"}
 EXPRESSIVE_ORDER = ["Happiness", "Surprise", "Anger", "Sadness", "Fear", "Disgust"]
 EXPRESSIVE_VOTES = 0.4
+# FER+'s vote columns (neutral, happiness, surprise, sadness, anger, disgust, fear, contempt, unknown,
+# not-a-face) as final-label indices; -1 for the three the model has no label for
+VOTE_COLUMN_TO_FINAL = np.array(
+    [FINAL_LABELS.index(x) for x in ["Neutral", "Happiness", "Surprise", "Sadness", "Anger", "Disgust", "Fear"]]
+    + [-1, -1, -1]
+)
 ECE_BINS = 15
 
 
@@ -282,11 +288,7 @@ def model_figures(rec: Recognizer, test, args, lines: list[str], title: str) -> 
         float((pred[ours_rows] == truth.map(final[ours_rows])).sum() / (len(ours_rows) + n_contempt)), 4
     )
     prows, pcols = paper_protocol(test.votes)
-    col_to_final = np.array(
-        [FINAL_LABELS.index(x) for x in ["Neutral", "Happiness", "Surprise", "Sadness", "Anger", "Disgust", "Fear"]]
-        + [-1, -1, -1]
-    )
-    ptrue = truth.map(col_to_final[pcols])
+    ptrue = truth.map(VOTE_COLUMN_TO_FINAL[pcols])
     paper = {
         "n": int(len(prows)),
         "contempt_faces": int((pcols == CONTEMPT).sum()),

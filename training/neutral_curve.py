@@ -25,6 +25,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from evaluate_ferplus import (  # noqa: E402
     FINAL_LABELS,
+    VOTE_COLUMN_TO_FINAL,
     Truth,
     expressive_faces,
     expressive_figures,
@@ -35,8 +36,6 @@ from evaluate_ferplus import (  # noqa: E402
     summarise,
 )
 
-PAPER_COLUMNS = ["Neutral", "Happiness", "Surprise", "Sadness", "Anger", "Disgust", "Fear"]
-
 
 def curve_point(rec, test, lfw: tuple[np.ndarray, np.ndarray] | None) -> dict:
     truth = Truth(rec.labels)
@@ -46,11 +45,10 @@ def curve_point(rec, test, lfw: tuple[np.ndarray, np.ndarray] | None) -> dict:
     rows = np.flatnonzero(final >= 0)
     ours = summarise(prob[rows], truth.map(final[rows]), truth.labels)
     prows, pcols = paper_protocol(test.votes)
-    col_to_final = np.array([FINAL_LABELS.index(x) for x in PAPER_COLUMNS] + [-1, -1, -1])
     erows, emotion = expressive_faces(test.votes)
     point = {
         "ferplus_test": {k: ours[k] for k in ("accuracy", "macro_f1", "ece", "recall", "pred_share")},
-        "paper_protocol_accuracy": round(float((pred[prows] == truth.map(col_to_final[pcols])).mean()), 4),
+        "paper_protocol_accuracy": round(float((pred[prows] == truth.map(VOTE_COLUMN_TO_FINAL[pcols])).mean()), 4),
         "expressive": expressive_figures(pred[erows], emotion, truth),
     }
     if lfw is not None:
